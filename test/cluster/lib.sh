@@ -1,0 +1,642 @@
+# lib.sh: the namespace cluster of repmgr_barman_ha, as sourceable bash functions.
+#
+# Hosts are network namespaces on one machine, joined by a bridge that lives in a
+# namespace of its own (nothing of 10.213.0.0/24 on the root namespace, no default
+# routes):
+#   PREFIX-backup 10.213.0.10   Barman, the helper (group barman), sshd, NAT endpoints
+#   PREFIX-db1    10.213.0.11   PostgreSQL 15 + repmgr_barman_ha + repmgrd, sshd
+#   PREFIX-db2    10.213.0.12   idem
+#   PREFIX-app    10.213.0.20   clients (through BACKUP:54322)
+#   PREFIX-br     the bridge
+# Per-host /etc files live in /etc/netns/PREFIX-HOST/ ("ip netns exec" bind-mounts them
+# over /etc): the helper's config and Barman's.  Everything else lives under $BHA_DATA
+# (root-owned 0755, so sshd's StrictModes accepts the keys there).
+#
+# Environment: BHA_PREFIX (default bha), BHA_DATA (default /var/lib/bha-cluster/$BHA_PREFIX),
+# BHA_STANDBY_SLOT (barman_ha.standby_slot, default: the extension's default),
+# BHA_QUIET=1 silences progress lines.
+#
+# Every wait is bounded (bha_wait) and says what it waited for when it gives up.
+# Processes are only ever ended by pid: pid files, and the pids inside our own namespaces.
+
+BHA_PREFIX=${BHA_PREFIX:-bha}
+BHA_DATA=${BHA_DATA:-/var/lib/bha-cluster/$BHA_PREFIX}
+BHA_TOP=${BHA_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BHA_PGBIN=/usr/lib/postgresql/15/bin
+BHA_HELPER=$BHA_PGBIN/barman_ha_helper			# DB nodes: group postgres
+BHA_BACKUP_BIN=$BHA_DATA/backup/bin			# backup host: its own copy, group barman
+BHA_NET=10.213.0
+BHA_BACKUP_ADDR=$BHA_NET.10
+BHA_BARMAN_PORT=54321
+BHA_APP_PORT=54322
+BHA_SERVER=main_backup
+BHA_SLOT=barman
+BHA_HOSTS="backup db1 db2 app"
+BHA_PASS_BARMAN=ast84kd
+BHA_PASS_STREAMING=nxs62jk
+BHA_PASS_APP=app84pw
+
+declare -A BHA_ADDR=([backup]=$BHA_NET.10 [db1]=$BHA_NET.11 [db2]=$BHA_NET.12 [app]=$BHA_NET.20 [pitr]=$BHA_NET.30)
+declare -A BHA_NODE_ID=([db1]=1 [db2]=2)
+
+bha_ns() { echo "$BHA_PREFIX-$1"; }
+bha_log() { [ "${BHA_QUIET:-0}" = 1 ] || echo "# [$(date +%T)] $*" >&2; }
+bha_die() { echo "cluster: $*" >&2; return 1; }
+bha_now_ms() { local t=${EPOCHREALTIME/./}; echo "${t:0:13}"; }
+
+# bha_in HOST CMD...: run CMD as root inside HOST's namespace (with its /etc view).
+bha_in() { local h=$1; shift; ip netns exec "$(bha_ns "$h")" "$@"; }
+# bha_as HOST USER CMD...: same, as USER.
+bha_as() { local h=$1 u=$2; shift 2; ip netns exec "$(bha_ns "$h")" runuser -u "$u" -- "$@"; }
+
+# bha_wait SECONDS WHAT CMD...: retry CMD every 0.2 s until it succeeds; fail with a
+# clear message after SECONDS.
+bha_wait() {
+	local limit=$1 what=$2; shift 2
+	local end=$(( $(bha_now_ms) + limit * 1000 ))
+	until "$@" >/dev/null 2>&1; do
+		if [ "$(bha_now_ms)" -ge "$end" ]; then
+			echo "cluster: gave up after ${limit}s waiting for $what" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# ---------------------------------------------------------------- SQL helpers
+
+# bha_sql NODE [DB] SQL: psql on NODE's own socket as postgres, unaligned tuples only.
+bha_sql() {
+	local node=$1 db=postgres
+	[ $# -ge 3 ] && { db=$2; shift; }
+	bha_as "$node" postgres "$BHA_PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 \
+		-h "$BHA_DATA/$node/run" -p 5432 -d "$db" -c "$2"
+}
+
+# bha_app_sql SQL: psql from the app host through the application endpoint.
+bha_app_sql() {
+	bha_in app env PGPASSFILE="$BHA_DATA/app/pgpass" timeout 15 "$BHA_PGBIN/psql" -X -qAt \
+		-v ON_ERROR_STOP=1 "host=$BHA_BACKUP_ADDR port=$BHA_APP_PORT dbname=appdb user=app connect_timeout=2" -c "$1"
+}
+
+# bha_endpoint_sql PORT SQL: psql from the backup host through one endpoint, as barman.
+bha_endpoint_sql() {
+	bha_in backup env PGPASSFILE="$BHA_DATA/backup/pgpass" timeout 15 "$BHA_PGBIN/psql" -X -qAt \
+		"host=$BHA_BACKUP_ADDR port=$1 dbname=postgres user=barman connect_timeout=2" -c "$2"
+}
+
+# bha_endpoint_node PORT: which node answers on BACKUP:PORT (db1, db2 or nothing).
+bha_endpoint_node() {
+	local addr n
+	addr=$(bha_endpoint_sql "$1" "SELECT host(inet_server_addr())" 2>/dev/null) || return 1
+	for n in db1 db2; do [ "${BHA_ADDR[$n]}" = "$addr" ] && { echo "$n"; return 0; }; done
+	return 1
+}
+bha_endpoint_is() { [ "$(bha_endpoint_node "$1")" = "$2" ]; }
+
+bha_is_primary() { [ "$(bha_sql "$1" "SELECT NOT pg_is_in_recovery()" 2>/dev/null)" = t ]; }
+bha_is_standby() { [ "$(bha_sql "$1" "SELECT pg_is_in_recovery()" 2>/dev/null)" = t ]; }
+bha_slot_exists() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$BHA_SLOT'" 2>/dev/null)" = 1 ]; }
+bha_slot_absent() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$BHA_SLOT'" 2>/dev/null)" = 0 ]; }
+# Barman's receive-wal streams from NODE (seen in NODE's pg_stat_replication).
+bha_barman_streams_from() {
+	[ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'barman_receive_wal' AND state = 'streaming'" 2>/dev/null)" = 1 ]
+}
+bha_has_ext() { [ -f "$(pg_config --pkglibdir)/repmgr_barman_ha.so" ]; }
+bha_has_helper() { [ -x "$BHA_HELPER" ]; }
+bha_status_row() { bha_sql "$1" "SELECT role, route_state, routed_node, last_error FROM barman_ha_status()"; }
+bha_route_ok() { [ "$(bha_sql "$1" "SELECT route_state FROM barman_ha_status()" 2>/dev/null)" = ok ]; }
+
+# ---------------------------------------------------------------- Barman
+
+bha_barman() { bha_in backup barman -q "$@"; }
+bha_barman_check() { bha_in backup barman check "$BHA_SERVER"; }
+bha_barman_check_ok() { bha_barman check --nagios "$BHA_SERVER" | grep -q '^BARMAN OK'; }
+bha_backup() { bha_in backup timeout 300 barman -q backup --wait --wait-timeout 120 "$BHA_SERVER"; }
+bha_switch_wal() { bha_in backup timeout 120 barman -q switch-wal --force --archive --archive-timeout 90 "$BHA_SERVER"; }
+
+# ---------------------------------------------------------------- network
+
+bha_net_up() {
+	local br h
+	br=$(bha_ns br)
+	ip netns add "$br" || return 1
+	ip -n "$br" link set lo up
+	ip -n "$br" link add br0 type bridge
+	ip -n "$br" link set br0 up
+	for h in $BHA_HOSTS; do bha_host_add "$h" || return 1; done
+	bha_in backup sysctl -qw net.ipv4.ip_forward=1
+}
+
+# bha_host_add HOST: a namespace with one veth into the bridge and its address.
+bha_host_add() {
+	local h=$1 ns br
+	ns=$(bha_ns "$h"); br=$(bha_ns br)
+	ip netns add "$ns" || return 1
+	ip -n "$ns" link set lo up
+	ip -n "$br" link add "v-$h" type veth peer name eth0 netns "$ns" || return 1
+	ip -n "$br" link set "v-$h" master br0 up
+	ip -n "$ns" addr add "${BHA_ADDR[$h]}/24" dev eth0
+	ip -n "$ns" link set eth0 up
+}
+
+# bha_link HOST up|down: plug or cut HOST's cable (the bridge side), so nothing answers.
+bha_link() { ip -n "$(bha_ns br)" link set "v-$1" "$2"; }
+
+# ---------------------------------------------------------------- files
+
+bha_write() {			# bha_write PATH OWNER MODE < content
+	local f=$1
+	mkdir -p "$(dirname "$f")"
+	cat >"$f" && chown "$2" "$f" && chmod "$3" "$f"
+}
+
+bha_mkdir() {			# bha_mkdir OWNER MODE DIR...
+	local o=$1 m=$2 d; shift 2
+	for d; do mkdir -p "$d" && chown "$o" "$d" && chmod "$m" "$d" || return 1; done
+}
+
+# The helper's config for HOST (backup: local; db nodes: remote over ssh).
+bha_helper_conf() {
+	local h=$1 n dir
+	dir=/etc/netns/$(bha_ns "$h")/repmgr_barman_ha
+	bha_mkdir root:root 0755 "/etc/netns/$(bha_ns "$h")" "$dir"
+	{
+		echo "# written by test/cluster/lib.sh for host $h of cluster $BHA_PREFIX"
+		echo "backup_address = $BHA_BACKUP_ADDR"
+		echo "barman_port = $BHA_BARMAN_PORT"
+		echo "app_port = $BHA_APP_PORT"
+		echo "barman_server = $BHA_SERVER"
+		echo "barman_user = barman"
+		echo "archive_timeout = 60"
+		for n in db1 db2; do echo "node.$n = ${BHA_ADDR[$n]}:5432"; done
+		if [ "$h" = backup ]; then
+			echo "state_file = $BHA_DATA/backup/state/helper.state"
+		else
+			echo "remote = barman@$BHA_BACKUP_ADDR"
+			echo "ssh_key = $BHA_DATA/$h/ssh/id_ed25519"
+			echo "ssh_known_hosts = $BHA_DATA/$h/ssh/known_hosts"
+			echo "ssh_port = 22"
+		fi
+	} | bha_write "$dir/helper.conf" root:root 0644
+}
+
+bha_pg_conf() {			# shared postgresql.conf lines, appended once to db1's
+	cat <<EOF
+
+# ---- repmgr_barman_ha cluster (test/cluster/lib.sh) ----
+listen_addresses = '*'
+port = 5432
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+hot_standby = on
+wal_log_hints = on
+shared_buffers = 32MB
+max_wal_size = 256MB
+wal_keep_size = 128MB
+synchronous_commit = on
+shared_preload_libraries = '$( bha_has_ext && echo repmgr,repmgr_barman_ha || echo repmgr )'
+log_line_prefix = '%m [%p] %q%u@%d '
+barman_ha.slot_name = '$BHA_SLOT'
+barman_ha.reconcile_interval = 10
+barman_ha.retry_interval = 2000
+barman_ha.helper_timeout = 30
+${BHA_STANDBY_SLOT:+barman_ha.standby_slot = '$BHA_STANDBY_SLOT'}
+# node-specific settings: ../node.conf (relative, so clone and rewind keep it per node)
+include_if_exists = '../node.conf'
+EOF
+}
+
+bha_node_conf() {		# bha_node_conf NODE [SYNC_NAMES]: the per-node settings
+	local n=$1 peer
+	[ "$n" = db1 ] && peer=db2 || peer=db1
+	{
+		echo "cluster_name = '$n'"
+		echo "unix_socket_directories = '$BHA_DATA/$n/run'"
+		echo "barman_ha.node_name = '$n'"
+		[ -n "${2:-}" ] && echo "synchronous_standby_names = 'FIRST 1 ($peer, barman_receive_wal)'"
+	} | bha_write "$BHA_DATA/$n/node.conf" postgres:postgres 0644
+}
+
+bha_hba() {
+	cat <<EOF
+# TYPE  DATABASE     USER              ADDRESS            METHOD
+local   all          postgres                             peer
+local   replication  streaming_barman                     scram-sha-256
+host    replication  streaming_barman  $BHA_BACKUP_ADDR/32    scram-sha-256
+local   postgres     barman                               scram-sha-256
+host    postgres     barman            $BHA_BACKUP_ADDR/32    scram-sha-256
+local   repmgr       repmgr                               trust
+host    repmgr       repmgr            $BHA_NET.11/32     trust
+host    repmgr       repmgr            $BHA_NET.12/32     trust
+host    replication  repmgr            $BHA_NET.11/32     trust
+host    replication  repmgr            $BHA_NET.12/32     trust
+host    appdb        app               $BHA_BACKUP_ADDR/32    scram-sha-256
+EOF
+}
+
+bha_repmgr_conf() {		# bha_repmgr_conf NODE
+	local n=$1 d=$BHA_DATA/$1
+	bha_write "$d/repmgr.conf" postgres:postgres 0644 <<EOF
+node_id=${BHA_NODE_ID[$n]}
+node_name='$n'
+conninfo='host=${BHA_ADDR[$n]} port=5432 user=repmgr dbname=repmgr connect_timeout=2'
+data_directory='$d/pgdata'
+pg_bindir='$BHA_PGBIN'
+use_replication_slots=yes
+failover=automatic
+promote_command='$BHA_PGBIN/repmgr standby promote -f $d/repmgr.conf --log-to-file'
+follow_command='$BHA_PGBIN/repmgr standby follow -f $d/repmgr.conf --log-to-file --upstream-node-id=%n'
+monitor_interval_secs=1
+reconnect_attempts=2
+reconnect_interval=1
+connection_check_type='ping'
+promote_check_interval=1
+standby_disconnect_on_failover=false
+log_file='$d/repmgrd.log'
+log_level='INFO'
+repmgrd_pid_file='$d/repmgrd.pid'
+service_start_command='$BHA_PGBIN/pg_ctl -D $d/pgdata -l $d/postgresql.log -w -t 60 start'
+service_stop_command='$BHA_PGBIN/pg_ctl -D $d/pgdata -m fast -w -t 60 stop'
+service_restart_command='$BHA_PGBIN/pg_ctl -D $d/pgdata -l $d/postgresql.log -m fast -w -t 60 restart'
+service_reload_command='$BHA_PGBIN/pg_ctl -D $d/pgdata reload'
+service_promote_command='$BHA_PGBIN/pg_ctl -D $d/pgdata -w promote'
+ssh_options='-q -o BatchMode=yes -o ConnectTimeout=5 -i $d/ssh/id_ed25519 -o UserKnownHostsFile=$d/ssh/known_hosts -o StrictHostKeyChecking=yes'
+EOF
+}
+
+# sshd for HOST: listens on its address, keys under $BHA_DATA/HOST/sshd (root 0755).
+bha_sshd_conf() {
+	local h=$1 user=$2 d=$BHA_DATA/$1/sshd
+	bha_mkdir root:root 0755 "$d" "$d/authorized_keys"
+	[ -f "$d/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/ssh_host_ed25519_key" || return 1
+	bha_write "$d/sshd_config" root:root 0644 <<EOF
+ListenAddress ${BHA_ADDR[$h]}:22
+HostKey $d/ssh_host_ed25519_key
+PidFile $d/sshd.pid
+AuthorizedKeysFile $d/authorized_keys/%u
+AllowUsers $user
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+StrictModes yes
+LogLevel VERBOSE
+EOF
+}
+
+bha_sshd_start() {
+	local d=$BHA_DATA/$1/sshd
+	bha_mkdir root:root 0755 /run/sshd
+	bha_in "$1" /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" || return 1
+	bha_wait 10 "sshd on $1" test -s "$d/sshd.pid"
+}
+
+# known_hosts line of HOST's sshd, for the clients of HOST.
+bha_known_host() { echo "${BHA_ADDR[$1]} $(cut -d' ' -f1,2 "$BHA_DATA/$1/sshd/ssh_host_ed25519_key.pub")"; }
+
+# An account that is locked ('!' in shadow) cannot log in with sshd's UsePAM no.
+bha_unlock() { grep -q "^$1:!" /etc/shadow && usermod -p '*' "$1"; return 0; }
+
+# ---------------------------------------------------------------- install of the helper
+
+# The backup host's copy of the helper (setuid root, group barman), in a root-owned dir.
+bha_install_backup_helper() {
+	bha_has_helper || { bha_log "helper not installed ($BHA_HELPER): NAT and remote paths skipped"; return 0; }
+	bha_mkdir root:root 0755 "$BHA_BACKUP_BIN"
+	make -s -C "$BHA_TOP/src/helper" install BINDIR="$BHA_BACKUP_BIN" HELPER_GROUP=barman >/dev/null
+}
+bha_backup_helper() { bha_in backup "$BHA_BACKUP_BIN/barman_ha_helper" "$@"; }
+
+# ---------------------------------------------------------------- bring-up steps
+
+bha_setup_files() {
+	local h n
+	bha_mkdir root:root 0755 "$(dirname "$BHA_DATA")" "$BHA_DATA" /etc/repmgr_barman_ha
+	for h in $BHA_HOSTS; do bha_mkdir root:root 0755 "$BHA_DATA/$h"; bha_helper_conf "$h"; done
+	for n in db1 db2; do
+		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n"
+		bha_mkdir postgres:postgres 0700 "$BHA_DATA/$n/ssh"
+		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n/run"
+		[ -f "$BHA_DATA/$n/ssh/id_ed25519" ] ||
+			runuser -u postgres -- ssh-keygen -q -t ed25519 -N '' -C "postgres@$n" -f "$BHA_DATA/$n/ssh/id_ed25519"
+		bha_repmgr_conf "$n"
+	done
+	bha_mkdir root:root 0755 "$BHA_DATA/backup/state"
+	bha_mkdir barman:barman 0750 "$BHA_DATA/backup/barman" "$BHA_DATA/backup/log"
+	printf '*:*:*:barman:%s\n*:*:*:streaming_barman:%s\n' "$BHA_PASS_BARMAN" "$BHA_PASS_STREAMING" |
+		bha_write "$BHA_DATA/backup/pgpass" barman:barman 0600
+	printf '*:*:*:app:%s\n' "$BHA_PASS_APP" | bha_write "$BHA_DATA/app/pgpass" root:root 0600
+	bha_barman_conf
+}
+
+bha_barman_conf() {
+	local e=/etc/netns/$(bha_ns backup) pass="passfile=$BHA_DATA/backup/pgpass"
+	bha_mkdir root:root 0755 "$e/barman.d"
+	bha_write "$e/barman.conf" root:root 0644 <<EOF
+[barman]
+barman_user = barman
+configuration_files_directory = /etc/barman.d
+barman_home = $BHA_DATA/backup/barman
+log_file = $BHA_DATA/backup/log/barman.log
+log_level = INFO
+compression = gzip
+backup_options = concurrent_backup
+immediate_checkpoint = true
+minimum_redundancy = 2
+retention_policy = RECOVERY WINDOW OF 2 WEEKS
+path_prefix = $BHA_PGBIN
+EOF
+	bha_write "$e/barman.d/$BHA_SERVER.conf" root:root 0644 <<EOF
+[$BHA_SERVER]
+description = "Main backup (cluster $BHA_PREFIX)"
+conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT user=barman dbname=postgres connect_timeout=5 $pass
+streaming_conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT user=streaming_barman connect_timeout=5 keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3 tcp_user_timeout=10000 $pass
+backup_method = postgres
+streaming_archiver = on
+streaming_archiver_name = barman_receive_wal
+slot_name = $BHA_SLOT
+EOF
+}
+
+# The backup host: NAT chains (helper nat init), sshd with one forced command per DB node.
+bha_backup_up() {
+	local n d=$BHA_DATA/backup/sshd
+	bha_install_backup_helper || return 1
+	bha_sshd_conf backup barman || return 1
+	for n in db1 db2; do
+		echo "command=\"$BHA_BACKUP_BIN/barman_ha_helper --from-ssh --node $n\",restrict $(cat "$BHA_DATA/$n/ssh/id_ed25519.pub")"
+	done | bha_write "$d/authorized_keys/barman" root:root 0644
+	bha_unlock barman
+	bha_sshd_start backup || return 1
+	for n in db1 db2; do
+		bha_known_host backup | bha_write "$BHA_DATA/$n/ssh/known_hosts" postgres:postgres 0644
+	done
+	if bha_has_helper; then bha_backup_helper nat init || return 1; fi
+}
+
+# DB nodes' own sshd (repmgr switchover runs repmgr on the other node over ssh).
+bha_db_sshd_up() {
+	local n m
+	bha_unlock postgres
+	for n in db1 db2; do
+		bha_sshd_conf "$n" postgres || return 1
+		cat "$BHA_DATA"/db{1,2}/ssh/id_ed25519.pub | bha_write "$BHA_DATA/$n/sshd/authorized_keys/postgres" root:root 0644
+		bha_sshd_start "$n" || return 1
+	done
+	for n in db1 db2; do
+		for m in db1 db2 backup; do bha_known_host "$m"; done |
+			bha_write "$BHA_DATA/$n/ssh/known_hosts" postgres:postgres 0644
+	done
+}
+
+bha_pg_start() { bha_as "$1" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$1/pgdata" -l "$BHA_DATA/$1/postgresql.log" -w -t 60 start >/dev/null; }
+bha_pg_stop() { bha_as "$1" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$1/pgdata" -m "${2:-fast}" -w -t 60 stop >/dev/null; }
+bha_pg_pid() { head -n 1 "$BHA_DATA/$1/pgdata/postmaster.pid" 2>/dev/null; }
+bha_repmgr() { local n=$1; shift; bha_as "$n" postgres "$BHA_PGBIN/repmgr" -f "$BHA_DATA/$n/repmgr.conf" "$@"; }
+bha_repmgrd_start() {
+	bha_as "$1" postgres "$BHA_PGBIN/repmgrd" -f "$BHA_DATA/$1/repmgr.conf" --daemonize >/dev/null 2>&1 || return 1
+	bha_wait 15 "repmgrd on $1" test -s "$BHA_DATA/$1/repmgrd.pid"
+}
+
+bha_db1_up() {
+	local d=$BHA_DATA/db1 q
+	bha_mkdir postgres:postgres 0700 "$d/pgdata"
+	bha_as db1 postgres "$BHA_PGBIN/initdb" -D "$d/pgdata" -U postgres -A peer --no-instructions >/dev/null || return 1
+	bha_pg_conf >>"$d/pgdata/postgresql.conf"
+	bha_hba >"$d/pgdata/pg_hba.conf"
+	bha_node_conf db1
+	bha_pg_start db1 || return 1
+	for q in "CREATE USER repmgr SUPERUSER" "CREATE DATABASE repmgr OWNER repmgr" \
+		"CREATE USER barman SUPERUSER PASSWORD '$BHA_PASS_BARMAN'" \
+		"CREATE USER streaming_barman REPLICATION PASSWORD '$BHA_PASS_STREAMING'" \
+		"CREATE USER app PASSWORD '$BHA_PASS_APP'" "CREATE DATABASE appdb OWNER app"; do
+		bha_sql db1 "$q" || return 1
+	done
+	bha_sql db1 appdb "CREATE TABLE rows (i bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp()); ALTER TABLE rows OWNER TO app" || return 1
+	if bha_has_ext; then bha_sql db1 "CREATE EXTENSION repmgr_barman_ha" || return 1; fi
+	bha_repmgr db1 primary register >/dev/null
+}
+
+bha_db2_up() {
+	local d=$BHA_DATA/db2
+	bha_mkdir postgres:postgres 0700 "$d/pgdata"
+	bha_repmgr db2 -h "${BHA_ADDR[db1]}" -U repmgr -d repmgr standby clone --fast-checkpoint >"$d/clone.log" 2>&1 ||
+		{ cat "$d/clone.log" >&2; return 1; }
+	bha_node_conf db2
+	bha_pg_start db2 || return 1
+	bha_repmgr db2 standby register >/dev/null || return 1
+	bha_wait 30 "db2 streaming from db1" bha_streams_from db1 db2
+}
+bha_streams_from() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication WHERE application_name = '$2' AND state = 'streaming'" 2>/dev/null)" = 1 ]; }
+
+# Synchronous replication as in the seed, once the standby streams.
+bha_sync_on() {
+	local n
+	for n in db1 db2; do bha_node_conf "$n" sync; bha_sql "$n" "SELECT pg_reload_conf()" >/dev/null || return 1; done
+}
+
+# The endpoints and the slot on the first primary.  With the extension this is its
+# worker's job (slot at start, helper promote over ssh); the harness only waits for it.
+bha_first_route() {
+	if bha_has_ext && bha_has_helper; then
+		bha_wait 60 "the extension to create slot $BHA_SLOT on db1" bha_slot_exists db1 || return 1
+		bha_wait 60 "the extension to route both endpoints to db1" bha_endpoint_is $BHA_APP_PORT db1 || return 1
+		bha_wait 30 "the barman endpoint on db1" bha_endpoint_is $BHA_BARMAN_PORT db1 || return 1
+	else
+		bha_log "extension or helper missing: slot made by SQL, NAT by iptables-legacy (development only)"
+		bha_slot_exists db1 || bha_sql db1 "SELECT pg_create_physical_replication_slot('$BHA_SLOT', true)" >/dev/null
+		bha_dev_nat db1
+	fi
+}
+
+# Development stand-in for the helper (removed once it lands).
+bha_dev_nat() {
+	local a=${BHA_ADDR[$1]} b=$BHA_BACKUP_ADDR ipt="bha_in backup iptables-legacy -w 5 -t nat"
+	$ipt -N repmgr_dnat 2>/dev/null && { $ipt -A OUTPUT -j repmgr_dnat; $ipt -A PREROUTING -j repmgr_dnat; }
+	$ipt -N repmgr_snat 2>/dev/null && $ipt -A POSTROUTING -j repmgr_snat
+	$ipt -F repmgr_dnat; $ipt -F repmgr_snat
+	$ipt -A repmgr_snat -p tcp -d "$a" --dport 5432 -j SNAT --to-source "$b"
+	$ipt -A repmgr_dnat -p tcp -d "$b" --dport $BHA_BARMAN_PORT -j DNAT --to-destination "$a:5432"
+	$ipt -A repmgr_dnat -p tcp -d "$b" --dport $BHA_APP_PORT -j DNAT --to-destination "$a:5432"
+}
+
+# Barman: cron loop as cron would run it, streaming, two base backups, check OK.
+bha_barman_up() {
+	bha_cron_start || return 1
+	bha_in backup barman -q cron >/dev/null 2>&1
+	bha_wait 60 "Barman's receive-wal streaming from db1" bha_barman_streams_from db1 || return 1
+	bha_switch_wal >/dev/null || return 1
+	bha_backup >/dev/null || return 1
+	bha_backup >/dev/null || return 1
+	bha_wait 60 "barman check $BHA_SERVER OK" bha_barman_check_ok
+}
+
+bha_cron_start() {
+	local f=$BHA_DATA/backup/cron
+	# shellcheck disable=SC2016
+	bha_in backup setsid bash -c 'echo $$ >"$1.pid"; while :; do barman -q cron >>"$1.log" 2>&1; sleep 60; done' \
+		cron "$f" </dev/null >/dev/null 2>&1 &
+	bha_wait 5 "barman cron loop" test -s "$f.pid"
+}
+
+# bha_up: the whole cluster, from nothing.  Prints progress to stderr.
+bha_up() {
+	local t0
+	t0=$(bha_now_ms)
+	[ -e "/run/netns/$(bha_ns br)" ] && { bha_die "cluster $BHA_PREFIX exists already (cluster.sh down first)"; return 1; }
+	bha_log "network namespaces $BHA_PREFIX-{br,backup,db1,db2,app}"
+	bha_net_up || return 1
+	bha_log "files under $BHA_DATA and /etc/netns/$BHA_PREFIX-*"
+	bha_setup_files || return 1
+	bha_log "backup host: helper nat init, sshd"
+	bha_backup_up || return 1
+	bha_db_sshd_up || return 1
+	bha_log "db1: initdb, users, extension, repmgr primary register"
+	bha_db1_up || return 1
+	bha_log "db2: repmgr standby clone, register"
+	bha_db2_up || return 1
+	bha_sync_on || return 1
+	bha_log "slot and endpoints on db1"
+	bha_first_route || return 1
+	bha_log "barman: cron loop, streaming, two base backups"
+	bha_barman_up || return 1
+	bha_log "repmgrd on db1 and db2"
+	bha_repmgrd_start db1 && bha_repmgrd_start db2 || return 1
+	bha_log "cluster $BHA_PREFIX up in $(( ($(bha_now_ms) - t0) / 1000 )) s"
+}
+
+# ---------------------------------------------------------------- teardown
+
+bha_kill_pidfile() {		# bha_kill_pidfile FILE: TERM, then KILL, the pid in FILE
+	local pid
+	pid=$(head -n 1 "$1" 2>/dev/null) || return 0
+	[[ $pid =~ ^[0-9]+$ ]] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	rm -f "$1"
+}
+
+# bha_down: stops and removes everything of $BHA_PREFIX, also after a run that died half-way.
+bha_down() {
+	local n ns pids f i
+	bha_kill_pidfile "$BHA_DATA/backup/cron.pid"
+	for n in db1 db2; do
+		bha_kill_pidfile "$BHA_DATA/$n/repmgrd.pid"
+		[ -f "$BHA_DATA/$n/pgdata/postmaster.pid" ] &&
+			timeout 20 ip netns exec "$(bha_ns "$n")" runuser -u postgres -- "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$n/pgdata" -m immediate -w -t 15 stop >/dev/null 2>&1
+	done
+	for f in "$BHA_DATA"/*/sshd/sshd.pid "$BHA_DATA"/*/pgdata/postmaster.pid; do
+		[ -f "$f" ] && bha_kill_pidfile "$f"
+	done
+	# whatever else still runs inside our namespaces (receive-wal, pg_receivewal, writers, scratch servers)
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		pids=""
+		for ns in $(ip netns list | awk '{print $1}' | grep "^$BHA_PREFIX-"); do
+			pids="$pids $(ip netns pids "$ns" 2>/dev/null)"
+		done
+		[ -z "${pids// /}" ] && break
+		# shellcheck disable=SC2086
+		if [ "$i" -lt 6 ]; then kill -TERM $pids 2>/dev/null; else kill -KILL $pids 2>/dev/null; fi
+		sleep 0.5
+	done
+	for ns in $(ip netns list | awk '{print $1}' | grep "^$BHA_PREFIX-"); do ip netns delete "$ns"; done
+	rm -rf /etc/netns/"$BHA_PREFIX"-*
+	case "$BHA_DATA" in /var/lib/bha-cluster/*|/var/lib/*/*) rm -rf "$BHA_DATA" ;; esac
+}
+
+# ---------------------------------------------------------------- status
+
+bha_status() {
+	local n
+	for n in db1 db2; do
+		echo "== $n: $(bha_sql "$n" "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END || ', timeline ' || timeline_id FROM pg_control_checkpoint()" 2>/dev/null || echo down)"
+		if bha_has_ext; then
+			bha_as "$n" postgres "$BHA_PGBIN/psql" -X -h "$BHA_DATA/$n/run" -d postgres -x \
+				-c "SELECT * FROM barman_ha_status()" 2>&1 | sed 's/^/   /'
+		fi
+	done
+	echo "== endpoints: barman $BHA_BARMAN_PORT -> $(bha_endpoint_node $BHA_BARMAN_PORT || echo none), app $BHA_APP_PORT -> $(bha_endpoint_node $BHA_APP_PORT || echo none)"
+	if bha_has_helper; then echo "== barman_ha_helper nat show (backup)"; bha_backup_helper nat show 2>&1 | sed 's/^/   /'; fi
+	echo "== barman check $BHA_SERVER"
+	bha_barman_check 2>&1 | sed 's/^/   /'
+	echo "== repmgr cluster show"
+	bha_repmgr db1 cluster show 2>&1 | sed 's/^/   /'
+}
+
+# ---------------------------------------------------------------- the writer on app
+
+# bha_writer_start NAME: numbered inserts through BACKUP:54322, one connection each;
+# every acknowledged commit is logged as "i epoch_ms" in $BHA_DATA/app/NAME.log.
+bha_writer_start() {
+	local f=$BHA_DATA/app/$1
+	rm -f "$f.log" "$f.stop" "$f.pid"
+	# shellcheck disable=SC2016
+	bha_in app env PGPASSFILE="$BHA_DATA/app/pgpass" setsid bash -c '
+		echo $$ >"$1.pid"; i=${3:-0}
+		while [ ! -e "$1.stop" ]; do
+			i=$((i + 1))
+			if timeout 10 "$2/psql" -X -qAt "host='"$BHA_BACKUP_ADDR"' port='"$BHA_APP_PORT"' dbname=appdb user=app connect_timeout=2" \
+				-c "INSERT INTO rows (i) VALUES ($i)" >/dev/null 2>>"$1.err"; then
+				t=${EPOCHREALTIME/./}; echo "$i ${t:0:13}" >>"$1.log"
+			else
+				sleep 0.05
+			fi
+		done' writer "$f" "$BHA_PGBIN" "${2:-$(( $(bha_now_ms) % 1000000000 * 1000 ))}" </dev/null >/dev/null 2>&1 &
+	bha_wait 10 "writer $1 started" test -s "$f.pid"
+}
+bha_writer_stop() {
+	local f=$BHA_DATA/app/$1
+	touch "$f.stop"
+	bha_wait 15 "writer $1 to stop" bash -c "! kill -0 \$(cat '$f.pid') 2>/dev/null"
+}
+bha_writer_count() { wc -l <"$BHA_DATA/app/$1.log" 2>/dev/null || echo 0; }
+# rows the writer saw committed after epoch ms T
+bha_writer_after() { awk -v t="$2" '$2 > t' "$BHA_DATA/app/$1.log" 2>/dev/null | wc -l; }
+bha_writer_first_after() { awk -v t="$2" '$2 > t {print $2; exit}' "$BHA_DATA/app/$1.log" 2>/dev/null; }
+# bha_writer_lost NAME NODE: committed rows of the writer missing on NODE (prints them)
+bha_writer_lost() {
+	local f=$BHA_DATA/app/$1.log have
+	have=$(mktemp)
+	bha_sql "$2" appdb "SELECT i FROM rows ORDER BY i" >"$have" || { rm -f "$have"; return 1; }
+	awk '{print $1}' "$f" | sort >"$have.w"
+	sort "$have" | comm -23 "$have.w" -
+	rm -f "$have" "$have.w"
+}
+
+# ---------------------------------------------------------------- TAP for bash scripts
+
+bha_tap_n=0 bha_tap_failed=0
+ok() {					# ok STATUS NAME
+	bha_tap_n=$((bha_tap_n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $bha_tap_n - $2"
+	else echo "not ok $bha_tap_n - $2"; bha_tap_failed=$((bha_tap_failed + 1)); fi
+	return "$1"
+}
+t_ok() { local name=$1; shift; "$@"; ok $? "$name"; }		# t_ok NAME CMD...
+t_is() { [ "$1" = "$2" ]; local r=$?; ok $r "$3"; [ $r -eq 0 ] || diag "got '$1', expected '$2'"; return $r; }
+diag() { echo "# $*"; }
+done_testing() { echo "1..$bha_tap_n"; [ "$bha_tap_failed" -eq 0 ]; }
+bail() { echo "Bail out! $*"; exit 255; }
+
+# bha_test_setup: for a .t script: a prefix of its own, the cluster up, teardown on exit.
+bha_test_setup() {
+	[ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP the cluster tests run as root"; exit 0; }
+	trap 'bha_on_exit' EXIT
+	bha_down >/dev/null 2>&1
+	bha_up || { bha_dump_logs; bail "cluster bring-up failed"; }
+}
+bha_on_exit() {
+	local rc=$?
+	[ "$bha_tap_failed" -gt 0 ] || [ $rc -ne 0 ] && bha_dump_logs
+	[ "${BHA_KEEP:-0}" = 1 ] && { diag "BHA_KEEP=1: cluster $BHA_PREFIX left running"; return; }
+	bha_down >/dev/null 2>&1
+}
+bha_dump_logs() {
+	local f
+	for f in "$BHA_DATA"/db?/postgresql.log "$BHA_DATA"/db?/repmgrd.log "$BHA_DATA"/backup/log/barman.log \
+		"$BHA_DATA"/backup/sshd/sshd.log "$BHA_DATA"/app/*.err; do
+		[ -f "$f" ] || continue
+		echo "# ---- tail of $f"; tail -n 40 "$f" | sed 's/^/#   /'
+	done
+}
