@@ -13,8 +13,9 @@ OBJS = \
 	src/shared_state.o \
 	src/slot.o \
 	src/helper_exec.o \
-	src/worker_primary.o \
-	src/worker_standby.o \
+	src/worker.o \
+	src/reconcile_primary.o \
+	src/reconcile_standby.o \
 	src/sql_api.o
 DATA = repmgr_barman_ha--1.0.sql
 PGFILEDESC = "repmgr_barman_ha - keeps Barman and client routing on the primary"

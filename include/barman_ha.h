@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ *
+ * barman_ha.h
+ *		Declarations shared by the files of the repmgr_barman_ha extension:
+ *		its settings, the state it keeps in shared memory, the slot and
+ *		helper operations, and the background workers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef BARMAN_HA_H
+#define BARMAN_HA_H
+
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+/* Longest node or Barman server name, as the helper accepts them. */
+#define BARMAN_HA_NAME_LEN 64
+/* Longest message kept for the DBA (last_error, event detail). */
+#define BARMAN_HA_MSG_LEN 256
+/* Number of events kept in shared memory. */
+#define BARMAN_HA_EVENTS 100
+
+/* What barman_ha.standby_slot asks of a standby. */
+typedef enum StandbySlotMode
+{
+	STANDBY_SLOT_DROP,
+	STANDBY_SLOT_KEEP
+} StandbySlotMode;
+
+/* Whether the endpoints lead to this node, as far as the worker knows. */
+typedef enum RouteState
+{
+	ROUTE_PENDING,
+	ROUTE_OK,
+	ROUTE_FAILED,
+	ROUTE_FENCED,
+	ROUTE_DISABLED
+} RouteState;
+
+/* Exit codes of barman_ha_helper (see docs/helper.md). */
+#define HELPER_EXIT_OK 0
+#define HELPER_EXIT_USAGE 2
+#define HELPER_EXIT_FENCED 3
+
+/* settings (guc.c) */
+extern bool barman_ha_enabled;
+extern char *barman_ha_node_name;
+extern char *barman_ha_slot_name;
+extern char *barman_ha_barman_server;
+extern char *barman_ha_helper_path;
+extern int	barman_ha_helper_timeout;
+extern int	barman_ha_retry_interval;
+extern int	barman_ha_reconcile_interval;
+extern int	barman_ha_standby_slot;
+
+extern void barman_ha_define_gucs(void);
+extern const char *barman_ha_effective_node_name(void);
+
+/* one entry of the event ring */
+typedef struct BarmanHaEvent
+{
+	TimestampTz at;
+	char		event[NAMEDATALEN];
+	char		detail[BARMAN_HA_MSG_LEN];
+	double		duration_ms;
+	bool		ok;
+} BarmanHaEvent;
+
+/* everything the workers report, in shared memory under "lock" */
+typedef struct BarmanHaState
+{
+	LWLock	   *lock;
+	pid_t		worker_pid;		/* the worker now running, or 0 */
+	Latch	   *worker_latch;	/* its latch, to ask for a reconcile */
+	RouteState	route_state;
+	char		routed_node[BARMAN_HA_NAME_LEN];
+	char		last_action[NAMEDATALEN];
+	TimestampTz last_action_at;
+	char		last_error[BARMAN_HA_MSG_LEN];
+	uint64		events_written; /* total ever written; ring index is % */
+	BarmanHaEvent events[BARMAN_HA_EVENTS];
+} BarmanHaState;
+
+/* shared_state.c */
+extern BarmanHaState *barman_ha_state;
+extern void barman_ha_shmem_request(void);
+extern void barman_ha_shmem_startup(void);
+extern void barman_ha_attach_worker(void);
+extern void barman_ha_record_event(const char *event, bool ok,
+								   double duration_ms, const char *fmt,...)
+			pg_attribute_printf(4, 5);
+extern void barman_ha_set_route(RouteState state, const char *routed_node);
+extern void barman_ha_set_error(const char *fmt,...) pg_attribute_printf(1, 2);
+extern const char *barman_ha_route_state_name(RouteState state);
+
+/* slot.c */
+typedef struct SlotInfo
+{
+	bool		exists;
+	bool		active;
+	XLogRecPtr	restart_lsn;
+} SlotInfo;
+
+extern SlotInfo barman_ha_slot_info(const char *name);
+extern bool barman_ha_ensure_slot(const char *name);
+extern void barman_ha_drop_inactive_slot(const char *name);
+
+/* helper_exec.c */
+typedef struct HelperResult
+{
+	int			exit_code;		/* the helper's exit code, or -1 */
+	char		last_error[BARMAN_HA_MSG_LEN];	/* last line of its stderr */
+} HelperResult;
+
+extern void barman_ha_run_helper(const char *const *args, HelperResult *result);
+
+/* worker.c */
+extern void barman_ha_register_workers(void);
+extern void barman_ha_process_interrupts(void);
+extern PGDLLEXPORT void barman_ha_primary_main(Datum main_arg);
+extern PGDLLEXPORT void barman_ha_standby_main(Datum main_arg);
+
+/* reconcile_primary.c, reconcile_standby.c: one pass, returns ms to wait */
+extern long barman_ha_reconcile_primary(bool forced);
+extern long barman_ha_reconcile_standby(bool forced);
+
+#endif							/* BARMAN_HA_H */

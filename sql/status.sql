@@ -1,0 +1,52 @@
+-- The SQL surface on a primary without a helper: the worker keeps the slot,
+-- routing is disabled.
+CREATE EXTENSION repmgr_barman_ha;
+
+-- The primary worker creates the slot with WAL reserved shortly after start.
+DO $$
+BEGIN
+  FOR i IN 1..300 LOOP
+    EXIT WHEN (SELECT slot_exists AND slot_restart_lsn IS NOT NULL FROM barman_ha_status());
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+
+SELECT role, timeline, node_name, slot_name, slot_exists, slot_active,
+       slot_restart_lsn IS NOT NULL AS reserved, slot_retained_bytes >= 0 AS retained,
+       route_state, routed_node, last_error, worker_pid > 0 AS worker_running
+  FROM barman_ha_status();
+
+SELECT slot_type, restart_lsn IS NOT NULL AS reserved, temporary
+  FROM pg_replication_slots WHERE slot_name = 'barman';
+
+-- the view shows the same row
+SELECT role, slot_name, route_state FROM barman_ha;
+
+SELECT event, ok FROM barman_ha_events() WHERE event IN ('worker_started', 'slot_created');
+SELECT count(*) <= 100 AS bounded FROM barman_ha_events();
+
+-- a slot dropped behind the worker's back is back after a reconcile
+SELECT pg_drop_replication_slot('barman');
+SELECT barman_ha_reconcile();
+DO $$
+BEGIN
+  FOR i IN 1..300 LOOP
+    EXIT WHEN (SELECT slot_exists FROM barman_ha_status());
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+SELECT slot_exists, slot_restart_lsn IS NOT NULL AS reserved FROM barman_ha_status();
+
+-- a slot made the way event scripts make it (no WAL reserved) is repaired
+SELECT pg_drop_replication_slot('barman');
+SELECT 'created' FROM pg_create_physical_replication_slot('barman', false);
+SELECT barman_ha_reconcile();
+DO $$
+BEGIN
+  FOR i IN 1..300 LOOP
+    EXIT WHEN (SELECT restart_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = 'barman');
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+SELECT restart_lsn IS NOT NULL AS reserved FROM pg_replication_slots WHERE slot_name = 'barman';
+SELECT event, ok FROM barman_ha_events() WHERE event = 'slot_repaired';

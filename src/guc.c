@@ -1,0 +1,197 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *		The barman_ha.* settings and their checks.
+ *
+ * Every value is checked when it is set (SET, ALTER SYSTEM, a reload), so
+ * a mistake is refused with a message to the DBA instead of surfacing later
+ * as a failure inside the worker.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "replication/slot.h"
+#include "utils/guc.h"
+
+#include "barman_ha.h"
+
+bool		barman_ha_enabled = true;
+char	   *barman_ha_node_name = NULL;
+char	   *barman_ha_slot_name = NULL;
+char	   *barman_ha_barman_server = NULL;
+char	   *barman_ha_helper_path = NULL;
+int			barman_ha_helper_timeout = 30;
+int			barman_ha_retry_interval = 2000;
+int			barman_ha_reconcile_interval = 10;
+int			barman_ha_standby_slot = STANDBY_SLOT_DROP;
+
+static const struct config_enum_entry standby_slot_options[] = {
+	{"drop", STANDBY_SLOT_DROP, false},
+	{"keep", STANDBY_SLOT_KEEP, false},
+	{NULL, 0, false}
+};
+
+/*
+ * Node and Barman server names travel to the helper as arguments, where
+ * the same rule is enforced; refusing them here gives the DBA the error at
+ * once instead of a failed promotion later.
+ */
+static bool
+is_valid_name(const char *name)
+{
+	size_t		len = strlen(name);
+
+	if (len == 0 || len >= BARMAN_HA_NAME_LEN)
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyz"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "0123456789_.-") == len;
+}
+
+static bool
+check_name(char **newval, bool allow_empty)
+{
+	if (*newval == NULL || (allow_empty && **newval == '\0'))
+		return true;
+	if (is_valid_name(*newval))
+		return true;
+	GUC_check_errdetail("Names must be 1 to %d characters from A-Z, a-z, 0-9, \"_\", \".\" and \"-\".",
+						BARMAN_HA_NAME_LEN - 1);
+	return false;
+}
+
+static bool
+check_node_name(char **newval, void **extra, GucSource source)
+{
+	if (!check_name(newval, true))
+	{
+		GUC_check_errhint("Leave barman_ha.node_name empty to use cluster_name.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_barman_server(char **newval, void **extra, GucSource source)
+{
+	return check_name(newval, false);
+}
+
+static bool
+check_slot_name(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL)
+		return true;
+	if (!ReplicationSlotValidateName(*newval, DEBUG1))
+	{
+		GUC_check_errdetail("Replication slot names may only contain lower case letters, numbers, and the underscore character, and must be 1 to %d bytes long.",
+							NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_helper_path(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || **newval == '\0' || is_absolute_path(*newval))
+		return true;
+	GUC_check_errdetail("The helper path must be absolute.");
+	GUC_check_errhint("Leave barman_ha.helper_path empty to keep slots without routing.");
+	return false;
+}
+
+/*
+ * The node name the helper is given: barman_ha.node_name, else
+ * cluster_name (which repmgr setups usually set to the node name anyway).
+ * Returns NULL when neither is usable.
+ */
+const char *
+barman_ha_effective_node_name(void)
+{
+	if (barman_ha_node_name && *barman_ha_node_name)
+		return barman_ha_node_name;
+	if (cluster_name && is_valid_name(cluster_name))
+		return cluster_name;
+	return NULL;
+}
+
+void
+barman_ha_define_gucs(void)
+{
+	DefineCustomBoolVariable("barman_ha.enabled",
+							 "Keeps the barman slot and the backup host's routes on this node while it is primary.",
+							 NULL,
+							 &barman_ha_enabled,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("barman_ha.node_name",
+							   "Name of this node in the helper's configuration; empty means cluster_name.",
+							   NULL,
+							   &barman_ha_node_name,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_node_name, NULL, NULL);
+
+	DefineCustomStringVariable("barman_ha.slot_name",
+							   "Name of the physical replication slot Barman streams from.",
+							   NULL,
+							   &barman_ha_slot_name,
+							   "barman",
+							   PGC_SIGHUP, 0,
+							   check_slot_name, NULL, NULL);
+
+	DefineCustomStringVariable("barman_ha.barman_server",
+							   "Name of the Barman server that archives this cluster (shown in status).",
+							   NULL,
+							   &barman_ha_barman_server,
+							   "main_backup",
+							   PGC_SIGHUP, 0,
+							   check_barman_server, NULL, NULL);
+
+	DefineCustomStringVariable("barman_ha.helper_path",
+							   "Absolute path of barman_ha_helper; empty disables routing.",
+							   NULL,
+							   &barman_ha_helper_path,
+							   BARMAN_HA_HELPER_PATH,
+							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY,
+							   check_helper_path, NULL, NULL);
+
+	DefineCustomIntVariable("barman_ha.helper_timeout",
+							"Time after which a helper call is ended and counted as failed.",
+							NULL,
+							&barman_ha_helper_timeout,
+							30, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("barman_ha.retry_interval",
+							"First wait before a failed routing is retried; doubled after each failure.",
+							NULL,
+							&barman_ha_retry_interval,
+							2000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("barman_ha.reconcile_interval",
+							"Time between two checks of slot and routes when nothing happens.",
+							NULL,
+							&barman_ha_reconcile_interval,
+							10, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("barman_ha.standby_slot",
+							 "What a standby does with a leftover barman slot: drop or keep it.",
+							 NULL,
+							 &barman_ha_standby_slot,
+							 STANDBY_SLOT_DROP,
+							 standby_slot_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("barman_ha");
+}

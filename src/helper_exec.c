@@ -1,0 +1,328 @@
+/*-------------------------------------------------------------------------
+ *
+ * helper_exec.c
+ *		Runs barman_ha_helper from a worker: fork and execve with a clean
+ *		environment, no shell, a time limit, and the worker's latch still
+ *		served, so SIGTERM and SIGHUP are handled while the helper runs.
+ *
+ * The helper reports each step it takes on stdout as
+ *		step NAME ok|failed|skipped MS DETAIL
+ * and these become events as they arrive, so barman_ha_events() shows a
+ * failover's steps with their own times.  The last line of its stderr is
+ * the reason of a failure.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "barman_ha.h"
+
+/* How long the helper gets to end after SIGTERM before SIGKILL. */
+#define HELPER_KILL_GRACE_MS 2000
+/* How often to look for the helper's exit once its output has ended. */
+#define HELPER_REAP_POLL_MS 10
+
+/* One of the helper's output streams, split into lines as it arrives. */
+typedef struct HelperStream
+{
+	int			fd;				/* read end of the pipe, -1 once at EOF */
+	bool		is_stdout;
+	int			len;
+	char		buf[1024];
+} HelperStream;
+
+/*
+ * In the child: become a session of its own (so the worker can end the
+ * helper and whatever it started as one group), restore default signal
+ * handling, keep only stdin from /dev/null and the two pipes, exec.
+ */
+static void
+exec_helper(const char *const *args, int out_fd, int err_fd)
+{
+	static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL};
+	sigset_t	none;
+	int			null_fd;
+
+	setsid();
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	null_fd = open("/dev/null", O_RDONLY);
+	if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
+		dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
+		_exit(127);
+	closefrom(STDERR_FILENO + 1);
+
+	execve(args[0], (char *const *) args, envp);
+	dprintf(STDERR_FILENO, "could not execute helper \"%s\": %s\n",
+			args[0], strerror(errno));
+	_exit(127);
+}
+
+/* A step line becomes an event; a confirmation that all is well does not. */
+static void
+record_step(const char *line)
+{
+	char		name[NAMEDATALEN];
+	char		result[16];
+	double		ms;
+	int			detail_at = 0;
+	const char *detail;
+
+	if (sscanf(line, "step %63[a-z_] %15[a-z] %lf%n", name, result, &ms, &detail_at) != 3)
+	{
+		elog(DEBUG1, "barman_ha_helper: %s", line);
+		return;
+	}
+	if (strcmp(name, "check") == 0 && strcmp(result, "ok") == 0)
+		return;
+	detail = line + detail_at;
+	while (*detail == ' ')
+		detail++;
+	barman_ha_record_event(name, strcmp(result, "failed") != 0, ms, "%s%s",
+						   strcmp(result, "skipped") == 0 ? "skipped: " : "",
+						   detail);
+}
+
+static void
+handle_line(HelperStream *stream, const char *line, HelperResult *result)
+{
+	if (stream->is_stdout)
+		record_step(line);
+	else if (*line != '\0')
+	{
+		ereport(LOG, (errmsg("barman_ha_helper: %s", line)));
+		strlcpy(result->last_error, line, sizeof(result->last_error));
+	}
+}
+
+/* Read what the pipe has; returns false at end of file. */
+static bool
+read_stream(HelperStream *stream, HelperResult *result)
+{
+	for (;;)
+	{
+		ssize_t		n = read(stream->fd, stream->buf + stream->len,
+							 sizeof(stream->buf) - 1 - stream->len);
+		char	   *line;
+		char	   *nl;
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		if (n == 0)
+		{
+			if (stream->len > 0)
+			{
+				stream->buf[stream->len] = '\0';
+				handle_line(stream, stream->buf, result);
+				stream->len = 0;
+			}
+			return false;
+		}
+		stream->len += n;
+		stream->buf[stream->len] = '\0';
+		line = stream->buf;
+		while ((nl = strchr(line, '\n')) != NULL)
+		{
+			*nl = '\0';
+			handle_line(stream, line, result);
+			line = nl + 1;
+		}
+		stream->len -= line - stream->buf;
+		memmove(stream->buf, line, stream->len);
+		/* a line longer than the buffer is cut, not allowed to stall us */
+		if (stream->len == sizeof(stream->buf) - 1)
+		{
+			handle_line(stream, stream->buf, result);
+			stream->len = 0;
+		}
+	}
+}
+
+static long
+ms_until(TimestampTz deadline)
+{
+	long		ms = (deadline - GetCurrentTimestamp()) / 1000;
+
+	return ms > 0 ? ms : 0;
+}
+
+/*
+ * Wait for output or the latch until the deadline.  Returns false when the
+ * deadline passed or a shutdown was asked for.
+ */
+static bool
+wait_for_output(HelperStream *streams, int nstreams, TimestampTz deadline,
+				HelperResult *result)
+{
+	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, 2 + nstreams);
+	WaitEvent	events[4];
+	int			nevents;
+	bool		going_on = true;
+
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < nstreams; i++)
+		if (streams[i].fd >= 0)
+			AddWaitEventToSet(set, WL_SOCKET_READABLE, streams[i].fd, NULL, &streams[i]);
+
+	nevents = WaitEventSetWait(set, ms_until(deadline), events, lengthof(events),
+							   PG_WAIT_EXTENSION);
+	for (int i = 0; i < nevents; i++)
+	{
+		if (events[i].events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			barman_ha_process_interrupts();
+		}
+		else if (events[i].events & WL_SOCKET_READABLE)
+		{
+			HelperStream *stream = events[i].user_data;
+
+			if (!read_stream(stream, result))
+			{
+				close(stream->fd);
+				stream->fd = -1;
+			}
+		}
+	}
+	FreeWaitEventSet(set);
+
+	if (ShutdownRequestPending || ms_until(deadline) == 0)
+		going_on = false;
+	return going_on;
+}
+
+/* Poll for the child's exit until the deadline, serving the latch. */
+static bool
+wait_for_exit(pid_t pid, TimestampTz deadline, int *status)
+{
+	for (;;)
+	{
+		pid_t		r = waitpid(pid, status, WNOHANG);
+
+		if (r == pid || (r < 0 && errno != EINTR))
+			return true;
+		if (ShutdownRequestPending || ms_until(deadline) == 0)
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(HELPER_REAP_POLL_MS, ms_until(deadline)), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		barman_ha_process_interrupts();
+	}
+}
+
+/* End the helper's process group: SIGTERM, a grace period, SIGKILL. */
+static void
+end_helper(pid_t pid, int *status)
+{
+	TimestampTz grace;
+
+	(void) kill(-pid, SIGTERM);
+	grace = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), HELPER_KILL_GRACE_MS);
+	while (waitpid(pid, status, WNOHANG) == 0 && ms_until(grace) > 0)
+		(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 HELPER_REAP_POLL_MS, PG_WAIT_EXTENSION);
+	if (waitpid(pid, status, WNOHANG) == 0)
+	{
+		(void) kill(-pid, SIGKILL);
+		(void) waitpid(pid, status, 0);
+	}
+}
+
+/*
+ * Run the helper with args (args[0] is its path) and wait for it, at most
+ * barman_ha.helper_timeout.  The outcome is in *result; nothing is thrown.
+ */
+void
+barman_ha_run_helper(const char *const *args, HelperResult *result)
+{
+	HelperStream streams[2];
+	int			out_pipe[2];
+	int			err_pipe[2];
+	int			status = 0;
+	pid_t		pid;
+	TimestampTz deadline;
+
+	result->exit_code = -1;
+	result->last_error[0] = '\0';
+
+	if (access(args[0], X_OK) != 0)
+	{
+		snprintf(result->last_error, sizeof(result->last_error),
+				 "could not execute helper \"%s\": %m", args[0]);
+		return;
+	}
+	if (pipe2(out_pipe, O_CLOEXEC) != 0)
+	{
+		snprintf(result->last_error, sizeof(result->last_error),
+				 "could not create pipe: %m");
+		return;
+	}
+	if (pipe2(err_pipe, O_CLOEXEC) != 0)
+	{
+		snprintf(result->last_error, sizeof(result->last_error),
+				 "could not create pipe: %m");
+		close(out_pipe[0]);
+		close(out_pipe[1]);
+		return;
+	}
+
+	pid = fork();
+	if (pid == 0)
+		exec_helper(args, out_pipe[1], err_pipe[1]);
+	close(out_pipe[1]);
+	close(err_pipe[1]);
+	if (pid < 0)
+	{
+		snprintf(result->last_error, sizeof(result->last_error),
+				 "could not fork helper: %m");
+		close(out_pipe[0]);
+		close(err_pipe[0]);
+		return;
+	}
+
+	streams[0] = (HelperStream) {.fd = out_pipe[0], .is_stdout = true};
+	streams[1] = (HelperStream) {.fd = err_pipe[0], .is_stdout = false};
+	for (int i = 0; i < lengthof(streams); i++)
+		(void) fcntl(streams[i].fd, F_SETFL, O_NONBLOCK);
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   barman_ha_helper_timeout * 1000L);
+	while ((streams[0].fd >= 0 || streams[1].fd >= 0) &&
+		   wait_for_output(streams, lengthof(streams), deadline, result))
+		;
+
+	if (streams[0].fd >= 0 || streams[1].fd >= 0 ||
+		!wait_for_exit(pid, deadline, &status))
+	{
+		end_helper(pid, &status);
+		snprintf(result->last_error, sizeof(result->last_error),
+				 ShutdownRequestPending ? "helper ended: the server is shutting down"
+				 : "helper timed out after %d s (barman_ha.helper_timeout)",
+				 barman_ha_helper_timeout);
+	}
+	else if (WIFEXITED(status))
+		result->exit_code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		snprintf(result->last_error, sizeof(result->last_error),
+				 "helper was terminated by signal %d", WTERMSIG(status));
+
+	for (int i = 0; i < lengthof(streams); i++)
+		if (streams[i].fd >= 0)
+			close(streams[i].fd);
+}

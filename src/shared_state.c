@@ -1,0 +1,148 @@
+/*-------------------------------------------------------------------------
+ *
+ * shared_state.c
+ *		The state the workers report and the ring of recent events, kept in
+ *		shared memory.
+ *
+ * Shared memory rather than a table: a standby cannot write tables, and the
+ * status must survive a worker restart.  A server restart starts afresh.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+#include "barman_ha.h"
+
+BarmanHaState *barman_ha_state = NULL;
+
+void
+barman_ha_shmem_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(BarmanHaState)));
+	RequestNamedLWLockTranche("barman_ha", 1);
+}
+
+void
+barman_ha_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	barman_ha_state = ShmemInitStruct("barman_ha", sizeof(BarmanHaState), &found);
+	if (!found)
+	{
+		memset(barman_ha_state, 0, sizeof(BarmanHaState));
+		barman_ha_state->lock = &(GetNamedLWLockTranche("barman_ha"))->lock;
+		barman_ha_state->route_state = ROUTE_PENDING;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+detach_worker(int code, Datum arg)
+{
+	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
+	if (barman_ha_state->worker_pid == MyProcPid)
+	{
+		barman_ha_state->worker_pid = 0;
+		barman_ha_state->worker_latch = NULL;
+	}
+	LWLockRelease(barman_ha_state->lock);
+}
+
+/*
+ * Make this worker the one that status names and that barman_ha_reconcile()
+ * wakes.  Only one of the two workers runs at a time: the standby worker
+ * leaves when recovery ends, before the primary worker is started.
+ */
+void
+barman_ha_attach_worker(void)
+{
+	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
+	barman_ha_state->worker_pid = MyProcPid;
+	barman_ha_state->worker_latch = MyLatch;
+	LWLockRelease(barman_ha_state->lock);
+	before_shmem_exit(detach_worker, (Datum) 0);
+}
+
+/*
+ * Append an event to the ring and make it the last action.  A failed event
+ * also becomes last_error; a successful one clears it.
+ */
+void
+barman_ha_record_event(const char *event, bool ok, double duration_ms,
+					   const char *fmt,...)
+{
+	BarmanHaEvent *ev;
+	char		detail[BARMAN_HA_MSG_LEN];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+
+	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
+	ev = &barman_ha_state->events[barman_ha_state->events_written % BARMAN_HA_EVENTS];
+	barman_ha_state->events_written++;
+	ev->at = GetCurrentTimestamp();
+	strlcpy(ev->event, event, sizeof(ev->event));
+	strlcpy(ev->detail, detail, sizeof(ev->detail));
+	ev->duration_ms = duration_ms;
+	ev->ok = ok;
+
+	strlcpy(barman_ha_state->last_action, event, sizeof(barman_ha_state->last_action));
+	barman_ha_state->last_action_at = ev->at;
+	if (ok)
+		barman_ha_state->last_error[0] = '\0';
+	else
+		strlcpy(barman_ha_state->last_error, detail, sizeof(barman_ha_state->last_error));
+	LWLockRelease(barman_ha_state->lock);
+}
+
+void
+barman_ha_set_route(RouteState state, const char *routed_node)
+{
+	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
+	barman_ha_state->route_state = state;
+	if (routed_node)
+		strlcpy(barman_ha_state->routed_node, routed_node,
+				sizeof(barman_ha_state->routed_node));
+	LWLockRelease(barman_ha_state->lock);
+}
+
+void
+barman_ha_set_error(const char *fmt,...)
+{
+	va_list		ap;
+
+	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
+	va_start(ap, fmt);
+	vsnprintf(barman_ha_state->last_error, sizeof(barman_ha_state->last_error), fmt, ap);
+	va_end(ap);
+	LWLockRelease(barman_ha_state->lock);
+}
+
+const char *
+barman_ha_route_state_name(RouteState state)
+{
+	switch (state)
+	{
+		case ROUTE_PENDING:
+			return "pending";
+		case ROUTE_OK:
+			return "ok";
+		case ROUTE_FAILED:
+			return "failed";
+		case ROUTE_FENCED:
+			return "fenced";
+		case ROUTE_DISABLED:
+			return "disabled";
+	}
+	return "unknown";
+}

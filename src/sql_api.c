@@ -1,0 +1,158 @@
+/*-------------------------------------------------------------------------
+ *
+ * sql_api.c
+ *		The SQL functions: barman_ha_status(), barman_ha_events() and
+ *		barman_ha_reconcile().
+ *
+ * Role, timeline and slot are read live from the server; route and
+ * history come from what the workers left in shared memory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xlog.h"
+#include "access/xlogrecovery.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+#include "barman_ha.h"
+
+PG_FUNCTION_INFO_V1(barman_ha_status);
+PG_FUNCTION_INFO_V1(barman_ha_events);
+PG_FUNCTION_INFO_V1(barman_ha_reconcile);
+
+#define STATUS_COLS 14
+#define EVENTS_COLS 5
+
+Datum
+barman_ha_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[STATUS_COLS];
+	bool		nulls[STATUS_COLS];
+	bool		in_recovery = RecoveryInProgress();
+	TimeLineID	timeline;
+	XLogRecPtr	current;
+	SlotInfo	slot = barman_ha_slot_info(barman_ha_slot_name);
+	const char *node = barman_ha_effective_node_name();
+	NameData	slot_name;
+	int			i = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, 0, sizeof(nulls));
+
+	if (in_recovery)
+		current = GetXLogReplayRecPtr(&timeline);
+	else
+	{
+		current = GetXLogWriteRecPtr();
+		timeline = GetWALInsertionTimeLine();
+	}
+
+	values[i++] = CStringGetTextDatum(in_recovery ? "standby" : "primary");
+	values[i++] = Int32GetDatum((int32) timeline);
+	if (node)
+		values[i++] = CStringGetTextDatum(node);
+	else
+		nulls[i++] = true;
+	namestrcpy(&slot_name, barman_ha_slot_name);
+	values[i++] = NameGetDatum(&slot_name);
+	values[i++] = BoolGetDatum(slot.exists);
+	values[i++] = BoolGetDatum(slot.active);
+	if (XLogRecPtrIsInvalid(slot.restart_lsn))
+	{
+		nulls[i++] = true;
+		nulls[i++] = true;
+	}
+	else
+	{
+		values[i++] = LSNGetDatum(slot.restart_lsn);
+		values[i++] = Int64GetDatum(current > slot.restart_lsn ?
+									(int64) (current - slot.restart_lsn) : 0);
+	}
+
+	LWLockAcquire(barman_ha_state->lock, LW_SHARED);
+	values[i++] = CStringGetTextDatum(barman_ha_route_state_name(barman_ha_state->route_state));
+	if (barman_ha_state->routed_node[0])
+		values[i++] = CStringGetTextDatum(barman_ha_state->routed_node);
+	else
+		nulls[i++] = true;
+	if (barman_ha_state->last_action[0])
+	{
+		values[i++] = CStringGetTextDatum(barman_ha_state->last_action);
+		values[i++] = TimestampTzGetDatum(barman_ha_state->last_action_at);
+	}
+	else
+	{
+		nulls[i++] = true;
+		nulls[i++] = true;
+	}
+	if (barman_ha_state->last_error[0])
+		values[i++] = CStringGetTextDatum(barman_ha_state->last_error);
+	else
+		nulls[i++] = true;
+	if (barman_ha_state->worker_pid)
+		values[i++] = Int32GetDatum(barman_ha_state->worker_pid);
+	else
+		nulls[i++] = true;
+	LWLockRelease(barman_ha_state->lock);
+
+	Assert(i == STATUS_COLS);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+Datum
+barman_ha_events(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	BarmanHaEvent *events = palloc(sizeof(BarmanHaEvent) * BARMAN_HA_EVENTS);
+	int			nevents = 0;
+	uint64		end;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	/* copy out under the lock, build tuples without it */
+	LWLockAcquire(barman_ha_state->lock, LW_SHARED);
+	end = barman_ha_state->events_written;
+	for (uint64 n = end > BARMAN_HA_EVENTS ? end - BARMAN_HA_EVENTS : 0; n < end; n++)
+		events[nevents++] = barman_ha_state->events[n % BARMAN_HA_EVENTS];
+	LWLockRelease(barman_ha_state->lock);
+
+	for (int n = 0; n < nevents; n++)
+	{
+		BarmanHaEvent *ev = &events[n];
+		Datum		values[EVENTS_COLS];
+		bool		nulls[EVENTS_COLS] = {false};
+
+		values[0] = TimestampTzGetDatum(ev->at);
+		values[1] = CStringGetTextDatum(ev->event);
+		values[2] = CStringGetTextDatum(ev->detail);
+		values[3] = Float8GetDatum(ev->duration_ms);
+		values[4] = BoolGetDatum(ev->ok);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+barman_ha_reconcile(PG_FUNCTION_ARGS)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(barman_ha_state->lock, LW_SHARED);
+	latch = barman_ha_state->worker_latch;
+	if (latch)
+		SetLatch(latch);
+	LWLockRelease(barman_ha_state->lock);
+
+	if (latch == NULL)
+		ereport(WARNING,
+				(errmsg("no barman_ha worker is running"),
+				 errhint("Check that barman_ha.enabled is on and the server log for worker errors.")));
+	PG_RETURN_BOOL(latch != NULL);
+}
