@@ -243,17 +243,14 @@ static int
 catchup_child(void *p)
 {
 	struct catchup_args *a = p;
-	PGconn	   *c = PQconnectdb(a->conninfo);
+	PGconn	   *c = pq_open(a->conninfo);
 	PGresult   *r;
 	char		target[64];
 	const char *params[2];
 	double		deadline = now_ms() + a->timeout_ms;
 
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		printf("cannot connect: %s\n", PQerrorMessage(c));
+	if (c == NULL)
 		return 1;
-	}
 	r = PQexec(c, "SELECT pg_current_wal_flush_lsn()");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
 	{

@@ -25,22 +25,31 @@ struct claim_args
 	long		timeline;
 };
 
+/* Connect or say why on stdout (we run in a child whose output is read). */
+PGconn *
+pq_open(const char *conninfo)
+{
+	PGconn	   *c = PQconnectdb(conninfo);
+
+	if (PQstatus(c) == CONNECTION_OK)
+		return c;
+	printf("cannot connect: %s\n", PQerrorMessage(c));
+	PQfinish(c);
+	return NULL;
+}
+
 /* Runs as the barman user.  Exit 0 confirmed, 3 refused, 1 unreachable. */
 static int
 claim_child(void *p)
 {
 	struct claim_args *a = p;
-	PGconn	   *c = PQconnectdb(a->conninfo);
+	PGconn	   *c = pq_open(a->conninfo);
 	PGresult   *r;
 	long		tli = 0;
 	int			rc = EXIT_FAIL;
 
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		printf("cannot connect: %s\n", PQerrorMessage(c));
-		PQfinish(c);
+	if (c == NULL)
 		return EXIT_FAIL;
-	}
 	r = PQexec(c, "IDENTIFY_SYSTEM");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
 		parse_long(PQgetvalue(r, 0, 1), 1, 0x7fffffffL, &tli) != 0)

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,49 +77,15 @@ check_trusted_dir(const char *path, char *err, size_t errlen)
 static bool
 valid_path(const char *s)
 {
-	if (s[0] != '/' || strlen(s) >= 256 || strstr(s, "..") != NULL)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-			  (*s >= '0' && *s <= '9') || strchr("_./-", *s)))
-			return false;
-	return true;
+	return s[0] == '/' && strlen(s) < 256 && strstr(s, "..") == NULL &&
+		plain_chars(s, "_./-");
 }
 
 /* libpq conninfo: key=value words of plain characters (no quotes). */
 static bool
 valid_conninfo(const char *s)
 {
-	if (strlen(s) >= 512)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-			  (*s >= '0' && *s <= '9') || strchr("_./-=: ,", *s)))
-			return false;
-	return true;
-}
-
-static int
-set_bool(const char *v, bool *out)
-{
-	if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
-		*out = true;
-	else if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
-static int
-set_int(const char *v, long min, long max, int *out)
-{
-	long		l;
-
-	if (parse_long(v, min, max, &l) != 0)
-		return -1;
-	*out = (int) l;
-	return 0;
+	return strlen(s) < 512 && plain_chars(s, "_./-=: ,");
 }
 
 /* node.NAME = A.B.C.D:PORT */
@@ -140,8 +107,79 @@ set_node(struct config *cfg, const char *name, char *v)
 	return 0;
 }
 
-#define COPY_IF(cond, dst) \
-	((cond) ? (snprintf((dst), sizeof(dst), "%s", v), 0) : -1)
+/* The configuration keys, their kinds and where they go. */
+enum kind
+{
+	K_NAME, K_PATH, K_CONNINFO, K_INT, K_PORT, K_BOOL
+};
+
+#define F(field) offsetof(struct config, field), sizeof(((struct config *) 0)->field)
+static const struct key
+{
+	const char *name;
+	enum kind	kind;
+	size_t		off,
+				size;
+	long		min,
+				max;
+}			keys[] = {
+	{"barman_port", K_PORT, F(ports[EP_BARMAN]), 0, 0},
+	{"app_port", K_PORT, F(ports[EP_APP]), 0, 0},
+	{"barman_server", K_NAME, F(barman_server), 0, 0},
+	{"barman_user", K_NAME, F(barman_user), 0, 0},
+	{"barman_path", K_PATH, F(barman_path), 0, 0},
+	{"barman_config", K_PATH, F(barman_config), 0, 0},
+	{"streaming_wals_directory", K_PATH, F(streaming_dir), 0, 0},
+	{"barman_conninfo", K_CONNINFO, F(barman_conninfo), 0, 0},
+	{"barman_application_name", K_NAME, F(barman_appname), 0, 0},
+	{"archive_timeout", K_INT, F(archive_timeout), 1, 3600},
+	{"receive_wal_stop_timeout", K_INT, F(stop_timeout), 1, 600},
+	{"catchup_timeout", K_INT, F(catchup_timeout), 1, 600},
+	{"lock_timeout", K_INT, F(lock_timeout), 1, 600},
+	{"state_file", K_PATH, F(state_file), 0, 0},
+	{"ssh_key", K_PATH, F(ssh_key), 0, 0},
+	{"ssh_known_hosts", K_PATH, F(ssh_known_hosts), 0, 0},
+	{"ssh_port", K_PORT, F(ssh_port), 0, 0},
+	{"ssh_connect_timeout", K_INT, F(ssh_timeout), 1, 600},
+	{"claim_check", K_BOOL, F(claim_check), 0, 0},
+	{"claim_conninfo", K_CONNINFO, F(claim_conninfo), 0, 0},
+};
+
+static int
+set_value(struct config *cfg, const struct key *k, const char *v)
+{
+	void	   *dst = (char *) cfg + k->off;
+	long		l;
+
+	switch (k->kind)
+	{
+		case K_NAME:
+		case K_PATH:
+		case K_CONNINFO:
+			if (strlen(v) >= k->size ||
+				!(k->kind == K_NAME ? valid_name(v) :
+				  k->kind == K_PATH ? valid_path(v) : valid_conninfo(v)))
+				return -1;
+			strcpy(dst, v);
+			return 0;
+		case K_INT:
+			if (parse_long(v, k->min, k->max, &l) != 0)
+				return -1;
+			*(int *) dst = (int) l;
+			return 0;
+		case K_PORT:
+			return parse_port(v, dst);
+		case K_BOOL:
+			if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0)
+				*(bool *) dst = true;
+			else if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0)
+				*(bool *) dst = false;
+			else
+				return -1;
+			return 0;
+	}
+	return -1;
+}
 
 static int
 set_key(struct config *cfg, const char *k, char *v)
@@ -153,34 +191,6 @@ set_key(struct config *cfg, const char *k, char *v)
 		cfg->have_backup = true;
 		return parse_ipv4(v, &cfg->backup_address);
 	}
-	if (strcmp(k, "barman_port") == 0)
-		return parse_port(v, &cfg->ports[EP_BARMAN]);
-	if (strcmp(k, "app_port") == 0)
-		return parse_port(v, &cfg->ports[EP_APP]);
-	if (strcmp(k, "barman_server") == 0)
-		return COPY_IF(valid_name(v), cfg->barman_server);
-	if (strcmp(k, "barman_user") == 0)
-		return COPY_IF(valid_name(v), cfg->barman_user);
-	if (strcmp(k, "barman_path") == 0)
-		return COPY_IF(valid_path(v), cfg->barman_path);
-	if (strcmp(k, "barman_config") == 0)
-		return COPY_IF(valid_path(v), cfg->barman_config);
-	if (strcmp(k, "streaming_wals_directory") == 0)
-		return COPY_IF(valid_path(v), cfg->streaming_dir);
-	if (strcmp(k, "barman_conninfo") == 0)
-		return COPY_IF(valid_conninfo(v), cfg->barman_conninfo);
-	if (strcmp(k, "barman_application_name") == 0)
-		return COPY_IF(valid_name(v), cfg->barman_appname);
-	if (strcmp(k, "archive_timeout") == 0)
-		return set_int(v, 1, 3600, &cfg->archive_timeout);
-	if (strcmp(k, "receive_wal_stop_timeout") == 0)
-		return set_int(v, 1, 600, &cfg->stop_timeout);
-	if (strcmp(k, "catchup_timeout") == 0)
-		return set_int(v, 1, 600, &cfg->catchup_timeout);
-	if (strcmp(k, "lock_timeout") == 0)
-		return set_int(v, 1, 600, &cfg->lock_timeout);
-	if (strcmp(k, "state_file") == 0)
-		return COPY_IF(valid_path(v), cfg->state_file);
 	if (strcmp(k, "remote") == 0)
 	{
 		char	   *at = strchr(v, '@');
@@ -194,18 +204,9 @@ set_key(struct config *cfg, const char *k, char *v)
 		strcpy(cfg->remote_host, at + 1);
 		return 0;
 	}
-	if (strcmp(k, "ssh_key") == 0)
-		return COPY_IF(valid_path(v), cfg->ssh_key);
-	if (strcmp(k, "ssh_known_hosts") == 0)
-		return COPY_IF(valid_path(v), cfg->ssh_known_hosts);
-	if (strcmp(k, "ssh_port") == 0)
-		return parse_port(v, &cfg->ssh_port);
-	if (strcmp(k, "ssh_connect_timeout") == 0)
-		return set_int(v, 1, 600, &cfg->ssh_timeout);
-	if (strcmp(k, "claim_check") == 0)
-		return set_bool(v, &cfg->claim_check);
-	if (strcmp(k, "claim_conninfo") == 0)
-		return COPY_IF(valid_conninfo(v), cfg->claim_conninfo);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(k, keys[i].name) == 0)
+			return set_value(cfg, &keys[i], v);
 	errno = ENOENT;
 	return -1;
 }

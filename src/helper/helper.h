@@ -114,6 +114,7 @@ struct caller
 };
 
 /* parse.c: strict parsers; each returns 0 on success, -1 otherwise */
+extern bool plain_chars(const char *s, const char *extra);
 extern bool valid_name(const char *s);
 extern int	parse_long(const char *s, long min, long max, long *out);
 extern int	parse_port(const char *s, uint16_t *out);
@@ -181,7 +182,9 @@ extern int	state_write(const struct config *cfg, const struct state *st);
 extern int	remote_exec(const struct config *cfg, const struct caller *who,
 						int argc, char **argv);
 
-/* claim.c */
+/* claim.c (libpq runs only in unprivileged children) */
+struct pg_conn;
+extern struct pg_conn *pq_open(const char *conninfo);
 extern int	claim_check(const struct config *cfg, const struct node *node,
 						long timeline, char *detail, size_t len);
 

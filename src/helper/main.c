@@ -52,23 +52,36 @@ static const char usage_text[] =
 "exit codes: 0 done, 1 failure, 2 usage or configuration error, 3 fenced\n"
 "iptables: rules are in the legacy tables; see them with iptables-legacy -t nat -S\n";
 
+/* Format into buf as one line: the worker reads lines, the DBA the last one. */
+static void
+one_line(char *buf, size_t len, const char *fmt, va_list ap)
+{
+	vsnprintf(buf, len, fmt, ap);
+	for (char *p = buf; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
+static void
+vreport(const char *suffix, const char *fmt, va_list ap)
+{
+	char		msg[1024];
+
+	one_line(msg, sizeof(msg), fmt, ap);
+	fflush(stdout);
+	fprintf(stderr, "barman_ha_helper: %s%s\n", msg, suffix);
+	fflush(stderr);
+	syslog(LOG_AUTHPRIV | LOG_ERR, "%s", msg);
+}
+
 void
 errorf(const char *fmt,...)
 {
-	char		msg[1024];
 	va_list		ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vreport("", fmt, ap);
 	va_end(ap);
-	/* one line: the worker shows the last stderr line to the DBA */
-	for (char *p = msg; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	fflush(stdout);
-	fprintf(stderr, "barman_ha_helper: %s\n", msg);
-	fflush(stderr);
-	syslog(LOG_AUTHPRIV | LOG_ERR, "%s", msg);
 }
 
 void
@@ -88,11 +101,8 @@ step(const char *name, const char *result, double ms, const char *fmt,...)
 	va_list		ap;
 
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	one_line(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	for (char *p = detail; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
 	printf("step %s %s %.1f %s\n", name, result, ms < 0 ? 0 : ms, detail);
 	fflush(stdout);
 }
@@ -100,13 +110,11 @@ step(const char *name, const char *result, double ms, const char *fmt,...)
 static int
 usage_error(const char *fmt,...)
 {
-	char		msg[512];
 	va_list		ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vreport(" (see barman_ha_helper --help)", fmt, ap);
 	va_end(ap);
-	errorf("%s (see barman_ha_helper --help)", msg);
 	return EXIT_USAGE;
 }
 

@@ -14,25 +14,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every byte is an ASCII letter, a digit or one of extra. */
+bool
+plain_chars(const char *s, const char *extra)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			  (*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
+			return false;
+	return true;
+}
+
 /* Node, server and user names: [A-Za-z0-9_.-]{1,63}, not starting with '-'. */
 bool
 valid_name(const char *s)
 {
-	size_t		n = 0;
-
-	if (s == NULL || s[0] == '\0' || s[0] == '-')
-		return false;
-	for (; s[n] != '\0'; n++)
-	{
-		char		c = s[n];
-
-		if (n >= NAME_MAX_LEN)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
+	return s != NULL && s[0] != '\0' && s[0] != '-' &&
+		strlen(s) <= NAME_MAX_LEN && plain_chars(s, "_.-");
 }
 
 /* Decimal digits only (no sign, no spaces, no hex), within [min, max]. */
@@ -96,17 +94,8 @@ split_words(char *line, char **words, int maxwords)
 	int			n = 0;
 	char	   *p = line;
 
-	if (strlen(line) > 256)
+	if (strlen(line) > 256 || !plain_chars(line, "_.- "))
 		return -1;
-	for (char *q = line; *q; q++)
-	{
-		char		c = *q;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' ||
-			  c == ' '))
-			return -1;
-	}
 	while (*p)
 	{
 		while (*p == ' ')
