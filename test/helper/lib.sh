@@ -1,0 +1,113 @@
+# lib.sh: shared pieces of the helper's TAP tests (sourced by test/helper/*.t).
+#
+# Each test gets its own namespaces named bhh$$-NAME, a root-owned scratch dir
+# /var/lib/bhh-test-$$ (not under /tmp: sshd's StrictModes and the helper's
+# trust checks refuse world-writable parents), its own setuid install of the
+# helper there, and a trap that removes everything on exit, failure included.
+# Addresses 10.213.0.x exist only inside these namespaces.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ID=bhh$$
+T=/var/lib/bhh-test-$$
+HELPER=$T/bin/barman_ha_helper
+BACKUP_ADDR=10.213.0.10
+NSLIST=()
+PIDS=()
+TAP_N=0
+TAP_FAIL=0
+
+# ---------------------------------------------------------------- TAP
+plan() { echo "1..$1"; }
+ok() {				# ok COND-EXIT-CODE NAME
+	TAP_N=$((TAP_N + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $TAP_N - $2"; else echo "not ok $TAP_N - $2"; TAP_FAIL=$((TAP_FAIL + 1)); fi
+}
+is() {				# is GOT WANT NAME
+	TAP_N=$((TAP_N + 1))
+	if [ "$1" == "$2" ]; then echo "ok $TAP_N - $3"; else
+		echo "not ok $TAP_N - $3"; TAP_FAIL=$((TAP_FAIL + 1))
+		printf '#   got:  %s\n#   want: %s\n' "$1" "$2" | sed '2,$s/^/#         /' >&2
+	fi
+}
+like() {			# like TEXT REGEX NAME
+	TAP_N=$((TAP_N + 1))
+	if [[ $1 =~ $2 ]]; then echo "ok $TAP_N - $3"; else
+		echo "not ok $TAP_N - $3"; TAP_FAIL=$((TAP_FAIL + 1))
+		echo "#   '$1' does not match /$2/" >&2
+	fi
+}
+diag() { echo "# $*" >&2; }
+bail() { echo "Bail out! $*"; exit 1; }
+
+# ---------------------------------------------------------------- set-up
+cleanup() {
+	local p ns
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for ns in "${NSLIST[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+		rm -rf "/etc/netns/$ns"
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# The helper installed setuid root, group postgres, in a root-owned dir.
+setup() {
+	mkdir -p "$T" && chmod 755 "$T" || bail "cannot create $T"
+	make -s -C "$TOP/src/helper" >/dev/null || bail "helper does not build"
+	make -s -C "$TOP/src/helper" install BINDIR="$T/bin" HELPER_GROUP=postgres >/dev/null ||
+		bail "helper does not install"
+	# ip netns exec bind-mounts /etc/netns/NS/repmgr_barman_ha here
+	mkdir -p /etc/repmgr_barman_ha
+}
+
+# mkns NAME: an empty namespace bhh$$-NAME with lo up; prints its name.
+mkns() {
+	local ns=$ID-$1
+	ip netns add "$ns" || bail "cannot create namespace $ns"
+	NSLIST+=("$ns")
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+
+# A bridge in a namespace of its own; host namespaces join it with
+# join NS ADDR (veth, address ADDR/24).
+mkbridge() {
+	BR=$(mkns br)
+	ip -n "$BR" link add br0 type bridge && ip -n "$BR" link set br0 up
+}
+join() {
+	local ns=$1 addr=$2 n=${#NSLIST[@]}
+	ip link add "bhv$$x$n" netns "$BR" type veth peer name eth0 netns "$ns" || bail "veth"
+	ip -n "$BR" link set "bhv$$x$n" master br0 up
+	ip -n "$ns" addr add "$addr/24" dev eth0
+	ip -n "$ns" link set eth0 up
+}
+
+# conf NS < lines: the helper's config as seen in namespace NS
+conf() {
+	mkdir -p "/etc/netns/$1/repmgr_barman_ha"
+	chmod 755 "/etc/netns/$1" "/etc/netns/$1/repmgr_barman_ha"
+	cat >"/etc/netns/$1/repmgr_barman_ha/helper.conf"
+	chmod 644 "/etc/netns/$1/repmgr_barman_ha/helper.conf"
+}
+
+# The usual backup-host config, two nodes, state under $T.
+backup_conf() {
+	mkdir -p "$T/state-$1" && chmod 755 "$T/state-$1"
+	conf "$1" <<EOF
+# test config of $1
+backup_address = $BACKUP_ADDR
+node.db1 = 10.213.0.1:5432
+node.db2 = 10.213.0.2:5432
+state_file = $T/state-$1/state
+lock_timeout = 10
+EOF
+}
+
+# hh NS ARGS...: the helper as postgres in namespace NS
+hh() { local ns=$1; shift; ip netns exec "$ns" runuser -u postgres -- "$HELPER" "$@"; }
+
+# natsave NS: the nat table without counters and comments
+natsave() { ip netns exec "$1" iptables-legacy-save -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; }
