@@ -164,7 +164,7 @@ extern int	nat_read(const struct config *cfg, struct route routes[EP_COUNT],
 					 bool *chains_ok);
 
 /* conntrack.c */
-extern int	conntrack_flush(const struct config *cfg, enum endpoint ep,
+extern int	conntrack_flush(const struct config *cfg, int epmask,
 							const struct node *node, int *removed);
 
 /* barman.c */

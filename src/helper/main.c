@@ -260,7 +260,8 @@ dispatch(const struct config *cfg, const struct caller *who, int argc, char **ar
 		if (strcmp(argv[1], "route") == 0 && (argc == 3 || argc == 4))
 		{
 			const struct node *n;
-			int			mask;
+			int			mask,
+						removed = 0;
 
 			if (!valid_name(argv[2]))
 				return usage_error("invalid node name");
@@ -272,15 +273,12 @@ dispatch(const struct config *cfg, const struct caller *who, int argc, char **ar
 				return rc;
 			if (nat_route(cfg, n, mask, &changed) != 0)
 				return EXIT_FAIL;
-			for (int ep = 0; ep < EP_COUNT; ep++)
-			{
-				int			removed = 0;
-
-				if ((mask & (1 << ep)) && changed &&
-					conntrack_flush(cfg, (enum endpoint) ep, n, &removed) != 0)
-					return EXIT_FAIL;
-			}
-			printf("route %s %s\n", n->name, changed ? "changed" : "unchanged");
+			if (changed && conntrack_flush(cfg, mask, n, &removed) != 0)
+				return EXIT_FAIL;
+			printf("route %s %s", n->name, changed ? "changed" : "unchanged");
+			if (removed > 0)
+				printf(", %d flow%s removed", removed, removed == 1 ? "" : "s");
+			printf("\n");
 			return EXIT_OK;
 		}
 	}

@@ -41,7 +41,7 @@ route_step(const struct config *cfg, const struct node *n, enum endpoint ep,
 	}
 	step(sname, "ok", now_ms() - t0, "%s %s", n->name, *changed ? "routed" : "already routed");
 	t0 = now_ms();
-	if (conntrack_flush(cfg, ep, n, &removed) != 0)
+	if (conntrack_flush(cfg, 1 << ep, n, &removed) != 0)
 	{
 		step(cname, "failed", now_ms() - t0, "cannot remove old flows");
 		return -1;
@@ -75,21 +75,16 @@ recheck(const struct config *cfg, const struct node *n, struct state *st, double
 	if (changed)
 	{
 		/* nat_route above already put both rules back in one commit */
-		for (int ep = 0; ep < EP_COUNT; ep++)
-		{
-			int			removed = 0;
-			double		t1 = now_ms();
-			char		cname[32];
+		int			removed = 0;
+		double		t1 = now_ms();
 
-			snprintf(cname, sizeof(cname), "conntrack_%s", endpoint_names[ep]);
-			if (conntrack_flush(cfg, (enum endpoint) ep, n, &removed) != 0)
-			{
-				step(cname, "failed", now_ms() - t1, "cannot remove old flows");
-				failed = true;
-			}
-			else
-				step(cname, "ok", now_ms() - t1, "%d flows removed", removed);
+		if (conntrack_flush(cfg, EP_MASK_BOTH, n, &removed) != 0)
+		{
+			step("conntrack", "failed", now_ms() - t1, "cannot remove old flows");
+			failed = true;
 		}
+		else
+			step("conntrack", "ok", now_ms() - t1, "%d flows removed", removed);
 	}
 	if (barman_configured(cfg))
 	{

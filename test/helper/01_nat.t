@@ -5,8 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 plan 17
 setup
-NS=$(mkns b)
-CLI=$(mkns cli)
+mkns NS b
+mkns CLI cli
 backup_conf "$NS"
 
 out=$(hh "$NS" nat init); ok $? "nat init exits 0"

@@ -62,19 +62,20 @@ setup() {
 	mkdir -p /etc/repmgr_barman_ha
 }
 
-# mkns NAME: an empty namespace bhh$$-NAME with lo up; prints its name.
+# mkns VAR NAME: an empty namespace bhh$$-NAME with lo up, its name in VAR
+# (not echoed: a $(...) subshell would lose it from the cleanup list).
 mkns() {
-	local ns=$ID-$1
+	local ns=$ID-$2
 	ip netns add "$ns" || bail "cannot create namespace $ns"
 	NSLIST+=("$ns")
 	ip -n "$ns" link set lo up
-	echo "$ns"
+	printf -v "$1" %s "$ns"
 }
 
 # A bridge in a namespace of its own; host namespaces join it with
 # join NS ADDR (veth, address ADDR/24).
 mkbridge() {
-	BR=$(mkns br)
+	mkns BR br
 	ip -n "$BR" link add br0 type bridge && ip -n "$BR" link set br0 up
 }
 join() {
