@@ -81,6 +81,8 @@ remote_exec(const struct config *cfg, const struct caller *who, int argc, char *
 	av[n++] = "ServerAliveCountMax=2";
 	av[n++] = "-o";
 	av[n++] = "StrictHostKeyChecking=accept-new";
+	av[n++] = "-o";
+	av[n++] = "LogLevel=ERROR";	/* no warnings that would hide our last line */
 	if (cfg->ssh_key[0])
 	{
 		av[n++] = "-o";

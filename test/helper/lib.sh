@@ -79,7 +79,8 @@ mkbridge() {
 	ip -n "$BR" link add br0 type bridge && ip -n "$BR" link set br0 up
 }
 join() {
-	local ns=$1 addr=$2 n=${#NSLIST[@]}
+	local ns=$1 addr=$2 n
+	VETHS=$((${VETHS:-0} + 1)); n=$VETHS
 	ip link add "bhv$$x$n" netns "$BR" type veth peer name eth0 netns "$ns" || bail "veth"
 	ip -n "$BR" link set "bhv$$x$n" master br0 up
 	ip -n "$ns" addr add "$addr/24" dev eth0
