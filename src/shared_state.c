@@ -58,13 +58,16 @@ detach_worker(int code, Datum arg)
 
 /*
  * Make this worker the one that status names and that barman_ha_reconcile()
- * wakes.  Only one of the two workers runs at a time: the standby worker
- * leaves when recovery ends, before the primary worker is started.
+ * wakes.  The two workers overlap only briefly: the primary worker starts
+ * when recovery ends and the standby worker leaves at its next wake-up.
  */
 void
 barman_ha_attach_worker(void)
 {
 	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
+	/* a standby worker still waiting after a promotion: let it leave now */
+	if (barman_ha_state->worker_latch)
+		SetLatch(barman_ha_state->worker_latch);
 	barman_ha_state->worker_pid = MyProcPid;
 	barman_ha_state->worker_latch = MyLatch;
 	LWLockRelease(barman_ha_state->lock);
