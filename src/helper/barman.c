@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
+#include "pq.h"
 
 #define MAX_PIDS 64
 
@@ -251,33 +251,33 @@ catchup_child(void *p)
 
 	if (c == NULL)
 		return 1;
-	r = PQexec(c, "SELECT pg_current_wal_flush_lsn()");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+	r = pq.exec(c, "SELECT pg_current_wal_flush_lsn()");
+	if (pq.resultStatus(r) != PGRES_TUPLES_OK || pq.ntuples(r) != 1)
 	{
-		printf("cannot read the flush position: %s\n", PQerrorMessage(c));
+		printf("cannot read the flush position: %s\n", pq.errorMessage(c));
 		return 1;
 	}
-	snprintf(target, sizeof(target), "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
+	snprintf(target, sizeof(target), "%s", pq.getvalue(r, 0, 0));
+	pq.clear(r);
 	params[0] = target;
 	params[1] = a->appname;
 	while (now_ms() < deadline)
 	{
-		r = PQexecParams(c,
+		r = pq.execParams(c,
 						 "SELECT max(flush_lsn)::text, coalesce(max(flush_lsn) >= $1::pg_lsn, false)"
 						 " FROM pg_stat_replication WHERE application_name = $2",
 						 2, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		if (pq.resultStatus(r) != PGRES_TUPLES_OK || pq.ntuples(r) != 1)
 		{
-			printf("query failed: %s\n", PQerrorMessage(c));
+			printf("query failed: %s\n", pq.errorMessage(c));
 			return 1;
 		}
-		if (strcmp(PQgetvalue(r, 0, 1), "t") == 0)
+		if (strcmp(pq.getvalue(r, 0, 1), "t") == 0)
 		{
-			printf("flush_lsn %s reached %s\n", PQgetvalue(r, 0, 0), target);
+			printf("flush_lsn %s reached %s\n", pq.getvalue(r, 0, 0), target);
 			return 0;
 		}
-		PQclear(r);
+		pq.clear(r);
 		usleep(50000);
 	}
 	printf("flush_lsn of %s did not reach %s within %d ms\n", a->appname, target,

@@ -17,26 +17,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libpq-fe.h>
+#include "pq.h"
 
 struct claim_args
 {
 	char		conninfo[700];
 	long		timeline;
 };
-
-/* Connect or say why on stdout (we run in a child whose output is read). */
-PGconn *
-pq_open(const char *conninfo)
-{
-	PGconn	   *c = PQconnectdb(conninfo);
-
-	if (PQstatus(c) == CONNECTION_OK)
-		return c;
-	printf("cannot connect: %s\n", PQerrorMessage(c));
-	PQfinish(c);
-	return NULL;
-}
 
 /* Runs as the barman user.  Exit 0 confirmed, 3 refused, 1 unreachable. */
 static int
@@ -50,17 +37,17 @@ claim_child(void *p)
 
 	if (c == NULL)
 		return EXIT_FAIL;
-	r = PQexec(c, "IDENTIFY_SYSTEM");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
-		parse_long(PQgetvalue(r, 0, 1), 1, 0x7fffffffL, &tli) != 0)
-		printf("IDENTIFY_SYSTEM failed: %s\n", PQerrorMessage(c));
+	r = pq.exec(c, "IDENTIFY_SYSTEM");
+	if (pq.resultStatus(r) != PGRES_TUPLES_OK || pq.ntuples(r) != 1 ||
+		parse_long(pq.getvalue(r, 0, 1), 1, 0x7fffffffL, &tli) != 0)
+		printf("IDENTIFY_SYSTEM failed: %s\n", pq.errorMessage(c));
 	else
 	{
-		PQclear(r);
-		r = PQexec(c, "SELECT pg_is_in_recovery()");
-		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-			printf("pg_is_in_recovery() failed: %s\n", PQerrorMessage(c));
-		else if (strcmp(PQgetvalue(r, 0, 0), "f") != 0)
+		pq.clear(r);
+		r = pq.exec(c, "SELECT pg_is_in_recovery()");
+		if (pq.resultStatus(r) != PGRES_TUPLES_OK || pq.ntuples(r) != 1)
+			printf("pg_is_in_recovery() failed: %s\n", pq.errorMessage(c));
+		else if (strcmp(pq.getvalue(r, 0, 0), "f") != 0)
 		{
 			printf("the node is in recovery (timeline %ld), not a primary\n", tli);
 			rc = EXIT_FENCED;
@@ -76,8 +63,8 @@ claim_child(void *p)
 			rc = EXIT_OK;
 		}
 	}
-	PQclear(r);
-	PQfinish(c);
+	pq.clear(r);
+	pq.finish(c);
 	return rc;
 }
 

@@ -182,9 +182,11 @@ extern int	state_write(const struct config *cfg, const struct state *st);
 extern int	remote_exec(const struct config *cfg, const struct caller *who,
 						int argc, char **argv);
 
-/* claim.c (libpq runs only in unprivileged children) */
+/* pq.c (libpq runs only in unprivileged children) */
 struct pg_conn;
 extern struct pg_conn *pq_open(const char *conninfo);
+
+/* claim.c */
 extern int	claim_check(const struct config *cfg, const struct node *node,
 						long timeline, char *detail, size_t len);
 
