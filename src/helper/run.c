@@ -147,9 +147,12 @@ run_as(const char *user, int timeout_ms, child_fn fn, void *arg,
 	}
 	if (pid == 0)
 	{
+		int			rc;
+
 		child_setup(user, p[1]);
-		fflush(NULL);
-		_exit(fn(arg));
+		rc = fn(arg);
+		fflush(NULL);			/* _exit does not flush stdio */
+		_exit(rc);
 	}
 	setpgid(pid, pid);			/* also here: no race with the child's own */
 	running_pgid = pid;

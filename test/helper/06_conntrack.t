@@ -7,7 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 plan 9
 setup
-PGBIN=$(pg_config --bindir)
 mkbridge
 mkns B backup
 mkns S1 db1
@@ -19,20 +18,6 @@ join "$S2" 10.213.0.2
 join "$C" 10.213.0.20
 backup_conf "$B"
 
-# PostgreSQL N in namespace NS on 10.213.0.N, its own socket dir.
-pg_up() {
-	local n=$1 ns=$2 d=$T/pg$1
-	install -d -o postgres -g postgres -m 0700 "$d"
-	runuser -u postgres -- "$PGBIN/initdb" -D "$d" -A trust -U postgres --no-sync >/dev/null || bail "initdb"
-	echo "host all all 10.213.0.0/24 trust" >>"$d/pg_hba.conf"
-	ip netns exec "$ns" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -l "$d/log" -w -s \
-		-o "-c listen_addresses=10.213.0.$n -c unix_socket_directories=$d -c port=5432 -c fsync=off" start ||
-		bail "postgres $n does not start"
-	PGDATAS+=("$d")
-}
-PGDATAS=()
-pg_down() { for d in "${PGDATAS[@]}"; do runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -s -m immediate stop; done; }
-trap 'pg_down; cleanup' EXIT
 pg_up 1 "$S1"
 pg_up 2 "$S2"
 

@@ -42,6 +42,7 @@ bail() { echo "Bail out! $*"; exit 1; }
 # ---------------------------------------------------------------- set-up
 cleanup() {
 	local p ns
+	pg_down
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	for ns in "${NSLIST[@]}"; do
@@ -113,3 +114,26 @@ hh() { local ns=$1; shift; ip netns exec "$ns" runuser -u postgres -- "$HELPER" 
 
 # natsave NS: the nat table without counters and comments
 natsave() { ip netns exec "$1" iptables-legacy-save -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; }
+
+# ---------------------------------------------------------------- PostgreSQL
+PGBIN=$(pg_config --bindir)
+PGDATAS=()
+# pg_up N NS [standby]: PostgreSQL in namespace NS on 10.213.0.N:5432, its
+# own socket dir, trust for 10.213.0.0/24; "standby" starts it in recovery.
+pg_up() {
+	local n=$1 ns=$2 d=$T/pg$1
+	install -d -o postgres -g postgres -m 0700 "$d"
+	runuser -u postgres -- "$PGBIN/initdb" -D "$d" -A trust -U postgres --no-sync >/dev/null || bail "initdb"
+	echo "host all all 10.213.0.0/24 trust" >>"$d/pg_hba.conf"
+	[ "${3:-}" = standby ] && runuser -u postgres -- touch "$d/standby.signal"
+	PGDATAS+=("$d")
+	ip netns exec "$ns" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -l "$d/log" -w -s \
+		-o "-c listen_addresses=10.213.0.$n -c unix_socket_directories=$d -c port=5432 -c fsync=off" start ||
+		bail "postgres $n does not start"
+}
+pg_down() {
+	local d
+	for d in "${PGDATAS[@]}"; do
+		[ -f "$d/postmaster.pid" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -s -m immediate stop
+	done
+}
