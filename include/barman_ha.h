@@ -87,7 +87,7 @@ typedef struct BarmanHaState
 extern BarmanHaState *barman_ha_state;
 extern void barman_ha_shmem_request(void);
 extern void barman_ha_shmem_startup(void);
-extern void barman_ha_attach_worker(void);
+extern bool barman_ha_attach_worker(bool standby);
 extern void barman_ha_record_event(const char *event, bool ok,
 								   double duration_ms, const char *fmt,...)
 			pg_attribute_printf(4, 5);

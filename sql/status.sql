@@ -6,7 +6,7 @@ CREATE EXTENSION repmgr_barman_ha;
 DO $$
 BEGIN
   FOR i IN 1..300 LOOP
-    EXIT WHEN (SELECT slot_exists AND slot_restart_lsn IS NOT NULL FROM barman_ha_status());
+    EXIT WHEN EXISTS (SELECT FROM barman_ha_events() WHERE event = 'slot_created');
     PERFORM pg_sleep(0.1);
   END LOOP;
 END $$;
@@ -44,7 +44,7 @@ SELECT barman_ha_reconcile();
 DO $$
 BEGIN
   FOR i IN 1..300 LOOP
-    EXIT WHEN (SELECT restart_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = 'barman');
+    EXIT WHEN EXISTS (SELECT FROM barman_ha_events() WHERE event = 'slot_repaired');
     PERFORM pg_sleep(0.1);
   END LOOP;
 END $$;

@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
@@ -60,11 +61,21 @@ detach_worker(int code, Datum arg)
  * Make this worker the one that status names and that barman_ha_reconcile()
  * wakes.  The two workers overlap only briefly: the primary worker starts
  * when recovery ends and the standby worker leaves at its next wake-up.
+ *
+ * The standby worker also starts on a primary, and a promotion can end
+ * recovery while it starts: it attaches only if recovery is still in
+ * progress, checked under the lock, so it can never take the place of a
+ * primary worker that attached before it.  Returns whether it attached.
  */
-void
-barman_ha_attach_worker(void)
+bool
+barman_ha_attach_worker(bool standby)
 {
 	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
+	if (standby && !RecoveryInProgress())
+	{
+		LWLockRelease(barman_ha_state->lock);
+		return false;
+	}
 	/* a standby worker still waiting after a promotion: let it leave now */
 	if (barman_ha_state->worker_latch)
 		SetLatch(barman_ha_state->worker_latch);
@@ -72,6 +83,7 @@ barman_ha_attach_worker(void)
 	barman_ha_state->worker_latch = MyLatch;
 	LWLockRelease(barman_ha_state->lock);
 	before_shmem_exit(detach_worker, (Datum) 0);
+	return true;
 }
 
 /*

@@ -70,16 +70,17 @@ barman_ha_process_interrupts(void)
 /*
  * Common start: signals, a connection to no database (which gives the slot
  * API and the statistics it reports to a proper backend environment), and
- * the entry in shared state.
+ * the entry in shared state.  Returns false when a standby worker finds
+ * itself on a primary.
  */
-static void
-worker_start(void)
+static bool
+worker_start(bool standby)
 {
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
-	barman_ha_attach_worker();
+	return barman_ha_attach_worker(standby);
 }
 
 /*
@@ -111,7 +112,7 @@ worker_loop(long (*reconcile) (bool forced))
 void
 barman_ha_primary_main(Datum main_arg)
 {
-	worker_start();
+	worker_start(false);
 	if (PromoteIsTriggered())
 		barman_ha_record_event("promoted", true, 0, "this node is primary on timeline %u",
 							   GetWALInsertionTimeLine());
@@ -130,8 +131,7 @@ barman_ha_primary_main(Datum main_arg)
 void
 barman_ha_standby_main(Datum main_arg)
 {
-	worker_start();
-	if (!RecoveryInProgress())
+	if (!worker_start(true))
 		proc_exit(0);			/* a primary: the primary worker's job */
 	barman_ha_record_event("worker_started", true, 0, "standby");
 	worker_loop(barman_ha_reconcile_standby);

@@ -211,17 +211,25 @@ start_child(void *p)
 	pid_t		pid;
 	int			fd;
 
-	if (setsid() < 0)
-		return 1;
 	pid = fork();
 	if (pid < 0)
+	{
+		printf("cannot fork: %s\n", strerror(errno));
 		return 1;
+	}
 	if (pid > 0)
 	{
 		printf("started pid %d\n", (int) pid);
 		return 0;
 	}
-	/* The grandchild: no descriptors of ours, so our pipe gets its EOF. */
+
+	/*
+	 * The grandchild: a session of its own (we, its parent, lead a process
+	 * group, so setsid has to happen here), so that our timeouts and the
+	 * worker's SIGTERM do not reach it; no descriptors of ours, so our
+	 * pipe gets its EOF.
+	 */
+	setsid();
 	fd = open("/dev/null", O_RDWR);
 	dup2(fd, 0);
 	dup2(fd, 1);
