@@ -251,6 +251,8 @@ last_line(const char *text, char *buf, size_t len)
 	start = end;
 	while (start > text && start[-1] != '\n')
 		start--;
+	while (start < end && (*start == ' ' || *start == '\t'))
+		start++;
 	snprintf(buf, len, "%.*s", (int) (end - start), start);
 	return buf;
 }

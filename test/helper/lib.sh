@@ -124,7 +124,7 @@ pg_up() {
 	local n=$1 ns=$2 d=$T/pg$1
 	install -d -o postgres -g postgres -m 0700 "$d"
 	runuser -u postgres -- "$PGBIN/initdb" -D "$d" -A trust -U postgres --no-sync >/dev/null || bail "initdb"
-	echo "host all all 10.213.0.0/24 trust" >>"$d/pg_hba.conf"
+	printf "host all all 10.213.0.0/24 trust\nhost replication all 10.213.0.0/24 trust\n" >>"$d/pg_hba.conf"
 	[ "${3:-}" = standby ] && runuser -u postgres -- touch "$d/standby.signal"
 	PGDATAS+=("$d")
 	ip netns exec "$ns" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -l "$d/log" -w -s \

@@ -1,0 +1,93 @@
+#!/bin/bash
+# 08_barman.t: `barman reset` and promote's Barman steps against a real
+# Barman 3.4 streaming from a real PostgreSQL through the barman endpoint,
+# with Barman as the synchronous standby.  Checks: receive-wal is (re)started
+# by the helper itself (no barman cron), Barman catches up, switch-wal runs,
+# a synchronous commit completes afterwards; a stray pg_receivewal is ended;
+# promote's level check restarts a dead receive-wal without a second
+# switch-wal.  Barman runs as barman, never as root.
+. "$(dirname "$0")/lib.sh"
+plan 14
+setup
+mkbridge
+mkns B backup
+mkns S1 db1
+join "$B" $BACKUP_ADDR
+join "$S1" 10.213.0.1
+backup_conf "$B"
+printf '%s\n' "barman_server = pg" "archive_timeout = 40" "catchup_timeout = 20" \
+	"barman_conninfo = host=$BACKUP_ADDR port=54321 user=postgres dbname=postgres connect_timeout=5" \
+	>>"/etc/netns/$B/repmgr_barman_ha/helper.conf"
+
+# Barman's own configuration as the backup host sees it (/etc/barman.conf).
+install -d -o barman -g barman -m 0750 "$T/barman"
+mkdir -p "/etc/netns/$B/barman.d"
+cat >"/etc/netns/$B/barman.conf" <<EOF
+[barman]
+barman_user = barman
+configuration_files_directory = /etc/barman.d
+barman_home = $T/barman
+log_file = $T/barman/barman.log
+log_level = INFO
+path_prefix = $PGBIN
+EOF
+cat >"/etc/netns/$B/barman.d/pg.conf" <<EOF
+[pg]
+description = "helper test"
+conninfo = host=$BACKUP_ADDR port=54321 user=postgres dbname=postgres connect_timeout=5
+streaming_conninfo = host=$BACKUP_ADDR port=54321 user=postgres connect_timeout=5 keepalives_idle=5 keepalives_interval=2 keepalives_count=3
+backup_method = postgres
+streaming_archiver = on
+streaming_archiver_name = barman_receive_wal
+slot_name = barman
+EOF
+chmod -R a+rX "/etc/netns/$B"
+
+pg_up 1 "$S1"
+psql1() { ip netns exec "$S1" runuser -u postgres -- "$PGBIN/psql" -X -At -h "$T/pg1" -d postgres "$@"; }
+psql1 -c "SELECT pg_create_physical_replication_slot('barman', true)" >/dev/null || bail "slot"
+psql1 -c "ALTER SYSTEM SET synchronous_standby_names = 'barman_receive_wal'" -c "SELECT pg_reload_conf()" >/dev/null
+hh "$B" nat init >/dev/null && hh "$B" nat route db1 >/dev/null || bail "route"
+
+# Barman's processes in OUR backup namespace only (other clusters may run
+# Barman on this machine too), ended at exit by pid.
+ours() { local p; for p; do [ "$(ip netns identify "$p" 2>/dev/null)" = "$B" ] && echo "$p"; done; }
+barman_pids() { ours $(pgrep -u barman -f "pg_receivewal|receive-wal"); }
+receivewal_pid() { ours $(pgrep -u barman -x pg_receivewal); }
+trap 'for p in $(barman_pids); do kill $p; done; cleanup' EXIT
+
+out=$(ip netns exec "$B" "$HELPER" barman reset 2>"$T/err"); rc=$?
+diag "$(echo "$out" | sed 's/^/  /')"
+[ $rc -eq 0 ] || diag "$(tail -n 20 "$T/barman/barman.log" 2>&1)"
+is $rc 0 "barman reset exits 0 ($(tail -n 1 "$T/err"))"
+like "$out" "step barman_stop ok" "barman_stop step"
+like "$out" "step barman_start ok [0-9.]+ receive-wal started pid" "receive-wal started by the helper"
+like "$out" "step barman_caught_up ok [0-9.]+ flush_lsn" "Barman caught up"
+like "$out" "step switch_wal ok" "switch-wal done"
+owner=$(ps -o user= -p "$(receivewal_pid)")
+is "$owner" barman "pg_receivewal runs as barman"
+is "$(psql1 -c "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")" sync \
+	"Barman is the synchronous standby"
+timeout 10 ip netns exec "$S1" runuser -u postgres -- "$PGBIN/psql" -X -At -h "$T/pg1" -d postgres \
+	-c "CREATE TABLE t AS SELECT 1 AS x" >/dev/null
+ok $? "a synchronous commit completes"
+
+# A stray pg_receivewal (its barman parent gone) is ended and replaced.
+[ $rc -eq 0 ] || bail "barman reset does not work here"
+old=$(receivewal_pid)
+parent=$(ps -o ppid= -p "$old" | tr -d ' ')
+kill -9 "$parent"
+out=$(ip netns exec "$B" "$HELPER" barman reset 2>"$T/err"); rc=$?
+is $rc 0 "second reset exits 0 ($(tail -n 1 "$T/err"))"
+like "$out" "ended [1-9] process" "the orphaned pg_receivewal was ended"
+new=$(receivewal_pid)
+ok $(( ${new:-0} == old || ${new:-0} == 0 )) "a new pg_receivewal streams ($old -> $new)"
+
+# promote's level check: receive-wal dead, same claim: restarted, no switch-wal.
+hh "$B" promote db1 1 >/dev/null 2>&1 || bail "promote"
+kill $(barman_pids) ; sleep 0.5
+out=$(hh "$B" promote db1 1 2>"$T/err"); rc=$?
+is $rc 0 "same claim with receive-wal dead: exit 0 ($(tail -n 1 "$T/err"))"
+like "$out" "repairing: receive-wal" "the check restarts receive-wal"
+ok $([[ $out != *switch_wal* ]]; echo $?) "no second switch-wal for the same timeline"
+exit $((TAP_FAIL > 0))
