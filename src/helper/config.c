@@ -243,54 +243,17 @@ set_defaults(struct config *cfg)
 }
 
 /*
- * Returns EXIT_OK or EXIT_USAGE (after printing one line saying why).
+ * Parses the text of a configuration (NUL-terminated, changed in place).
+ * Separate from config_load so the fuzzer can reach it.
  */
 int
-config_load(struct config *cfg, const char *path, bool root_override)
+config_parse(struct config *cfg, char *buf, const char *path)
 {
-	char		buf[CONFIG_MAX_BYTES + 1];
-	char		dir[256];
-	char		err[512];
-	ssize_t		len = 0, r;
-	int			fd, lineno = 0;
+	int			lineno = 0;
 	char	   *line, *save = NULL;
 
 	set_defaults(cfg);
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", path);
-	if (check_trusted_dir(dirname(dir), err, sizeof(err)) != 0 && !root_override)
-	{
-		errorf("untrusted configuration: %s", err);
-		return EXIT_USAGE;
-	}
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-	{
-		errorf("cannot open configuration %s: %s", path, strerror(errno));
-		return EXIT_USAGE;
-	}
-	if (check_trusted_file(fd, path, err, sizeof(err)) != 0)
-	{
-		close(fd);
-		errorf("untrusted configuration: %s", err);
-		return EXIT_USAGE;
-	}
-	while (len < CONFIG_MAX_BYTES &&
-		   (r = read(fd, buf + len, CONFIG_MAX_BYTES - len)) > 0)
-		len += r;
-	close(fd);
-	if (len >= CONFIG_MAX_BYTES)
-	{
-		errorf("configuration %s is larger than %d bytes", path, CONFIG_MAX_BYTES);
-		return EXIT_USAGE;
-	}
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len) != NULL)
-	{
-		errorf("configuration %s contains a NUL byte", path);
-		return EXIT_USAGE;
-	}
-
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 	{
 		char	   *eq, *k, *v, *hash;
@@ -344,6 +307,56 @@ config_load(struct config *cfg, const char *path, bool root_override)
 			strcpy(cfg->claim_conninfo, "user=barman dbname=postgres connect_timeout=5");
 	}
 	return EXIT_OK;
+}
+
+
+/*
+ * Reads and parses the trusted file.  Returns EXIT_OK or EXIT_USAGE (after
+ * printing one line saying why).
+ */
+int
+config_load(struct config *cfg, const char *path)
+{
+	static char buf[CONFIG_MAX_BYTES + 1];
+	char		dir[256];
+	char		err[512];
+	ssize_t		len = 0, r;
+	int			fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (check_trusted_dir(dirname(dir), err, sizeof(err)) != 0)
+	{
+		errorf("untrusted configuration: %s", err);
+		return EXIT_USAGE;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+	{
+		errorf("cannot open configuration %s: %s", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (check_trusted_file(fd, path, err, sizeof(err)) != 0)
+	{
+		close(fd);
+		errorf("untrusted configuration: %s", err);
+		return EXIT_USAGE;
+	}
+	while (len < CONFIG_MAX_BYTES &&
+		   (r = read(fd, buf + len, CONFIG_MAX_BYTES - len)) > 0)
+		len += r;
+	close(fd);
+	if (len >= CONFIG_MAX_BYTES)
+	{
+		errorf("configuration %s is larger than %d bytes", path, CONFIG_MAX_BYTES);
+		return EXIT_USAGE;
+	}
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL)
+	{
+		errorf("configuration %s contains a NUL byte", path);
+		return EXIT_USAGE;
+	}
+	return config_parse(cfg, buf, path);
 }
 
 const struct node *

@@ -122,7 +122,8 @@ extern int	parse_ipv4(const char *s, struct in_addr *out);
 extern int	split_words(char *line, char **words, int maxwords);
 
 /* config.c */
-extern int	config_load(struct config *cfg, const char *path, bool root_override);
+extern int	config_load(struct config *cfg, const char *path);
+extern int	config_parse(struct config *cfg, char *buf, const char *path);
 extern const struct node *config_node(const struct config *cfg, const char *name);
 extern const struct node *config_node_by_addr(const struct config *cfg,
 											  struct in_addr addr, uint16_t port);

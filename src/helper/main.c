@@ -414,7 +414,7 @@ main(int argc, char **argv)
 		return EXIT_OK;
 	}
 
-	if ((rc = config_load(&cfg, config_path, false)) != EXIT_OK)
+	if ((rc = config_load(&cfg, config_path)) != EXIT_OK)
 		return rc;
 
 	logmsg(LOG_INFO, "uid %d%s%s: %s%s%s%s%s", (int) who.ruid,
