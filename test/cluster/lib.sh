@@ -112,7 +112,7 @@ bha_route_ok() { [ "$(bha_sql "$1" "SELECT route_state FROM barman_ha_status()" 
 bha_barman() { bha_in backup barman -q "$@"; }
 bha_barman_check() { bha_in backup barman check "$BHA_SERVER"; }
 bha_barman_check_ok() { bha_barman check --nagios "$BHA_SERVER" | grep -q '^BARMAN OK'; }
-bha_backup() { bha_in backup timeout 300 barman -q backup --wait --wait-timeout 120 "$BHA_SERVER"; }
+bha_backup() { bha_in backup timeout 300 barman -q backup --wait --wait-timeout 120 "$BHA_SERVER" >>"$BHA_DATA/backup/log/backup.log" 2>&1; }
 bha_switch_wal() { bha_in backup timeout 120 barman -q switch-wal --force --archive --archive-timeout 90 "$BHA_SERVER"; }
 
 # ---------------------------------------------------------------- network
@@ -172,6 +172,9 @@ bha_helper_conf() {
 		for n in db1 db2; do echo "node.$n = ${BHA_ADDR[$n]}:5432"; done
 		if [ "$h" = backup ]; then
 			echo "state_file = $BHA_DATA/backup/state/helper.state"
+			echo "barman_conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT user=barman dbname=postgres connect_timeout=5 passfile=$BHA_DATA/backup/pgpass"
+			echo "claim_check = on"
+			echo "claim_conninfo = user=barman dbname=postgres connect_timeout=5 passfile=$BHA_DATA/backup/pgpass"
 		else
 			echo "remote = barman@$BHA_BACKUP_ADDR"
 			echo "ssh_key = $BHA_DATA/$h/ssh/id_ed25519"
@@ -196,7 +199,7 @@ shared_buffers = 32MB
 max_wal_size = 256MB
 wal_keep_size = 128MB
 synchronous_commit = on
-shared_preload_libraries = '$( bha_has_ext && echo repmgr,repmgr_barman_ha || echo repmgr )'
+shared_preload_libraries = 'repmgr,repmgr_barman_ha'
 log_line_prefix = '%m [%p] %q%u@%d '
 barman_ha.slot_name = '$BHA_SLOT'
 barman_ha.reconcile_interval = 10
@@ -208,15 +211,26 @@ include_if_exists = '../node.conf'
 EOF
 }
 
-bha_node_conf() {		# bha_node_conf NODE [SYNC_NAMES]: the per-node settings
+# bha_node_conf NODE SYNC ENABLED: the per-node settings.  The bring-up writes them three
+# times: neither (while db2 is cloned), SYNC=1 once db2 streams, ENABLED=1 once that is in
+# force, so Barman's receive-wal starts as a synchronous standby from the first routing.
+bha_node_conf() {
 	local n=$1 peer
 	[ "$n" = db1 ] && peer=db2 || peer=db1
 	{
 		echo "cluster_name = '$n'"
 		echo "unix_socket_directories = '$BHA_DATA/$n/run'"
 		echo "barman_ha.node_name = '$n'"
-		[ -n "${2:-}" ] && echo "synchronous_standby_names = 'FIRST 1 ($peer, barman_receive_wal)'"
+		[ "${2:-0}" = 1 ] && echo "synchronous_standby_names = 'FIRST 1 ($peer, barman_receive_wal)'"
+		[ "${3:-0}" = 1 ] && echo "barman_ha.enabled = on" || echo "barman_ha.enabled = off"
 	} | bha_write "$BHA_DATA/$n/node.conf" postgres:postgres 0644
+}
+bha_node_conf_all() {		# bha_node_conf_all SYNC ENABLED: both nodes, and reload
+	local n
+	for n in db1 db2; do
+		bha_node_conf "$n" "$1" "$2"
+		bha_sql "$n" "SELECT pg_reload_conf()" >/dev/null || return 1
+	done
 }
 
 bha_hba() {
@@ -303,7 +317,6 @@ bha_unlock() { grep -q "^$1:!" /etc/shadow && usermod -p '*' "$1"; return 0; }
 
 # The backup host's copy of the helper (setuid root, group barman), in a root-owned dir.
 bha_install_backup_helper() {
-	bha_has_helper || { bha_log "helper not installed ($BHA_HELPER): NAT and remote paths skipped"; return 0; }
 	bha_mkdir root:root 0755 "$BHA_BACKUP_BIN"
 	make -s -C "$BHA_TOP/src/helper" install BINDIR="$BHA_BACKUP_BIN" HELPER_GROUP=barman >/dev/null
 }
@@ -318,7 +331,7 @@ bha_setup_files() {
 	for n in db1 db2; do
 		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n"
 		bha_mkdir postgres:postgres 0700 "$BHA_DATA/$n/ssh"
-		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n/run"
+		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n/run" "$BHA_DATA/$n/config-archive"
 		[ -f "$BHA_DATA/$n/ssh/id_ed25519" ] ||
 			runuser -u postgres -- ssh-keygen -q -t ed25519 -N '' -C "postgres@$n" -f "$BHA_DATA/$n/ssh/id_ed25519"
 		bha_repmgr_conf "$n"
@@ -363,6 +376,8 @@ EOF
 # The backup host: NAT chains (helper nat init), sshd with one forced command per DB node.
 bha_backup_up() {
 	local n d=$BHA_DATA/backup/sshd
+	bha_has_ext && bha_has_helper ||
+		{ bha_die "install the extension and the helper first: make && make install (at the top)"; return 1; }
 	bha_install_backup_helper || return 1
 	bha_sshd_conf backup barman || return 1
 	for n in db1 db2; do
@@ -373,7 +388,7 @@ bha_backup_up() {
 	for n in db1 db2; do
 		bha_known_host backup | bha_write "$BHA_DATA/$n/ssh/known_hosts" postgres:postgres 0644
 	done
-	if bha_has_helper; then bha_backup_helper nat init || return 1; fi
+	bha_backup_helper nat init >/dev/null
 }
 
 # DB nodes' own sshd (repmgr switchover runs repmgr on the other node over ssh).
@@ -415,8 +430,8 @@ bha_db1_up() {
 		bha_sql db1 "$q" || return 1
 	done
 	bha_sql db1 appdb "CREATE TABLE rows (i bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp()); ALTER TABLE rows OWNER TO app" || return 1
-	if bha_has_ext; then bha_sql db1 "CREATE EXTENSION repmgr_barman_ha" || return 1; fi
-	bha_repmgr db1 primary register >/dev/null
+	bha_sql db1 "CREATE EXTENSION repmgr_barman_ha" || return 1
+	bha_repmgr db1 primary register >>"$d/repmgr.log" 2>&1
 }
 
 bha_db2_up() {
@@ -426,40 +441,19 @@ bha_db2_up() {
 		{ cat "$d/clone.log" >&2; return 1; }
 	bha_node_conf db2
 	bha_pg_start db2 || return 1
-	bha_repmgr db2 standby register >/dev/null || return 1
+	bha_repmgr db2 standby register >>"$d/repmgr.log" 2>&1 || return 1
 	bha_wait 30 "db2 streaming from db1" bha_streams_from db1 db2
 }
 bha_streams_from() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication WHERE application_name = '$2' AND state = 'streaming'" 2>/dev/null)" = 1 ]; }
 
-# Synchronous replication as in the seed, once the standby streams.
-bha_sync_on() {
-	local n
-	for n in db1 db2; do bha_node_conf "$n" sync; bha_sql "$n" "SELECT pg_reload_conf()" >/dev/null || return 1; done
-}
-
-# The endpoints and the slot on the first primary.  With the extension this is its
-# worker's job (slot at start, helper promote over ssh); the harness only waits for it.
+# The endpoints and the slot on the first primary: synchronous replication as in the seed
+# once the standby streams, then the extension switched on; its worker creates the slot and
+# runs the helper's promote over ssh.  The harness only waits for it.
 bha_first_route() {
-	if bha_has_ext && bha_has_helper; then
-		bha_wait 60 "the extension to create slot $BHA_SLOT on db1" bha_slot_exists db1 || return 1
-		bha_wait 60 "the extension to route both endpoints to db1" bha_endpoint_is $BHA_APP_PORT db1 || return 1
-		bha_wait 30 "the barman endpoint on db1" bha_endpoint_is $BHA_BARMAN_PORT db1 || return 1
-	else
-		bha_log "extension or helper missing: slot made by SQL, NAT by iptables-legacy (development only)"
-		bha_slot_exists db1 || bha_sql db1 "SELECT pg_create_physical_replication_slot('$BHA_SLOT', true)" >/dev/null
-		bha_dev_nat db1
-	fi
-}
-
-# Development stand-in for the helper (removed once it lands).
-bha_dev_nat() {
-	local a=${BHA_ADDR[$1]} b=$BHA_BACKUP_ADDR ipt="bha_in backup iptables-legacy -w 5 -t nat"
-	$ipt -N repmgr_dnat 2>/dev/null && { $ipt -A OUTPUT -j repmgr_dnat; $ipt -A PREROUTING -j repmgr_dnat; }
-	$ipt -N repmgr_snat 2>/dev/null && $ipt -A POSTROUTING -j repmgr_snat
-	$ipt -F repmgr_dnat; $ipt -F repmgr_snat
-	$ipt -A repmgr_snat -p tcp -d "$a" --dport 5432 -j SNAT --to-source "$b"
-	$ipt -A repmgr_dnat -p tcp -d "$b" --dport $BHA_BARMAN_PORT -j DNAT --to-destination "$a:5432"
-	$ipt -A repmgr_dnat -p tcp -d "$b" --dport $BHA_APP_PORT -j DNAT --to-destination "$a:5432"
+	bha_node_conf_all 1 0 || return 1
+	bha_node_conf_all 1 1 || return 1
+	bha_wait 60 "the extension to create slot $BHA_SLOT on db1" bha_slot_exists db1 || return 1
+	bha_wait 60 "the extension to route both endpoints to db1" bha_endpoints_on db1
 }
 
 # Barman: cron loop as cron would run it, streaming, two base backups, check OK.
@@ -497,7 +491,6 @@ bha_up() {
 	bha_db1_up || return 1
 	bha_log "db2: repmgr standby clone, register"
 	bha_db2_up || return 1
-	bha_sync_on || return 1
 	bha_log "slot and endpoints on db1"
 	bha_first_route || return 1
 	bha_log "barman: cron loop, streaming, two base backups"
@@ -551,13 +544,11 @@ bha_status() {
 	local n
 	for n in db1 db2; do
 		echo "== $n: $(bha_sql "$n" "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END || ', timeline ' || timeline_id FROM pg_control_checkpoint()" 2>/dev/null || echo down)"
-		if bha_has_ext; then
-			bha_as "$n" postgres "$BHA_PGBIN/psql" -X -h "$BHA_DATA/$n/run" -d postgres -x \
-				-c "SELECT * FROM barman_ha_status()" 2>&1 | sed 's/^/   /'
-		fi
+		bha_as "$n" postgres "$BHA_PGBIN/psql" -X -h "$BHA_DATA/$n/run" -d postgres -x \
+			-c "SELECT * FROM barman_ha_status()" 2>&1 | sed 's/^/   /'
 	done
 	echo "== endpoints: barman $BHA_BARMAN_PORT -> $(bha_endpoint_node $BHA_BARMAN_PORT || echo none), app $BHA_APP_PORT -> $(bha_endpoint_node $BHA_APP_PORT || echo none)"
-	if bha_has_helper; then echo "== barman_ha_helper nat show (backup)"; bha_backup_helper nat show 2>&1 | sed 's/^/   /'; fi
+	echo "== barman_ha_helper nat show (backup)"; bha_backup_helper nat show 2>&1 | sed 's/^/   /'
 	echo "== barman check $BHA_SERVER"
 	bha_barman_check 2>&1 | sed 's/^/   /'
 	echo "== repmgr cluster show"
@@ -616,6 +607,7 @@ ok() {					# ok STATUS NAME
 t_ok() { local name=$1; shift; "$@"; ok $? "$name"; }		# t_ok NAME CMD...
 t_is() { [ "$1" = "$2" ]; local r=$?; ok $r "$3"; [ $r -eq 0 ] || diag "got '$1', expected '$2'"; return $r; }
 diag() { echo "# $*"; }
+bha_diag_run() { local o r; o=$("$@" 2>&1); r=$?; [ -n "$o" ] && sed 's/^/# /' <<<"$o"; return $r; }
 done_testing() { echo "1..$bha_tap_n"; [ "$bha_tap_failed" -eq 0 ]; }
 bail() { echo "Bail out! $*"; exit 255; }
 
@@ -639,4 +631,85 @@ bha_dump_logs() {
 		[ -f "$f" ] || continue
 		echo "# ---- tail of $f"; tail -n 40 "$f" | sed 's/^/#   /'
 	done
+}
+
+skip() { bha_tap_n=$((bha_tap_n + 1)); echo "ok $bha_tap_n # skip $*"; }
+
+# A node's extension is healthy: its worker runs and its route state is neither failed nor fenced.
+# bha_events NODE: barman_ha_events() of NODE, one line each
+bha_events() {
+	bha_sql "$1" "SELECT to_char(at, 'HH24:MI:SS.MS') || ' ' || event || ' ' || ok || ' ' || coalesce(duration_ms::text, '-') || ' ms: ' || coalesce(detail, '') FROM barman_ha_events() ORDER BY at"
+}
+bha_ext_healthy() {
+	[ "$(bha_sql "$1" "SELECT worker_pid IS NOT NULL AND route_state NOT IN ('failed', 'fenced') FROM barman_ha_status()" 2>/dev/null)" = t ]
+}
+
+# Timings of one failover, in ms since T0 (epoch ms), into the global BHA_T (assoc. array):
+# bha_failover_watch T0 NEW OLD WRITER: waits (bounded) for each step of the failover to NEW.
+declare -A BHA_T
+bha_failover_watch() {
+	local t0=$1 new=$2 writer=$3 step name limit what cmd
+	BHA_T=()
+	for step in "promoted:30:$new promoted:bha_is_primary $new" \
+		"slot:30:slot $BHA_SLOT on $new:bha_slot_exists $new" \
+		"barman_endpoint:60:the Barman endpoint on $new:bha_endpoint_is $BHA_BARMAN_PORT $new" \
+		"app_endpoint:60:the app endpoint on $new:bha_endpoint_is $BHA_APP_PORT $new" \
+		"barman_streaming:60:Barman streaming from $new:bha_barman_streams_from $new" \
+		"first_commit:60:a commit through $BHA_APP_PORT after the failover:bha_writer_committed_after $writer $t0"; do
+		IFS=: read -r name limit what cmd <<<"$step"
+		# shellcheck disable=SC2086
+		bha_wait "$limit" "$what" $cmd || return 1
+		BHA_T[$name]=$(( $(bha_now_ms) - t0 ))
+	done
+	BHA_T[first_commit]=$(( $(bha_writer_first_after "$writer" "$t0") - t0 ))
+}
+bha_writer_committed_after() { [ "$(bha_writer_after "$1" "$2")" -gt 0 ]; }
+bha_failover_report() {
+	local k
+	for k in promoted slot barman_endpoint app_endpoint barman_streaming first_commit; do
+		printf '%s=%s ' "$k" "${BHA_T[$k]:-?}"
+	done
+	echo "(ms since the fault; all but first_commit are when the harness's polling saw them)"
+}
+bha_endpoints_on() { bha_endpoint_is $BHA_BARMAN_PORT "$1" && bha_endpoint_is $BHA_APP_PORT "$1"; }
+# bha_writer_has NAME N [T]: the writer saw at least N commits (after epoch ms T)
+bha_writer_has() { [ "$(bha_writer_after "$1" "${3:-0}")" -ge "$2" ]; }
+
+# bha_rejoin NODE PRIMARY: repmgr node rejoin --force-rewind of NODE onto PRIMARY
+bha_rejoin() {
+	bha_repmgr "$1" node rejoin -d "host=${BHA_ADDR[$2]} port=5432 user=repmgr dbname=repmgr connect_timeout=2" \
+		--force-rewind --config-archive-dir="$BHA_DATA/$1/config-archive" >>"$BHA_DATA/$1/rejoin.log" 2>&1
+}
+
+# ---------------------------------------------------------------- PITR in a scratch namespace
+
+# bha_pitr BACKUP_ID TARGET_TIME: barman recover into $BHA_DATA/pitr, start it in PREFIX-pitr
+# (no network), wait until recovery has paused at the target.
+bha_pitr() {
+	local d=$BHA_DATA/pitr
+	bha_pitr_stop
+	rm -rf "$d"; bha_mkdir barman:barman 0755 "$d" "$d/run"
+	[ -e "/run/netns/$(bha_ns pitr)" ] || { ip netns add "$(bha_ns pitr)" && ip -n "$(bha_ns pitr)" link set lo up; } || return 1
+	bha_in backup timeout 300 barman -q recover --target-time "$2" --target-tli latest --target-action pause \
+		"$BHA_SERVER" "$1" "$d/pgdata" >"$d/recover.log" 2>&1 || { cat "$d/recover.log" >&2; return 1; }
+	# the recovered postgresql.conf includes ../node.conf: this scratch copy's own settings
+	bha_write "$d/node.conf" barman:barman 0644 <<EOC
+cluster_name = 'pitr'
+unix_socket_directories = '$d/run'
+listen_addresses = ''
+shared_preload_libraries = ''
+synchronous_standby_names = ''
+EOC
+	ip netns exec "$(bha_ns pitr)" runuser -u barman -- "$BHA_PGBIN/pg_ctl" -D "$d/pgdata" -l "$d/postgresql.log" -w -t 120 start >/dev/null ||
+		{ tail -n 20 "$d/postgresql.log" >&2; return 1; }
+	bha_wait 120 "the PITR copy to reach its target" bha_pitr_paused || { tail -n 20 "$d/postgresql.log" >&2; return 1; }
+}
+bha_pitr_sql() {
+	ip netns exec "$(bha_ns pitr)" runuser -u barman -- "$BHA_PGBIN/psql" -X -qAt -h "$BHA_DATA/pitr/run" \
+		-U postgres -d "${2:-appdb}" -c "$1"
+}
+bha_pitr_paused() { [ "$(bha_pitr_sql "SELECT pg_get_wal_replay_pause_state()" postgres 2>/dev/null)" = paused ]; }
+bha_pitr_stop() {
+	[ -f "$BHA_DATA/pitr/pgdata/postmaster.pid" ] || return 0
+	ip netns exec "$(bha_ns pitr)" runuser -u barman -- "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/pitr/pgdata" -m immediate -w stop >/dev/null 2>&1
 }
