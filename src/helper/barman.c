@@ -257,14 +257,8 @@ catchup_child(void *p)
 	const char *params[2];
 	double		deadline = now_ms() + a->timeout_ms;
 
-	if (c == NULL)
+	if (c == NULL || (r = pq_row(c, "SELECT pg_current_wal_flush_lsn()")) == NULL)
 		return 1;
-	r = pq.exec(c, "SELECT pg_current_wal_flush_lsn()");
-	if (pq.resultStatus(r) != PGRES_TUPLES_OK || pq.ntuples(r) != 1)
-	{
-		printf("cannot read the flush position: %s\n", pq.errorMessage(c));
-		return 1;
-	}
 	snprintf(target, sizeof(target), "%s", pq.getvalue(r, 0, 0));
 	pq.clear(r);
 	params[0] = target;

@@ -31,41 +31,34 @@ claim_child(void *p)
 {
 	struct claim_args *a = p;
 	PGconn	   *c = pq_open(a->conninfo);
-	PGresult   *r;
+	PGresult   *id,
+			   *rec;
 	long		tli = 0;
-	int			rc = EXIT_FAIL;
+	bool		in_recovery;
 
-	if (c == NULL)
+	if (c == NULL || (id = pq_row(c, "IDENTIFY_SYSTEM")) == NULL)
 		return EXIT_FAIL;
-	r = pq.exec(c, "IDENTIFY_SYSTEM");
-	if (pq.resultStatus(r) != PGRES_TUPLES_OK || pq.ntuples(r) != 1 ||
-		parse_long(pq.getvalue(r, 0, 1), 1, 0x7fffffffL, &tli) != 0)
-		printf("IDENTIFY_SYSTEM failed: %s\n", pq.errorMessage(c));
-	else
+	if (parse_long(pq.getvalue(id, 0, 1), 1, 0x7fffffffL, &tli) != 0)
 	{
-		pq.clear(r);
-		r = pq.exec(c, "SELECT pg_is_in_recovery()");
-		if (pq.resultStatus(r) != PGRES_TUPLES_OK || pq.ntuples(r) != 1)
-			printf("pg_is_in_recovery() failed: %s\n", pq.errorMessage(c));
-		else if (strcmp(pq.getvalue(r, 0, 0), "f") != 0)
-		{
-			printf("the node is in recovery (timeline %ld), not a primary\n", tli);
-			rc = EXIT_FENCED;
-		}
-		else if (tli != a->timeline)
-		{
-			printf("the node is on timeline %ld, not %ld\n", tli, a->timeline);
-			rc = EXIT_FENCED;
-		}
-		else
-		{
-			printf("primary on timeline %ld\n", tli);
-			rc = EXIT_OK;
-		}
+		printf("IDENTIFY_SYSTEM returned no timeline\n");
+		return EXIT_FAIL;
 	}
-	pq.clear(r);
+	if ((rec = pq_row(c, "SELECT pg_is_in_recovery()")) == NULL)
+		return EXIT_FAIL;
+	in_recovery = strcmp(pq.getvalue(rec, 0, 0), "f") != 0;
 	pq.finish(c);
-	return rc;
+	if (in_recovery)
+	{
+		printf("the node is in recovery (timeline %ld), not a primary\n", tli);
+		return EXIT_FENCED;
+	}
+	if (tli != a->timeline)
+	{
+		printf("the node is on timeline %ld, not %ld\n", tli, a->timeline);
+		return EXIT_FENCED;
+	}
+	printf("primary on timeline %ld\n", tli);
+	return EXIT_OK;
 }
 
 /* Returns EXIT_OK, EXIT_FENCED (claim false) or EXIT_FAIL. */

@@ -66,3 +66,16 @@ pq_open(const char *conninfo)
 	pq.finish(c);
 	return NULL;
 }
+
+/* Run sql, expecting one row; else say why on stdout and return NULL. */
+PGresult *
+pq_row(PGconn *c, const char *sql)
+{
+	PGresult   *r = pq.exec(c, sql);
+
+	if (pq.resultStatus(r) == PGRES_TUPLES_OK && pq.ntuples(r) == 1)
+		return r;
+	printf("%s failed: %s\n", sql, pq.errorMessage(c));
+	pq.clear(r);
+	return NULL;
+}

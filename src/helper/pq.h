@@ -30,4 +30,6 @@ struct pq_api
 
 extern struct pq_api pq;
 
+extern PGresult *pq_row(PGconn *c, const char *sql);
+
 #endif							/* BARMAN_HA_PQ_H */
