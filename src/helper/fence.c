@@ -18,8 +18,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static int ensure_state_dir(const struct config *cfg);
+
+/*
+ * Serialize promotes: read, decide and write the claim under one lock, or
+ * two nodes claiming the same timeline at the same moment could both win.
+ * The lock file sits next to the state file; the lock goes with the process.
+ */
+int
+state_lock(const struct config *cfg)
+{
+	char		path[300];
+	double		deadline = now_ms() + cfg->lock_timeout * 1000.0;
+	int			fd;
+
+	snprintf(path, sizeof(path), "%s.lock", cfg->state_file);
+	if (ensure_state_dir(cfg) != 0)
+		return -1;
+	fd = open(path, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+	{
+		errorf("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		if ((errno != EWOULDBLOCK && errno != EINTR) || now_ms() > deadline)
+		{
+			errorf("another promote is running (%s still locked after %d s)", path,
+				   cfg->lock_timeout);
+			close(fd);
+			return -1;
+		}
+		usleep(10000);
+	}
+	return fd;
+}
 
 /* Returns 0 (st->exists false if there is no file yet) or -1. */
 int
@@ -75,11 +113,11 @@ state_read(const struct config *cfg, struct state *st)
 	return 0;
 }
 
-int
-state_write(const struct config *cfg, const struct state *st)
+/* The state's directory: created 0755 if missing, and trusted. */
+static int
+ensure_state_dir(const struct config *cfg)
 {
-	char		dir[256], tmp[300], buf[256], err[512];
-	int			fd, dfd, len;
+	char		dir[256], err[512];
 
 	snprintf(dir, sizeof(dir), "%s", cfg->state_file);
 	dirname(dir);
@@ -93,6 +131,19 @@ state_write(const struct config *cfg, const struct state *st)
 		errorf("untrusted state directory: %s", err);
 		return -1;
 	}
+	return 0;
+}
+
+int
+state_write(const struct config *cfg, const struct state *st)
+{
+	char		dir[256], tmp[300], buf[256];
+	int			fd, dfd, len;
+
+	if (ensure_state_dir(cfg) != 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s", cfg->state_file);
+	dirname(dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", cfg->state_file, (int) getpid());
 	len = snprintf(buf, sizeof(buf), "node=%s\ntimeline=%ld\nswitch_wal=%s\n",
 				   st->node, st->timeline, st->switch_wal_done ? "done" : "pending");

@@ -176,6 +176,7 @@ extern int	barman_reset(const struct config *cfg);
 extern int	barman_receiving(const struct config *cfg, bool *running);
 
 /* fence.c */
+extern int	state_lock(const struct config *cfg);
 extern int	state_read(const struct config *cfg, struct state *st);
 extern int	state_write(const struct config *cfg, const struct state *st);
 

@@ -143,7 +143,8 @@ cmd_promote(const struct config *cfg, const struct caller *who,
 			   who->ssh_node[0] ? who->ssh_node : "(none)", n->name);
 		return EXIT_USAGE;
 	}
-	if (state_read(cfg, &st) != 0)
+	/* held until we exit: the whole promote is one decision */
+	if (state_lock(cfg) < 0 || state_read(cfg, &st) != 0)
 		return EXIT_FAIL;
 
 	if (st.exists && strcmp(st.node, n->name) == 0 && st.timeline == tl)

@@ -4,7 +4,7 @@
 # same node and timeline is an idempotent check; a higher timeline routes;
 # root may override with --force; a flushed table is repaired by the check.
 . "$(dirname "$0")/lib.sh"
-plan 24
+plan 25
 setup
 mkns NS b
 backup_conf "$NS"
@@ -42,6 +42,16 @@ out=$(hh "$NS" promote db2 4); ok $? "same claim after a flush: exit 0"
 like "$out" 'step check ok [0-9.]+ repairing: routes' "the check repairs the routes"
 is "$(hh "$NS" nat show)" $'barman db2 10.213.0.2:5432\napp db2 10.213.0.2:5432' "routes are back"
 out=$(hh "$NS" promote db2 4); like "$out" '^step check ok [0-9.]+ routed$' "then cheap again"
+
+# Two nodes racing for the same new timeline: exactly one wins, every time.
+bad=0
+for tl in $(seq 10 29); do
+	hh "$NS" promote db1 $tl >/dev/null 2>&1 & p1=$!
+	hh "$NS" promote db2 $tl >/dev/null 2>&1 & p2=$!
+	wait $p1; r1=$?; wait $p2; r2=$?
+	[ "$r1$r2" = 03 ] || [ "$r1$r2" = 30 ] || { bad=$((bad + 1)); diag "timeline $tl: exits $r1 $r2"; }
+done
+is $bad 0 "20 races for one timeline: one winner, one fenced, each time"
 
 # A state file someone else could write is not trusted.
 chmod 666 "$STATE"; hh "$NS" promote db2 4 >/dev/null 2>&1; is $? 1 "group/other-writable state file: refused (1)"
