@@ -13,7 +13,7 @@
 # (root-owned 0755, so sshd's StrictModes accepts the keys there).
 #
 # Environment: BHA_PREFIX (default bha), BHA_DATA (default /var/lib/bha-cluster/$BHA_PREFIX),
-# BHA_STANDBY_SLOT (barman_ha.standby_slot, default: the extension's default),
+# BHA_STANDBY_SLOT (barman_ha.standby_slot, default drop: the seed's behaviour),
 # BHA_QUIET=1 silences progress lines.
 #
 # Every wait is bounded (bha_wait) and says what it waited for when it gives up.
@@ -35,6 +35,7 @@ BHA_HOSTS="backup db1 db2 app"
 BHA_PASS_BARMAN=ast84kd
 BHA_PASS_STREAMING=nxs62jk
 BHA_PASS_APP=app84pw
+BHA_STANDBY_SLOT=${BHA_STANDBY_SLOT:-drop}	# the seed's behaviour; 'sync' is issue 7's
 
 declare -A BHA_ADDR=([backup]=$BHA_NET.10 [db1]=$BHA_NET.11 [db2]=$BHA_NET.12 [app]=$BHA_NET.20 [pitr]=$BHA_NET.30)
 declare -A BHA_NODE_ID=([db1]=1 [db2]=2)
@@ -97,6 +98,8 @@ bha_endpoint_is() { [ "$(bha_endpoint_node "$1")" = "$2" ]; }
 bha_is_primary() { [ "$(bha_sql "$1" "SELECT NOT pg_is_in_recovery()" 2>/dev/null)" = t ]; }
 bha_is_standby() { [ "$(bha_sql "$1" "SELECT pg_is_in_recovery()" 2>/dev/null)" = t ]; }
 bha_slot_exists() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$BHA_SLOT'" 2>/dev/null)" = 1 ]; }
+# a standby's slot as barman_ha.standby_slot wants it: gone with 'drop', present otherwise
+bha_standby_slot_ok() { if [ "$BHA_STANDBY_SLOT" = drop ]; then bha_slot_absent "$1"; else bha_slot_exists "$1"; fi; }
 bha_slot_absent() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$BHA_SLOT'" 2>/dev/null)" = 0 ]; }
 # Barman's receive-wal streams from NODE (seen in NODE's pg_stat_replication).
 bha_barman_streams_from() {
@@ -112,6 +115,7 @@ bha_route_ok() { [ "$(bha_sql "$1" "SELECT route_state FROM barman_ha_status()" 
 bha_barman() { bha_in backup barman -q "$@"; }
 bha_barman_check() { bha_in backup barman check "$BHA_SERVER"; }
 bha_barman_check_ok() { bha_barman check --nagios "$BHA_SERVER" | grep -q '^BARMAN OK'; }
+bha_barman_no_reset() { ! grep -qiE 'resetting|--reset' "$BHA_DATA/backup/log/barman.log"; }
 bha_backup() { bha_in backup timeout 300 barman -q backup --wait --wait-timeout 120 "$BHA_SERVER" >>"$BHA_DATA/backup/log/backup.log" 2>&1; }
 bha_switch_wal() { bha_in backup timeout 120 barman -q switch-wal --force --archive --archive-timeout 90 "$BHA_SERVER"; }
 
@@ -205,7 +209,7 @@ barman_ha.slot_name = '$BHA_SLOT'
 barman_ha.reconcile_interval = 10
 barman_ha.retry_interval = 2000
 barman_ha.helper_timeout = 30
-${BHA_STANDBY_SLOT:+barman_ha.standby_slot = '$BHA_STANDBY_SLOT'}
+barman_ha.standby_slot = '$BHA_STANDBY_SLOT'
 # node-specific settings: ../node.conf (relative, so clone and rewind keep it per node)
 include_if_exists = '../node.conf'
 EOF
@@ -655,21 +659,22 @@ bha_failover_watch() {
 		"barman_endpoint:60:the Barman endpoint on $new:bha_endpoint_is $BHA_BARMAN_PORT $new" \
 		"app_endpoint:60:the app endpoint on $new:bha_endpoint_is $BHA_APP_PORT $new" \
 		"barman_streaming:60:Barman streaming from $new:bha_barman_streams_from $new" \
-		"first_commit:60:a commit through $BHA_APP_PORT after the failover:bha_writer_committed_after $writer $t0"; do
+		"first_commit:60:a commit through $BHA_APP_PORT after the promotion:bha_writer_committed_after $writer $t0 promoted"; do
 		IFS=: read -r name limit what cmd <<<"$step"
 		# shellcheck disable=SC2086
 		bha_wait "$limit" "$what" $cmd || return 1
 		BHA_T[$name]=$(( $(bha_now_ms) - t0 ))
 	done
-	BHA_T[first_commit]=$(( $(bha_writer_first_after "$writer" "$t0") - t0 ))
+	# a commit acknowledged just after the fault was sent before it: count from the promotion
+	BHA_T[first_commit]=$(( $(bha_writer_first_after "$writer" $((t0 + BHA_T[promoted]))) - t0 ))
 }
-bha_writer_committed_after() { [ "$(bha_writer_after "$1" "$2")" -gt 0 ]; }
+bha_writer_committed_after() { [ "$(bha_writer_after "$1" $(( $2 + ${BHA_T[$3]:-0} )))" -gt 0 ]; }
 bha_failover_report() {
 	local k
 	for k in promoted slot barman_endpoint app_endpoint barman_streaming first_commit; do
 		printf '%s=%s ' "$k" "${BHA_T[$k]:-?}"
 	done
-	echo "(ms since the fault; all but first_commit are when the harness's polling saw them)"
+	echo "(ms since the fault, as the harness's polling saw them; first_commit: the writer's first commit after the promotion)"
 }
 bha_endpoints_on() { bha_endpoint_is $BHA_BARMAN_PORT "$1" && bha_endpoint_is $BHA_APP_PORT "$1"; }
 # bha_writer_has NAME N [T]: the writer saw at least N commits (after epoch ms T)
@@ -679,6 +684,11 @@ bha_writer_has() { [ "$(bha_writer_after "$1" "${3:-0}")" -ge "$2" ]; }
 bha_rejoin() {
 	bha_repmgr "$1" node rejoin -d "host=${BHA_ADDR[$2]} port=5432 user=repmgr dbname=repmgr connect_timeout=2" \
 		--force-rewind --config-archive-dir="$BHA_DATA/$1/config-archive" >>"$BHA_DATA/$1/rejoin.log" 2>&1
+}
+
+# bha_switchover NODE: repmgr standby switchover run on NODE (repmgr's own ssh between the nodes)
+bha_switchover() {
+	bha_repmgr "$1" standby switchover --config-archive-dir="$BHA_DATA/$1/config-archive" >>"$BHA_DATA/$1/switchover.log" 2>&1
 }
 
 # ---------------------------------------------------------------- PITR in a scratch namespace
@@ -700,6 +710,8 @@ listen_addresses = ''
 shared_preload_libraries = ''
 synchronous_standby_names = ''
 EOC
+	# a scratch copy with no network: trust on its socket only
+	echo 'local all all trust' | bha_write "$d/pgdata/pg_hba.conf" barman:barman 0600
 	ip netns exec "$(bha_ns pitr)" runuser -u barman -- "$BHA_PGBIN/pg_ctl" -D "$d/pgdata" -l "$d/postgresql.log" -w -t 120 start >/dev/null ||
 		{ tail -n 20 "$d/postgresql.log" >&2; return 1; }
 	bha_wait 120 "the PITR copy to reach its target" bha_pitr_paused || { tail -n 20 "$d/postgresql.log" >&2; return 1; }
