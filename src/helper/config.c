@@ -191,6 +191,17 @@ set_key(struct config *cfg, const char *k, char *v)
 		cfg->have_backup = true;
 		return parse_ipv4(v, &cfg->backup_address);
 	}
+	for (int ep = 0; ep < EP_COUNT; ep++)
+	{
+		char		key[40];
+
+		snprintf(key, sizeof(key), "%s_snat_address", endpoint_names[ep]);
+		if (strcmp(k, key) == 0)
+		{
+			cfg->snat_per_endpoint = true;
+			return parse_ipv4(v, &cfg->snat_address[ep]);
+		}
+	}
 	if (strcmp(k, "remote") == 0)
 	{
 		char	   *at = strchr(v, '@');
@@ -289,6 +300,9 @@ config_parse(struct config *cfg, char *buf, const char *path)
 			errorf("%s: backup_address is required (or remote = USER@HOST)", path);
 			return EXIT_USAGE;
 		}
+		for (int ep = 0; ep < EP_COUNT; ep++)
+			if (cfg->snat_address[ep].s_addr == 0)
+				cfg->snat_address[ep] = cfg->backup_address;
 		if (cfg->ports[EP_BARMAN] == cfg->ports[EP_APP])
 		{
 			errorf("%s: barman_port and app_port must differ", path);

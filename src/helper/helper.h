@@ -58,6 +58,8 @@ struct config
 	bool		have_backup;
 	struct in_addr backup_address;
 	uint16_t	ports[EP_COUNT];	/* barman_port, app_port */
+	bool		snat_per_endpoint;	/* barman_/app_snat_address given */
+	struct in_addr snat_address[EP_COUNT];
 	char		barman_server[NAME_MAX_LEN + 1];
 	char		barman_user[NAME_MAX_LEN + 1];
 	char		barman_path[256];

@@ -25,7 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *const endpoint_names[EP_COUNT] = {"barman", "app"};
 
 static const char usage_text[] =
 "usage: barman_ha_helper [-c FILE] [--force] VERB [ARGS]\n"

@@ -9,6 +9,11 @@
  *	  repmgr_snat (jumped from POSTROUTING) holds one rule per distinct
  *	  target, in the same order:
  *		-p tcp -d ADDR --dport PGPORT -j SNAT --to-source BACKUP
+ *	  or, when barman_snat_address or app_snat_address is set, one rule per
+ *	  endpoint, told apart by the flow's original destination port, so that
+ *	  pg_hba on the nodes can admit replication from Barman's source only:
+ *		-p tcp -d ADDR --dport PGPORT -m conntrack --ctorigdstport PORT
+ *		   -j SNAT --to-source SOURCE
  *
  *	  A switch rewrites both chains in memory and replaces the table with
  *	  one iptc_commit (one IPT_SO_SET_REPLACE), so a reader never sees a
@@ -33,6 +38,7 @@
 
 #include <libiptc/libiptc.h>
 #include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/xt_conntrack.h>
 #include <linux/netfilter/xt_tcpudp.h>
 
 #define MATCH_SIZE	(XT_ALIGN(sizeof(struct xt_entry_match)) + XT_ALIGN(sizeof(struct xt_tcp)))
@@ -40,7 +46,9 @@
 #define SNAT_SIZE	(XT_ALIGN(sizeof(struct xt_entry_target)) + \
 					 XT_ALIGN(sizeof(struct nf_nat_ipv4_multi_range_compat)))
 #define JUMP_SIZE	XT_ALIGN(sizeof(struct xt_standard_target))
-#define ENTRY_MAX	(sizeof(struct ipt_entry) + MATCH_SIZE + DNAT_SIZE + SNAT_SIZE)
+#define CT_SIZE		(XT_ALIGN(sizeof(struct xt_entry_match)) + \
+					 XT_ALIGN(sizeof(struct xt_conntrack_mtinfo3)))
+#define ENTRY_MAX	(sizeof(struct ipt_entry) + MATCH_SIZE + CT_SIZE + DNAT_SIZE + SNAT_SIZE)
 
 /* One of our rules, as meaning rather than bytes (counters differ). */
 struct prule
@@ -50,6 +58,8 @@ struct prule
 	uint16_t	dport;			/* --dport */
 	struct in_addr to;			/* --to-destination / --to-source */
 	uint16_t	toport;			/* 0 for SNAT */
+	uint16_t	ctport;			/* SNAT per endpoint: -m conntrack
+								 * --ctorigdstport, else 0 */
 };
 
 struct chains
@@ -115,6 +125,26 @@ label(xt_chainlabel out, const char *name)
 	snprintf(out, sizeof(xt_chainlabel), "%s", name);
 }
 
+/*
+ * -m conntrack --ctorigdstport PORT, as iptables 1.8.9 builds it: revision
+ * 3, only XT_CONNTRACK_ORIGDST_PORT, the port in host order in both ends of
+ * the range.  It tells the two endpoints' flows apart after DNAT, so each
+ * endpoint can have a SNAT source of its own.
+ */
+static void
+build_ct_match(void *at, uint16_t port)
+{
+	struct xt_entry_match *m = at;
+	struct xt_conntrack_mtinfo3 *ct = (struct xt_conntrack_mtinfo3 *) m->data;
+
+	memset(at, 0, CT_SIZE);
+	m->u.match_size = CT_SIZE;
+	strcpy(m->u.user.name, "conntrack");
+	m->u.user.revision = 3;
+	ct->match_flags = XT_CONNTRACK_ORIGDST_PORT;
+	ct->origdst_port = ct->origdst_port_high = port;
+}
+
 /* -p tcp -d DST --dport DPORT -j DNAT/SNAT ... built as iptables builds it */
 static struct ipt_entry *
 build_rule(void *buf, const struct prule *r)
@@ -129,7 +159,7 @@ build_rule(void *buf, const struct prule *r)
 	e->ip.dst = r->dst;
 	e->ip.dmsk.s_addr = 0xffffffff;
 	e->ip.proto = IPPROTO_TCP;
-	e->target_offset = sizeof(struct ipt_entry) + MATCH_SIZE;
+	e->target_offset = sizeof(struct ipt_entry) + MATCH_SIZE + (r->ctport ? CT_SIZE : 0);
 	e->next_offset = e->target_offset + tsize;
 
 	m = (struct xt_entry_match *) e->elems;
@@ -138,6 +168,8 @@ build_rule(void *buf, const struct prule *r)
 	tcp = (struct xt_tcp *) m->data;
 	tcp->spts[1] = 0xffff;
 	tcp->dpts[0] = tcp->dpts[1] = r->dport; /* host order in xt_tcp */
+	if (r->ctport)
+		build_ct_match((char *) m + MATCH_SIZE, r->ctport);
 
 	t = (struct xt_entry_target *) ((char *) e + e->target_offset);
 	t->u.target_size = tsize;
@@ -186,9 +218,26 @@ parse_rule(const struct ipt_entry *e, bool dnat, struct prule *r)
 	const struct xt_entry_match *m = (const void *) e->elems;
 	const struct xt_tcp *tcp = (const void *) m->data;
 	const struct xt_entry_target *t;
+	uint16_t	ctport = 0;
 
+	/* an optional second match: ours, byte for byte, or not our rule */
+	if (!dnat && e->target_offset == sizeof(struct ipt_entry) + MATCH_SIZE + CT_SIZE)
+	{
+		const struct xt_entry_match *cm = (const void *) ((const char *) m + MATCH_SIZE);
+		const struct xt_conntrack_mtinfo3 *ct = (const void *) cm->data;
+		char		want[CT_SIZE] __attribute__((aligned(8)));
+
+		ctport = ct->origdst_port;
+		build_ct_match(want, ctport);
+		if (ctport == 0 || cm->u.match_size != CT_SIZE ||
+			strcmp(cm->u.user.name, "conntrack") != 0 || cm->u.user.revision != 3 ||
+			memcmp(cm->data, ((struct xt_entry_match *) want)->data,
+				   CT_SIZE - XT_ALIGN(sizeof(struct xt_entry_match))) != 0)
+			return false;
+	}
+	else if (e->target_offset != sizeof(struct ipt_entry) + MATCH_SIZE)
+		return false;
 	if (!is_plain_ip(e, IPPROTO_TCP) ||
-		e->target_offset != sizeof(struct ipt_entry) + MATCH_SIZE ||
 		m->u.match_size != MATCH_SIZE || strcmp(m->u.user.name, "tcp") != 0 ||
 		tcp->spts[0] != 0 || tcp->spts[1] != 0xffff ||
 		tcp->dpts[0] != tcp->dpts[1] || tcp->option || tcp->flg_mask ||
@@ -199,6 +248,7 @@ parse_rule(const struct ipt_entry *e, bool dnat, struct prule *r)
 	r->dnat = dnat;
 	r->dst = e->ip.dst;
 	r->dport = tcp->dpts[0];
+	r->ctport = ctport;
 	if (dnat)
 	{
 		const struct nf_nat_range2 *nr = (const void *) t->data;
@@ -311,7 +361,8 @@ same_rules(const struct prule *a, int na, const struct prule *b, int nb)
 		return false;
 	for (int i = 0; i < na; i++)
 		if (a[i].dst.s_addr != b[i].dst.s_addr || a[i].dport != b[i].dport ||
-			a[i].to.s_addr != b[i].to.s_addr || a[i].toport != b[i].toport)
+			a[i].to.s_addr != b[i].to.s_addr || a[i].toport != b[i].toport ||
+			a[i].ctport != b[i].ctport)
 			return false;
 	return true;
 }
@@ -470,6 +521,16 @@ route_fn(const struct config *cfg, struct xtc_handle *h, const void *arg,
 		else
 			continue;
 		dn[nd++] = r;
+		if (cfg->snat_per_endpoint)
+		{
+			/* each endpoint's flows leave with a source of their own */
+			sn[ns++] = (struct prule)
+			{
+				.dnat = false,.dst = r.to,.dport = r.toport,
+					.to = cfg->snat_address[ep],.ctport = cfg->ports[ep]
+			};
+			continue;
+		}
 		for (int i = 0; i < ns; i++)
 			dup |= (sn[i].dst.s_addr == r.to.s_addr && sn[i].dport == r.toport);
 		if (!dup)

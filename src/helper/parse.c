@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *const endpoint_names[EP_COUNT] = {"barman", "app"};
+
 /* Every byte is an ASCII letter, a digit or one of extra. */
 bool
 plain_chars(const char *s, const char *extra)
