@@ -48,7 +48,7 @@ while :; do
 	now=$(bha_now_ms)
 	if [ -z "$seen_promo" ] && bha_is_primary db2; then
 		seen_promo=$((now - t0))
-		printf '%8s  %s\n' "$seen_promo" "db2 accepts writes (seen by polling pg_is_in_recovery())"
+		printf '%8s  %s\n' "$seen_promo" "db2 accepts writes (seen by the demo polling pg_is_in_recovery(); the events below carry their own times)"
 	fi
 	# the extension's and the helper's steps on db2, with their own time stamps
 	while IFS='|' read -r at ev ok ms detail; do

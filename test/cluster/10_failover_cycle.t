@@ -92,6 +92,7 @@ bha_link db1 down
 t_ok "host-gone failover to db2: promoted, slot, both endpoints, Barman streaming, writer resumes" \
 	bha_failover_watch "$t_cut" db2 w2
 diag "host-gone failover: $(bha_failover_report)"
+bha_events db2 | awk -v t="$(date -u -d @$((t_cut / 1000)) +%T)" '$1 >= t' | sed 's/^/# db2 event: /'
 bha_writer_stop w2
 lost=$(bha_writer_lost w2 db2)
 t_is "$lost" "" "every row writer 2 saw committed ($(bha_writer_count w2)) is on db2"

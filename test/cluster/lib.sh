@@ -555,8 +555,11 @@ bha_status() {
 	echo "== barman_ha_helper nat show (backup)"; bha_backup_helper nat show 2>&1 | sed 's/^/   /'
 	echo "== barman check $BHA_SERVER"
 	bha_barman_check 2>&1 | sed 's/^/   /'
-	echo "== repmgr cluster show"
-	bha_repmgr db1 cluster show 2>&1 | sed 's/^/   /'
+	for n in db1 db2; do
+		bha_is_primary "$n" || continue
+		echo "== repmgr cluster show (on $n)"
+		bha_repmgr "$n" cluster show 2>&1 | sed 's/^/   /'
+	done
 }
 
 # ---------------------------------------------------------------- the writer on app
@@ -619,6 +622,7 @@ bail() { echo "Bail out! $*"; exit 255; }
 bha_test_setup() {
 	[ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP the cluster tests run as root"; exit 0; }
 	trap 'bha_on_exit' EXIT
+	trap 'exit 130' INT TERM HUP
 	bha_down >/dev/null 2>&1
 	bha_up || { bha_dump_logs; bail "cluster bring-up failed"; }
 }
