@@ -67,7 +67,23 @@ barman_argv(const struct config *cfg, char **av, const char *w1,
 	av[n] = NULL;
 }
 
-/* The server's streaming folder: from the configuration, else from Barman. */
+/* What show-server told us (or the state file's copy of it), else "". */
+const char *
+barman_known_dir(void)
+{
+	return streaming_dir;
+}
+
+void
+barman_remember_dir(const char *dir)
+{
+	snprintf(streaming_dir, sizeof(streaming_dir), "%s", dir);
+}
+
+/*
+ * The server's streaming folder: from the configuration, else from what we
+ * learnt before (the state file keeps it), else from Barman.
+ */
 static const char *
 get_streaming_dir(const struct config *cfg)
 {

@@ -102,6 +102,10 @@ state_read(const struct config *cfg, struct state *st)
 			parse_long(line + 9, 1, 0x7fffffffL, &st->timeline);
 		else if (strcmp(line, "switch_wal=done") == 0)
 			st->switch_wal_done = true;
+		else if (strncmp(line, "streaming_dir=/", 15) == 0 &&
+				 strlen(line + 14) < sizeof(st->streaming_dir) &&
+				 plain_chars(line + 14, "_./-") && strstr(line, "..") == NULL)
+			strcpy(st->streaming_dir, line + 14);
 	}
 	if (st->node[0] == '\0' || st->timeline == 0)
 	{
@@ -137,7 +141,7 @@ ensure_state_dir(const struct config *cfg)
 int
 state_write(const struct config *cfg, const struct state *st)
 {
-	char		dir[256], tmp[300], buf[256];
+	char		dir[256], tmp[300], buf[600];
 	int			fd, dfd, len;
 
 	if (ensure_state_dir(cfg) != 0)
@@ -145,8 +149,10 @@ state_write(const struct config *cfg, const struct state *st)
 	snprintf(dir, sizeof(dir), "%s", cfg->state_file);
 	dirname(dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", cfg->state_file, (int) getpid());
-	len = snprintf(buf, sizeof(buf), "node=%s\ntimeline=%ld\nswitch_wal=%s\n",
-				   st->node, st->timeline, st->switch_wal_done ? "done" : "pending");
+	len = snprintf(buf, sizeof(buf), "node=%s\ntimeline=%ld\nswitch_wal=%s\n%s%s%s",
+				   st->node, st->timeline, st->switch_wal_done ? "done" : "pending",
+				   st->streaming_dir[0] ? "streaming_dir=" : "", st->streaming_dir,
+				   st->streaming_dir[0] ? "\n" : "");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 	{

@@ -101,6 +101,7 @@ struct state
 	char		node[NAME_MAX_LEN + 1];
 	long		timeline;
 	bool		switch_wal_done;
+	char		streaming_dir[256];	/* Barman's, cached: show-server costs 0.5 s */
 	long		mtime;
 };
 
@@ -176,6 +177,8 @@ extern int	barman_stop_start(const struct config *cfg);
 extern int	barman_switch_wal(const struct config *cfg);
 extern int	barman_reset(const struct config *cfg);
 extern int	barman_receiving(const struct config *cfg, bool *running);
+extern const char *barman_known_dir(void);
+extern void barman_remember_dir(const char *dir);
 
 /* fence.c */
 extern int	state_lock(const struct config *cfg);

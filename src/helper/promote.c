@@ -97,6 +97,7 @@ recheck(const struct config *cfg, const struct node *n, struct state *st, double
 			if (barman_switch_wal(cfg) == 0)
 			{
 				st->switch_wal_done = true;
+				snprintf(st->streaming_dir, sizeof(st->streaming_dir), "%s", barman_known_dir());
 				if (state_write(cfg, st) != 0)
 				{
 					step("state", "failed", now_ms() - t1, "cannot write %s", cfg->state_file);
@@ -147,6 +148,8 @@ cmd_promote(const struct config *cfg, const struct caller *who,
 	if (state_lock(cfg) < 0 || state_read(cfg, &st) != 0)
 		return EXIT_FAIL;
 
+	if (st.streaming_dir[0] && !cfg->streaming_dir[0])
+		barman_remember_dir(st.streaming_dir);
 	if (st.exists && strcmp(st.node, n->name) == 0 && st.timeline == tl)
 		return recheck(cfg, n, &st, t0);
 
@@ -222,6 +225,7 @@ cmd_promote(const struct config *cfg, const struct caller *who,
 	}
 
 	t0 = now_ms();
+	snprintf(st.streaming_dir, sizeof(st.streaming_dir), "%s", barman_known_dir());
 	if (state_write(cfg, &st) != 0)
 	{
 		step("state", "failed", now_ms() - t0, "cannot write %s", cfg->state_file);

@@ -7,7 +7,7 @@
 # promote's level check restarts a dead receive-wal without a second
 # switch-wal.  Barman runs as barman, never as root.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 16
 setup
 mkbridge
 mkns B backup
@@ -90,4 +90,7 @@ out=$(hh "$B" promote db1 1 2>"$T/err"); rc=$?
 is $rc 0 "same claim with receive-wal dead: exit 0 ($(tail -n 1 "$T/err"))"
 like "$out" "repairing: receive-wal" "the check restarts receive-wal"
 ok $([[ $out != *switch_wal* ]]; echo $?) "no second switch-wal for the same timeline"
+is "$(grep -c "^streaming_dir=$T/barman/pg/streaming\$" "$T/state-$B/state")" 1 \
+	"the state file keeps Barman's streaming folder (no show-server per check)"
+out=$(hh "$B" promote db1 1); like "$out" '^step check ok [0-9.]+ routed$' "then the check is quiet again"
 exit $((TAP_FAIL > 0))
