@@ -564,7 +564,15 @@ nat_route(const struct config *cfg, const struct node *node, int epmask,
 {
 	struct route_req req = {node, epmask};
 
-	return nat_transaction(cfg, route_fn, &req, changed);
+	if (nat_transaction(cfg, route_fn, &req, changed) != 0)
+		return -1;
+	/* a rebooted host without nat init at boot: forwarding is off too */
+	if (set_ip_forward() != 0)
+	{
+		errorf("cannot set net.ipv4.ip_forward=1: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* Reading needs no lock: iptc_init takes one consistent snapshot. */

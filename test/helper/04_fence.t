@@ -4,7 +4,7 @@
 # same node and timeline is an idempotent check; a higher timeline routes;
 # root may override with --force; a flushed table is repaired by the check.
 . "$(dirname "$0")/lib.sh"
-plan 25
+plan 26
 setup
 mkns NS b
 backup_conf "$NS"
@@ -38,9 +38,11 @@ hh "$NS" promote db2 4 >/dev/null; ok $? "db2 4 takes them back"
 
 # A "reboot" of the backup host: the nat table flushed.  The check repairs.
 ip netns exec "$NS" iptables-legacy -t nat -F repmgr_dnat
+ip netns exec "$NS" sysctl -q -w net.ipv4.ip_forward=0
 out=$(hh "$NS" promote db2 4); ok $? "same claim after a flush: exit 0"
 like "$out" 'step check ok [0-9.]+ repairing: routes' "the check repairs the routes"
 is "$(hh "$NS" nat show)" $'barman db2 10.213.0.2:5432\napp db2 10.213.0.2:5432' "routes are back"
+is "$(ip netns exec "$NS" cat /proc/sys/net/ipv4/ip_forward)" 1 "...and forwarding is on again"
 out=$(hh "$NS" promote db2 4); like "$out" '^step check ok [0-9.]+ routed$' "then cheap again"
 
 # Two nodes racing for the same new timeline: exactly one wins, every time.
