@@ -7,7 +7,7 @@
 # promote's level check restarts a dead receive-wal without a second
 # switch-wal.  Barman runs as barman, never as root.
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 20
 setup
 mkbridge
 mkns B backup
@@ -93,4 +93,16 @@ ok $([[ $out != *switch_wal* ]]; echo $?) "no second switch-wal for the same tim
 is "$(grep -c "^streaming_dir=$T/barman/pg/streaming\$" "$T/state-$B/state")" 1 \
 	"the state file keeps Barman's streaming folder (no show-server per check)"
 out=$(hh "$B" promote db1 1); like "$out" '^step check ok [0-9.]+ routed$' "then the check is quiet again"
+# The worker's timeout: SIGTERM while switch-wal runs ends the helper and
+# switch-wal with it, with one last line; receive-wal (own session) stays.
+ip netns exec "$B" "$HELPER" barman reset >"$T/out" 2>"$T/err" &
+hp=$!
+for _ in $(seq 100); do grep -q "step barman_caught_up" "$T/out" && break; sleep 0.1; done
+sleep 1
+kill -TERM $hp; wait $hp; rc=$?
+is $rc 1 "SIGTERM during switch-wal: exit 1"
+is "$(tail -n 1 "$T/err")" "barman_ha_helper: terminated by signal" "...with one clear last line"
+sleep 0.5
+is "$(ours $(pgrep -u barman -f switch-wal))" "" "no switch-wal left behind"
+ok $([ -n "$(receivewal_pid)" ]; echo $?) "receive-wal keeps streaming"
 exit $((TAP_FAIL > 0))
