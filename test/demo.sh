@@ -42,7 +42,7 @@ pid=$(bha_pg_pid db1)
 t0=$(bha_now_ms)
 kill -9 "$pid" || fail "cannot kill db1's postmaster ($pid)"
 printf '%8s  %s\n' 0 "kill -9 db1's postmaster (pid $pid)"
-seen_promo="" seen_commit="" seen_routed="" last=0
+seen_promo="" seen_commit="" seen_routed="" last=0 t_promoted=""
 deadline=$((t0 + 90000))
 while :; do
 	now=$(bha_now_ms)
@@ -56,6 +56,7 @@ while :; do
 		printf '%8s  %-18s %-5s %s\n' "$((at - t0))" "$ev" "$([ "$ok" = t ] && echo ok || echo FAIL)" "$detail (${ms} ms)"
 		last=$at
 		[ "$ev" = routed ] && seen_routed=1
+		[ "$ev" = promoted ] && t_promoted=$((at - t0))
 	done < <(bha_sql db2 "SELECT (extract(epoch FROM at) * 1000)::bigint, event, ok, round(duration_ms::numeric, 1), left(coalesce(detail, ''), 90)
 		FROM barman_ha_events() WHERE at > to_timestamp($(( last > t0 ? last : t0 )) / 1000.0) ORDER BY at" 2>/dev/null | tr -d '\r' | awk -F'|' -v l="$last" '$1 > l')
 	if [ -z "$seen_commit" ] && bha_writer_has demo 1 "$t0"; then
@@ -71,6 +72,9 @@ while :; do
 	fi
 	sleep 0.1
 done
+if [ -n "$seen_commit" ] && [ -n "$t_promoted" ]; then
+	echo "write RTO: first commit through $BHA_APP_PORT ${seen_commit} ms after the kill, $((seen_commit - t_promoted)) ms after the promotion"
+fi
 sleep 2
 bha_writer_stop demo
 lost=$(bha_writer_lost demo db2 | wc -l)

@@ -84,6 +84,8 @@ t_ok "db2's slot as standby_slot=$BHA_STANDBY_SLOT wants" bha_wait 25 "slot on d
 t_ok "Barman streams from db1" bha_wait 60 "Barman streaming from db1" bha_barman_streams_from db1
 t_ok "barman check OK after the switchover" bha_wait 90 "barman check OK" bha_barman_check_ok
 
+t_ok "db2 streams from db1 (synchronous standby again)" bha_wait 30 "db2 streaming from db1" bha_streams_from db1 db2
+
 # ------------------------------------------------------------ 6. failover with db1's host gone
 bha_writer_start w2 1000000
 t_ok "writer 2 commits through $BHA_APP_PORT" bha_wait 30 "20 commits" bha_writer_has w2 20
