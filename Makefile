@@ -16,6 +16,7 @@ OBJS = \
 	src/worker.o \
 	src/reconcile_primary.o \
 	src/reconcile_standby.o \
+	src/primary_slot.o \
 	src/sql_api.o
 DATA = repmgr_barman_ha--1.0.sql
 PGFILEDESC = "repmgr_barman_ha - keeps Barman and client routing on the primary"
@@ -28,7 +29,8 @@ PROVE_TESTS = test/t/*.pl
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 HELPER_PATH = $(shell $(PG_CONFIG) --bindir)/barman_ha_helper
-PG_CPPFLAGS = -I$(srcdir)/include -DBARMAN_HA_HELPER_PATH='"$(HELPER_PATH)"'
+PG_CPPFLAGS = -I$(srcdir)/include -I$(libpq_srcdir) -DBARMAN_HA_HELPER_PATH='"$(HELPER_PATH)"'
+SHLIB_LINK_INTERNAL = $(libpq)
 include $(PGXS)
 
 HELPER_GROUP ?= postgres

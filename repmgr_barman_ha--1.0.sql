@@ -16,7 +16,9 @@ CREATE FUNCTION barman_ha_status(
     OUT last_action text,
     OUT last_action_at timestamptz,
     OUT last_error text,
-    OUT worker_pid integer)
+    OUT worker_pid integer,
+    OUT primary_slot_restart_lsn pg_lsn,
+    OUT slot_sync_lag_bytes bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'barman_ha_status'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;

@@ -25,6 +25,7 @@
 /* What barman_ha.standby_slot asks of a standby. */
 typedef enum StandbySlotMode
 {
+	STANDBY_SLOT_SYNC,
 	STANDBY_SLOT_DROP,
 	STANDBY_SLOT_KEEP
 } StandbySlotMode;
@@ -79,6 +80,8 @@ typedef struct BarmanHaState
 	char		last_action[NAMEDATALEN];
 	TimestampTz last_action_at;
 	char		last_error[BARMAN_HA_MSG_LEN];
+	XLogRecPtr	primary_slot_lsn;	/* on a standby with 'sync': the slot it
+									 * follows, invalid if unknown */
 	uint64		events_written; /* total ever written; ring index is % */
 	BarmanHaEvent events[BARMAN_HA_EVENTS];
 } BarmanHaState;
@@ -93,6 +96,7 @@ extern void barman_ha_record_event(const char *event, bool ok,
 			pg_attribute_printf(4, 5);
 extern void barman_ha_set_route(RouteState state, const char *routed_node);
 extern void barman_ha_set_error(const char *fmt,...) pg_attribute_printf(1, 2);
+extern void barman_ha_set_primary_slot_lsn(XLogRecPtr lsn);
 extern const char *barman_ha_route_state_name(RouteState state);
 
 /* slot.c */
@@ -106,6 +110,12 @@ typedef struct SlotInfo
 extern SlotInfo barman_ha_slot_info(const char *name);
 extern bool barman_ha_ensure_slot(const char *name);
 extern void barman_ha_drop_inactive_slot(const char *name);
+extern bool barman_ha_advance_slot(const char *name, XLogRecPtr target);
+
+/* primary_slot.c */
+extern bool barman_ha_read_primary_slot(const char *name, bool *exists,
+										XLogRecPtr *restart_lsn,
+										char *error, size_t error_size);
 
 /* helper_exec.c */
 typedef struct HelperResult

@@ -45,6 +45,7 @@ ALTER SYSTEM SET barman_ha.helper_timeout = '1min';
 ALTER SYSTEM SET barman_ha.retry_interval = '5s';
 ALTER SYSTEM SET barman_ha.reconcile_interval = '1min';
 ALTER SYSTEM SET barman_ha.standby_slot = 'keep';
+ALTER SYSTEM SET barman_ha.standby_slot = 'drop';
 ALTER SYSTEM SET barman_ha.enabled = off;
 ALTER SYSTEM RESET ALL;
 

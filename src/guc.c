@@ -24,9 +24,10 @@ char	   *barman_ha_helper_path = NULL;
 int			barman_ha_helper_timeout = 30;
 int			barman_ha_retry_interval = 2000;
 int			barman_ha_reconcile_interval = 10;
-int			barman_ha_standby_slot = STANDBY_SLOT_DROP;
+int			barman_ha_standby_slot = STANDBY_SLOT_SYNC;
 
 static const struct config_enum_entry standby_slot_options[] = {
+	{"sync", STANDBY_SLOT_SYNC, false},
 	{"drop", STANDBY_SLOT_DROP, false},
 	{"keep", STANDBY_SLOT_KEEP, false},
 	{NULL, 0, false}
@@ -185,10 +186,10 @@ barman_ha_define_gucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("barman_ha.standby_slot",
-							 "What a standby does with a leftover barman slot: drop or keep it.",
+							 "What a standby does with the barman slot: keep it in step with the primary's (sync), drop it, or keep it as it is.",
 							 NULL,
 							 &barman_ha_standby_slot,
-							 STANDBY_SLOT_DROP,
+							 STANDBY_SLOT_SYNC,
 							 standby_slot_options,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);

@@ -143,6 +143,14 @@ barman_ha_set_error(const char *fmt,...)
 	LWLockRelease(barman_ha_state->lock);
 }
 
+void
+barman_ha_set_primary_slot_lsn(XLogRecPtr lsn)
+{
+	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
+	barman_ha_state->primary_slot_lsn = lsn;
+	LWLockRelease(barman_ha_state->lock);
+}
+
 const char *
 barman_ha_route_state_name(RouteState state)
 {

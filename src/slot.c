@@ -197,3 +197,47 @@ barman_ha_drop_inactive_slot(const char *name)
 							   "slot \"%s\": %s", name, message);
 	}
 }
+
+/*
+ * Move the slot's restart_lsn forward to target, never back: WAL before
+ * the current position may already be gone.  The new position reaches disk
+ * with the next restartpoint; after a crash the slot is older, which only
+ * keeps more WAL.  Returns whether the slot is at or past target.
+ */
+bool
+barman_ha_advance_slot(const char *name, XLogRecPtr target)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char		message[BARMAN_HA_MSG_LEN];
+	bool		reached = false;
+
+	PG_TRY();
+	{
+		bool		moved = false;
+
+		ReplicationSlotAcquire(name, true);
+		SpinLockAcquire(&MyReplicationSlot->mutex);
+		if (MyReplicationSlot->data.restart_lsn < target)
+		{
+			MyReplicationSlot->data.restart_lsn = target;
+			moved = true;
+		}
+		SpinLockRelease(&MyReplicationSlot->mutex);
+		if (moved)
+		{
+			ReplicationSlotMarkDirty();
+			ReplicationSlotsComputeRequiredLSN();
+		}
+		ReplicationSlotRelease();
+		reached = true;
+	}
+	PG_CATCH();
+	{
+		recover_from_slot_error(cxt, message, sizeof(message));
+		ereport(WARNING,
+				(errmsg("barman_ha could not advance replication slot \"%s\": %s",
+						name, message)));
+	}
+	PG_END_TRY();
+	return reached;
+}

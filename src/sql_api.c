@@ -25,7 +25,7 @@ PG_FUNCTION_INFO_V1(barman_ha_status);
 PG_FUNCTION_INFO_V1(barman_ha_events);
 PG_FUNCTION_INFO_V1(barman_ha_reconcile);
 
-#define STATUS_COLS 14
+#define STATUS_COLS 16
 #define EVENTS_COLS 5
 
 Datum
@@ -40,6 +40,7 @@ barman_ha_status(PG_FUNCTION_ARGS)
 	SlotInfo	slot = barman_ha_slot_info(barman_ha_slot_name);
 	const char *node = barman_ha_effective_node_name();
 	NameData	slot_name;
+	XLogRecPtr	primary_slot_lsn;
 	int			i = 0;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -100,7 +101,23 @@ barman_ha_status(PG_FUNCTION_ARGS)
 		values[i++] = Int32GetDatum(barman_ha_state->worker_pid);
 	else
 		nulls[i++] = true;
+	primary_slot_lsn = barman_ha_state->primary_slot_lsn;
 	LWLockRelease(barman_ha_state->lock);
+
+	/* on a standby following the primary's slot: where that is, how far behind */
+	if (in_recovery && !XLogRecPtrIsInvalid(primary_slot_lsn))
+	{
+		values[i++] = LSNGetDatum(primary_slot_lsn);
+		if (XLogRecPtrIsInvalid(slot.restart_lsn))
+			nulls[i++] = true;
+		else
+			values[i++] = Int64GetDatum((int64) primary_slot_lsn - (int64) slot.restart_lsn);
+	}
+	else
+	{
+		nulls[i++] = true;
+		nulls[i++] = true;
+	}
 
 	Assert(i == STATUS_COLS);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -1,7 +1,8 @@
 # 001_slot_lifecycle.pl: the barman slot through a node's roles.
 #
 # A primary and a streaming standby, both with repmgr_barman_ha preloaded
-# and no helper (routing disabled), on loopback.  The standby drops a
+# and no helper (routing disabled), on loopback.  With standby_slot = 'drop'
+# (003_standby_slot_sync.pl tests 'sync', the default) the standby drops a
 # leftover inactive slot, keeps an active one, and on promotion the primary
 # worker creates the slot with WAL reserved on the new timeline.
 
@@ -15,6 +16,7 @@ my $extension_conf = qq(
 shared_preload_libraries = 'repmgr_barman_ha'
 barman_ha.helper_path = ''
 barman_ha.reconcile_interval = 1
+barman_ha.standby_slot = 'drop'
 );
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');

@@ -1,0 +1,185 @@
+/*-------------------------------------------------------------------------
+ *
+ * primary_slot.c
+ *		Reads the position of the barman slot on the primary, from a
+ *		standby, with READ_REPLICATION_SLOT over a replication connection
+ *		made from primary_conninfo.
+ *
+ * The replication protocol is used because the walreceiver's credentials
+ * and pg_hba entry already allow it and no database is needed.  libpq is
+ * driven asynchronously and every wait goes through the worker's latch, so
+ * an unreachable primary never blocks SIGTERM or SIGHUP.  The connection is
+ * kept between passes and made again when primary_conninfo changes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlogrecovery.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "barman_ha.h"
+
+/* Bound of one connection attempt or one query. */
+#define PRIMARY_QUERY_TIMEOUT_MS 10000
+
+static PGconn *primary_conn = NULL;
+static char *primary_conn_info = NULL;	/* the conninfo primary_conn was made from */
+
+static void
+disconnect(void)
+{
+	if (primary_conn)
+		PQfinish(primary_conn);
+	primary_conn = NULL;
+	if (primary_conn_info)
+		pfree(primary_conn_info);
+	primary_conn_info = NULL;
+}
+
+/*
+ * Wait until the socket is ready for io (WL_SOCKET_READABLE or _WRITEABLE)
+ * or the deadline passes; false on timeout or shutdown.
+ */
+static bool
+wait_socket(int io, TimestampTz deadline)
+{
+	long		ms = (deadline - GetCurrentTimestamp()) / 1000;
+	int			rc;
+
+	if (ms <= 0 || ShutdownRequestPending)
+		return false;
+	rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | io,
+						   PQsocket(primary_conn), ms, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		barman_ha_process_interrupts();
+	}
+	return !ShutdownRequestPending;
+}
+
+static bool
+connect_to_primary(TimestampTz deadline, char *error, size_t error_size)
+{
+	const char *keys[] = {"dbname", "replication", "application_name", NULL};
+	const char *values[] = {PrimaryConnInfo, "true", "barman_ha_slot_sync", NULL};
+	PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+
+	if (primary_conn && strcmp(primary_conn_info, PrimaryConnInfo) == 0 &&
+		PQstatus(primary_conn) == CONNECTION_OK)
+		return true;
+	disconnect();
+
+	primary_conn = PQconnectStartParams(keys, values, true);
+	primary_conn_info = pstrdup(PrimaryConnInfo);
+	while (primary_conn && PQstatus(primary_conn) != CONNECTION_BAD &&
+		   status != PGRES_POLLING_OK)
+	{
+		if (!wait_socket(status == PGRES_POLLING_READING ? WL_SOCKET_READABLE
+						 : WL_SOCKET_WRITEABLE, deadline))
+		{
+			snprintf(error, error_size, "could not connect to the primary within %d s",
+					 PRIMARY_QUERY_TIMEOUT_MS / 1000);
+			disconnect();
+			return false;
+		}
+		status = PQconnectPoll(primary_conn);
+		if (status == PGRES_POLLING_FAILED)
+			break;
+	}
+	if (primary_conn == NULL || PQstatus(primary_conn) != CONNECTION_OK)
+	{
+		snprintf(error, error_size, "could not connect to the primary: %s",
+				 primary_conn ? PQerrorMessage(primary_conn) : "out of memory");
+		/* libpq messages end in a newline */
+		error[strcspn(error, "\n")] = '\0';
+		disconnect();
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Read the restart_lsn of slot "name" on the primary.  Returns false with
+ * a message in error when it could not be read; *exists tells whether the
+ * primary has such a slot (and *restart_lsn is valid).
+ */
+bool
+barman_ha_read_primary_slot(const char *name, bool *exists, XLogRecPtr *restart_lsn,
+							char *error, size_t error_size)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   PRIMARY_QUERY_TIMEOUT_MS);
+	char		command[NAMEDATALEN + 32];
+	PGresult   *res;
+	bool		ok = false;
+
+	*exists = false;
+	*restart_lsn = InvalidXLogRecPtr;
+	if (PrimaryConnInfo == NULL || PrimaryConnInfo[0] == '\0')
+	{
+		snprintf(error, error_size, "primary_conninfo is not set");
+		return false;
+	}
+	if (!connect_to_primary(deadline, error, error_size))
+		return false;
+
+	/* slot names are [a-z0-9_] (checked by the GUC): quoting is enough */
+	snprintf(command, sizeof(command), "READ_REPLICATION_SLOT \"%s\"", name);
+	if (!PQsendQuery(primary_conn, command))
+		goto broken;
+	while (PQisBusy(primary_conn))
+	{
+		if (!wait_socket(WL_SOCKET_READABLE, deadline))
+		{
+			snprintf(error, error_size, "the primary did not answer within %d s",
+					 PRIMARY_QUERY_TIMEOUT_MS / 1000);
+			disconnect();
+			return false;
+		}
+		if (!PQconsumeInput(primary_conn))
+			goto broken;
+	}
+
+	snprintf(error, error_size, "unexpected answer to READ_REPLICATION_SLOT from the primary");
+	while ((res = PQgetResult(primary_conn)) != NULL)
+	{
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+			PQnfields(res) >= 2)
+		{
+			uint32		hi,
+						lo;
+
+			ok = true;
+			if (!PQgetisnull(res, 0, 1) &&
+				sscanf(PQgetvalue(res, 0, 1), "%X/%X", &hi, &lo) == 2)
+			{
+				*exists = true;
+				*restart_lsn = ((uint64) hi) << 32 | lo;
+			}
+		}
+		else if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			snprintf(error, error_size, "READ_REPLICATION_SLOT failed on the primary: %s",
+					 PQresultErrorMessage(res));
+		PQclear(res);
+	}
+	if (!ok)
+	{
+		error[strcspn(error, "\n")] = '\0';
+		disconnect();
+	}
+	return ok;
+
+broken:
+	snprintf(error, error_size, "lost the connection to the primary: %s",
+			 PQerrorMessage(primary_conn));
+	error[strcspn(error, "\n")] = '\0';
+	disconnect();
+	return false;
+}
