@@ -331,7 +331,8 @@ bha_backup_helper() { bha_in backup "$BHA_BACKUP_BIN/barman_ha_helper" "$@"; }
 bha_setup_files() {
 	local h n
 	bha_mkdir root:root 0755 "$(dirname "$BHA_DATA")" "$BHA_DATA" /etc/repmgr_barman_ha
-	for h in $BHA_HOSTS; do bha_mkdir root:root 0755 "$BHA_DATA/$h"; bha_helper_conf "$h"; done
+	for h in $BHA_HOSTS; do bha_mkdir root:root 0755 "$BHA_DATA/$h"; done
+	for h in backup db1 db2; do bha_helper_conf "$h"; done
 	for n in db1 db2; do
 		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n"
 		bha_mkdir postgres:postgres 0700 "$BHA_DATA/$n/ssh"
