@@ -6,6 +6,7 @@
 #   4. rejoin of db1 as a standby: its slot is dropped, nothing routes to it
 #   5. switchover back to db1
 #   6. failover with db1's host gone (link cut) under a writer, no lost row
+#   7. db1's cable plugged back: the stale primary is fenced, nothing routes to it
 set -u
 BHA_PREFIX=${BHA_PREFIX:-bha}t1
 . "$(dirname "$0")/lib.sh"
@@ -99,5 +100,14 @@ bha_writer_stop w2
 lost=$(bha_writer_lost w2 db2)
 t_is "$lost" "" "every row writer 2 saw committed ($(bha_writer_count w2)) is on db2"
 t_ok "barman check OK on db2" bha_wait 90 "barman check OK" bha_barman_check_ok || bha_barman_check | grep -v ': OK'
+
+# ------------------------------------------------------------ 7. the cut-off db1 comes back: fenced
+bha_link db1 up
+t_ok "the stale primary db1 (old timeline) is fenced" bha_wait 40 "barman_ha_status() on db1 to say fenced" bha_route_state_is db1 fenced
+bha_status_row db1 | sed 's/^/# db1 status: /'
+t_ok "both endpoints stay on db2" bha_endpoints_on db2
+t_ok "Barman still streams from db2" bha_barman_streams_from db2
+t_ok "commits through $BHA_APP_PORT still reach db2" bha_app_sql "INSERT INTO rows (i) VALUES (-102)"
+t_is "$(bha_sql db2 appdb "SELECT count(*) FROM rows WHERE i = -102")" 1 "...and land on db2"
 
 done_testing

@@ -108,7 +108,8 @@ bha_barman_streams_from() {
 bha_has_ext() { [ -f "$(pg_config --pkglibdir)/repmgr_barman_ha.so" ]; }
 bha_has_helper() { [ -x "$BHA_HELPER" ]; }
 bha_status_row() { bha_sql "$1" "SELECT role, route_state, routed_node, last_error FROM barman_ha_status()"; }
-bha_route_ok() { [ "$(bha_sql "$1" "SELECT route_state FROM barman_ha_status()" 2>/dev/null)" = ok ]; }
+bha_route_state_is() { [ "$(bha_sql "$1" "SELECT route_state FROM barman_ha_status()" 2>/dev/null)" = "$2" ]; }
+bha_route_ok() { bha_route_state_is "$1" ok; }
 
 # ---------------------------------------------------------------- Barman
 
