@@ -59,10 +59,12 @@ while :; do
 		[ "$ev" = promoted ] && t_promoted=$((at - t0))
 	done < <(bha_sql db2 "SELECT (extract(epoch FROM at) * 1000)::bigint, event, ok, round(duration_ms::numeric, 1), left(coalesce(detail, ''), 90)
 		FROM barman_ha_events() WHERE at > to_timestamp($(( last > t0 ? last : t0 )) / 1000.0) ORDER BY at" 2>/dev/null | tr -d '\r' | awk -F'|' -v l="$last" '$1 > l')
-	if [ -z "$seen_commit" ] && bha_writer_has demo 1 "$t0"; then
-		c=$(bha_writer_first_after demo "$t0")
+	# commits already in flight may still be acknowledged by db1's backends just after the
+	# kill: count from the promotion on
+	if [ -z "$seen_commit" ] && [ -n "$t_promoted" ] && bha_writer_has demo 1 $((t0 + t_promoted)); then
+		c=$(bha_writer_first_after demo $((t0 + t_promoted)))
 		seen_commit=$((c - t0))
-		printf '%8s  %s\n' "$seen_commit" "first commit through $BHA_APP_PORT after the kill (writer on app)"
+		printf '%8s  %s\n' "$seen_commit" "first commit through $BHA_APP_PORT after the promotion (writer on app)"
 	fi
 	[ -n "$seen_promo" ] && [ -n "$seen_commit" ] && [ -n "$seen_routed" ] && break
 	if [ "$now" -ge "$deadline" ]; then
