@@ -11,7 +11,8 @@ set -u
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "cluster.sh: run as root" >&2; exit 2; }
 case "${1:-}" in
-up)	bha_up || { bha_dump_logs >&2; echo "cluster.sh: bring-up failed; '$0 down' cleans up" >&2; exit 1; } ;;
+up)	bha_up || { bha_dump_logs >&2; echo "cluster.sh: bring-up failed; '$0 down' cleans up" >&2; exit 1; }
+	echo "enter a host: BHA_PREFIX=$BHA_PREFIX $0 enter backup|db1|db2|app; tear down: BHA_PREFIX=$BHA_PREFIX $0 down" ;;
 down)	bha_down ;;
 status)	bha_status ;;
 enter)	[ -n "${2:-}" ] || { echo "usage: $0 enter HOST" >&2; exit 2; }
