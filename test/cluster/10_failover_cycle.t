@@ -57,7 +57,9 @@ sleep 1
 bha_sql db2 appdb "INSERT INTO rows (i) VALUES (-1)" >/dev/null		# after the target: must not appear
 t_ok "WAL after the target archived (switch-wal --archive)" bha_switch_wal
 first=$(bha_in backup barman list-backups --minimal "$BHA_SERVER" | tail -n 1)
-t_ok "PITR of backup $first (before the failover) to $target" bha_pitr "$first" "$target"
+t_ok "PITR of backup $first (before the failover) to $target" bha_pitr "$first" "$target" ||
+	diag "PITR across the failover FAILED: if the log above says a WAL segment could not be restored," \
+		"the archive has a gap at the timeline switch and backups from before the failover cannot be recovered past it"
 pitr_rows=$(bha_pitr_sql "SELECT count(*) FILTER (WHERE i > 0 AND at < to_timestamp($t_kill / 1000.0)) || ' ' || count(*) FILTER (WHERE i > 0 AND at > to_timestamp($t_kill / 1000.0)) || ' ' || count(*) FILTER (WHERE i = -1) FROM rows")
 read -r before after marker <<<"${pitr_rows:-0 0 0}"
 diag "PITR: $before rows from before the kill, $after from after it, marker $marker"
