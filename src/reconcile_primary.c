@@ -93,7 +93,8 @@ route_here(const char *node, TimeLineID timeline)
 	if (result.exit_code == HELPER_EXIT_FENCED)
 	{
 		fenced_timeline = timeline;
-		barman_ha_set_route(ROUTE_FENCED, NULL);
+		/* the endpoints belong to another node now, whichever it is */
+		barman_ha_set_route(ROUTE_FENCED, "");
 		barman_ha_record_event("fenced", false, ms, "timeline %u refused: %s",
 							   timeline, result.last_error);
 		barman_ha_set_error("%s", result.last_error);

@@ -120,6 +120,7 @@ barman_ha_record_event(const char *event, bool ok, double duration_ms,
 	LWLockRelease(barman_ha_state->lock);
 }
 
+/* routed_node: the node the helper confirmed, "" for none, NULL to keep it */
 void
 barman_ha_set_route(RouteState state, const char *routed_node)
 {
