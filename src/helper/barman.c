@@ -194,29 +194,49 @@ struct kill_args
 {
 	const char *dir;
 	const char *server;
+	int			grace_ms;
 };
 
-/* Runs as the barman user: it can end only barman's own processes. */
+/*
+ * Runs as the barman user: it can end only barman's own processes.  What
+ * `receive-wal --stop` does (SIGINT: pg_receivewal finishes its segment
+ * cleanly, barman passes it on), without the 0.5 s of Python start-up and
+ * without its 10 s of waiting: SIGCONT too (a stopped process would never
+ * see the SIGINT), then SIGKILL whatever still runs after grace_ms (a
+ * pg_receivewal hanging on a vanished host waits for the network, not for
+ * us; what it wrote is in the page cache and survives SIGKILL).
+ */
 static int
 kill_child(void *p)
 {
 	struct kill_args *a = p;
 	pid_t		pids[MAX_PIDS];
 	int			n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
-	int			total = n;
+	int			total = n, killed = 0;
+	double		t0 = now_ms();
 
 	for (int i = 0; i < n; i++)
-		kill(pids[i], SIGTERM);
-	for (int tries = 0; n > 0 && tries < 30; tries++)
 	{
-		usleep(100000);
+		kill(pids[i], SIGINT);
+		kill(pids[i], SIGCONT);
+	}
+	while (n > 0 && now_ms() - t0 < a->grace_ms)
+	{
+		usleep(20000);
 		n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
 	}
 	for (int i = 0; i < n; i++)
 		kill(pids[i], SIGKILL);
-	printf("ended %d process%s%s\n", total, total == 1 ? "" : "es",
-		   n > 0 ? " (some with SIGKILL)" : "");
-	return 0;
+	killed = n;
+	/* gone for good before anyone starts a new one (barman's lock file) */
+	for (int tries = 0; n > 0 && tries < 100; tries++)
+	{
+		usleep(10000);
+		n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
+	}
+	printf("ended %d process%s in %.0f ms%s\n", total, total == 1 ? "" : "es",
+		   now_ms() - t0, killed > 0 ? " (some with SIGKILL)" : "");
+	return n > 0;
 }
 
 /* Runs as the barman user: `barman receive-wal SERVER`, detached. */
@@ -270,6 +290,7 @@ catchup_child(void *p)
 	PGconn	   *c = pq_open(a->conninfo);
 	PGresult   *r;
 	char		target[64];
+	char		last[300] = "not connected";
 	const char *params[2];
 	double		deadline = now_ms() + a->timeout_ms;
 
@@ -281,25 +302,46 @@ catchup_child(void *p)
 	params[1] = a->appname;
 	while (now_ms() < deadline)
 	{
+		/*
+		 * A synchronous Barman (pg_receivewal --synchronous) reports its
+		 * flush position at once: wait for it, commits depend on it.  An
+		 * asynchronous one (not in synchronous_standby_names) or a potential
+		 * one that streams (another standby is the synchronous one) flushes
+		 * only at a segment's end and reports its write position every 10 s;
+		 * no commit waits for it, so the WAL sent to it is enough.
+		 */
 		r = pq.execParams(c,
-						 "SELECT max(flush_lsn)::text, coalesce(max(flush_lsn) >= $1::pg_lsn, false)"
-						 " FROM pg_stat_replication WHERE application_name = $2",
+						 "SELECT s.sync_state, s.flush_lsn::text, s.write_lsn::text, s.sent_lsn::text,"
+						 " CASE WHEN s.sync_state IN ('async', 'potential') AND s.state = 'streaming'"
+						 " THEN s.sent_lsn >= $1::pg_lsn ELSE coalesce(s.flush_lsn >= $1::pg_lsn, false) END"
+						 " FROM pg_stat_replication s WHERE s.application_name = $2"
+						 " ORDER BY s.sent_lsn DESC NULLS LAST LIMIT 1",
 						 2, NULL, params, NULL, NULL, 0);
-		if (pq.resultStatus(r) != PGRES_TUPLES_OK || pq.ntuples(r) != 1)
+		if (pq.resultStatus(r) != PGRES_TUPLES_OK)
 		{
 			printf("query failed: %s\n", pq.errorMessage(c));
 			return 1;
 		}
-		if (strcmp(pq.getvalue(r, 0, 1), "t") == 0)
+		if (pq.ntuples(r) == 1 && strcmp(pq.getvalue(r, 0, 4), "t") == 0)
 		{
-			printf("flush_lsn %s reached %s\n", pq.getvalue(r, 0, 0), target);
+			if (strcmp(pq.getvalue(r, 0, 0), "async") == 0 ||
+				strcmp(pq.getvalue(r, 0, 0), "potential") == 0)
+				printf("%s: sent_lsn %s (write_lsn %s) reached %s\n", pq.getvalue(r, 0, 0),
+					   pq.getvalue(r, 0, 3), pq.getvalue(r, 0, 2), target);
+			else
+				printf("%s: flush_lsn %s reached %s\n", pq.getvalue(r, 0, 0),
+					   pq.getvalue(r, 0, 1), target);
 			return 0;
 		}
+		if (pq.ntuples(r) == 1)
+			snprintf(last, sizeof(last), "%s, flush_lsn %s, write_lsn %s, sent_lsn %s",
+					 pq.getvalue(r, 0, 0), pq.getvalue(r, 0, 1), pq.getvalue(r, 0, 2),
+					 pq.getvalue(r, 0, 3));
 		pq.clear(r);
 		usleep(50000);
 	}
-	printf("flush_lsn of %s did not reach %s within %d ms\n", a->appname, target,
-		   a->timeout_ms);
+	printf("%s did not reach %s within %d ms (%s)\n", a->appname, target,
+		   a->timeout_ms, last);
 	return 1;
 }
 
@@ -330,7 +372,58 @@ barman_receiving(const struct config *cfg, bool *running)
 	return 0;
 }
 
-/* Steps barman_stop, barman_start, barman_caught_up.  0 when all ok. */
+/* Which step of barman_stop_start failed last ("" when none). */
+static const char *failed_step = "";
+
+const char *
+barman_failed_step(void)
+{
+	return failed_step;
+}
+
+/*
+ * Step barman_stop: end the server's receive-wal and pg_receivewal by pid.
+ * The /proc scan first: when nothing runs (kill -9 of the primary ended
+ * the stream), there is nothing to stop and no reason to start Python.
+ */
+static int
+barman_stop(const struct config *cfg, const char *dir)
+{
+	pid_t		pids[MAX_PIDS];
+	uid_t		uid = barman_uid(cfg);
+	double		t0 = now_ms();
+	struct kill_args ka;
+	char		line[300];
+	int			n;
+
+	if (uid == (uid_t) -1)
+	{
+		step("barman_stop", "failed", now_ms() - t0, "unknown user %s", cfg->barman_user);
+		errorf("unknown barman_user %s", cfg->barman_user);
+		return -1;
+	}
+	n = scan_receivers(uid, dir, cfg->barman_server, true, pids, MAX_PIDS);
+	if (n == 0)
+	{
+		step("barman_stop", "ok", now_ms() - t0, "nothing running");
+		return 0;
+	}
+	ka.dir = dir;
+	ka.server = cfg->barman_server;
+	ka.grace_ms = cfg->stop_timeout * 1000;
+	if (run_as(cfg->barman_user, ka.grace_ms + 5000, kill_child, &ka, &res) != 0 ||
+		res.status != 0)
+	{
+		step("barman_stop", "failed", now_ms() - t0, "cannot end receive-wal: %s",
+			 out_line(line, sizeof(line)));
+		errorf("cannot end receive-wal / pg_receivewal of %s", cfg->barman_server);
+		return -1;
+	}
+	step("barman_stop", "ok", now_ms() - t0, "%s", out_line(line, sizeof(line)));
+	return 0;
+}
+
+/* Steps barman_stop, barman_fork, barman_start, barman_caught_up.  0 when all ok. */
 int
 barman_stop_start(const struct config *cfg)
 {
@@ -338,11 +431,10 @@ barman_stop_start(const struct config *cfg)
 	char		line[300];
 	const char *dir;
 	double		t0 = now_ms();
-	struct kill_args ka;
 	struct catchup_args ca;
-	int			stop_rc;
 	bool		running = false;
 
+	failed_step = "barman_stop";
 	dir = get_streaming_dir(cfg);
 	if (dir == NULL)
 	{
@@ -352,22 +444,13 @@ barman_stop_start(const struct config *cfg)
 		errorf("barman show-server %s failed", cfg->barman_server);
 		return -1;
 	}
-	barman_argv(cfg, av, "receive-wal", "--stop", NULL, NULL);
-	run_exec_as(cfg->barman_user, cfg->stop_timeout * 1000, av, &res);
-	stop_rc = res.timed_out ? -1 : res.status;
-	ka.dir = dir;
-	ka.server = cfg->barman_server;
-	if (run_as(cfg->barman_user, 10000, kill_child, &ka, &res) != 0 || res.status != 0)
-	{
-		step("barman_stop", "failed", now_ms() - t0, "cannot end stray receivers: %s",
-			 out_line(line, sizeof(line)));
-		errorf("cannot end stray pg_receivewal processes");
+	if (barman_stop(cfg, dir) != 0)
 		return -1;
-	}
-	step("barman_stop", "ok", now_ms() - t0, "receive-wal --stop %s, %s",
-		 stop_rc == 0 ? "ok" : stop_rc < 0 ? "timed out" : "failed (not running)",
-		 out_line(line, sizeof(line)));
 
+	/* Barman ahead of the new timeline's fork point: its extra WAL aside */
+	barman_fork(cfg, dir);
+
+	failed_step = "barman_start";
 	t0 = now_ms();
 	barman_argv(cfg, av, "receive-wal", NULL, NULL, NULL);
 	if (run_as(cfg->barman_user, 5000, start_child, av, &res) != 0 || res.status != 0)
@@ -392,6 +475,7 @@ barman_stop_start(const struct config *cfg)
 	}
 	step("barman_start", "ok", now_ms() - t0, "receive-wal %s", line);
 
+	failed_step = "barman_caught_up";
 	t0 = now_ms();
 	ca.conninfo = cfg->barman_conninfo;
 	ca.appname = cfg->barman_appname;
@@ -404,6 +488,7 @@ barman_stop_start(const struct config *cfg)
 		return -1;
 	}
 	step("barman_caught_up", "ok", now_ms() - t0, "%s", out_line(line, sizeof(line)));
+	failed_step = "";
 	return 0;
 }
 

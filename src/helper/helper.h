@@ -179,6 +179,10 @@ extern int	barman_reset(const struct config *cfg);
 extern int	barman_receiving(const struct config *cfg, bool *running);
 extern const char *barman_known_dir(void);
 extern void barman_remember_dir(const char *dir);
+extern const char *barman_failed_step(void);
+
+/* fork.c: Barman's WAL beyond the new timeline's fork point, moved aside */
+extern void barman_fork(const struct config *cfg, const char *dir);
 
 /* fence.c */
 extern int	state_lock(const struct config *cfg);

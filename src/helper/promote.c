@@ -219,7 +219,7 @@ cmd_promote(const struct config *cfg, const struct caller *who,
 		else
 		{
 			if (failed)
-				step("switch_wal", "skipped", 0, "receive-wal is not streaming");
+				step("switch_wal", "skipped", 0, "%s failed", barman_failed_step());
 			failed = true;
 		}
 	}

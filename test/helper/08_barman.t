@@ -62,7 +62,7 @@ diag "$(echo "$out" | sed 's/^/  /')"
 is $rc 0 "barman reset exits 0 ($(tail -n 1 "$T/err"))"
 like "$out" "step barman_stop ok" "barman_stop step"
 like "$out" "step barman_start ok [0-9.]+ receive-wal started pid" "receive-wal started by the helper"
-like "$out" "step barman_caught_up ok [0-9.]+ flush_lsn" "Barman caught up"
+like "$out" "step barman_caught_up ok [0-9.]+ sync: flush_lsn" "Barman caught up (synchronous: on flush_lsn)"
 like "$out" "step switch_wal ok" "switch-wal done"
 owner=$(ps -o user= -p "$(receivewal_pid)")
 is "$owner" barman "pg_receivewal runs as barman"

@@ -1,0 +1,234 @@
+/*-------------------------------------------------------------------------
+ *
+ * fork.c
+ *	  Step barman_fork, between barman_stop and barman_start: Barman's WAL
+ *	  that is not in the new primary's history is moved aside.
+ *
+ *	  Barman can be AHEAD of the promoted standby: it received WAL that the
+ *	  standby had not received when the primary died (the standby's link was
+ *	  slower; the commits in that WAL were never acknowledged, a synchronous
+ *	  standby had not confirmed them).  pg_receivewal restarts at the start
+ *	  of the newest segment in the streaming folder, on that segment's
+ *	  timeline.  If that segment lies beyond the point where the new
+ *	  timeline forked from it, the new primary answers "requested starting
+ *	  point ... is not in this server's history" and Barman stops streaming
+ *	  for good (until someone runs `receive-wal --reset`, which leaves a gap).
+ *
+ *	  The new primary's history (IDENTIFY_SYSTEM, TIMELINE_HISTORY over a
+ *	  replication=database connection through the Barman endpoint) gives
+ *	  the end of every older timeline.  In the streaming folder, a segment
+ *	  of an older timeline is moved aside (to the server's errors/ folder,
+ *	  named NAME.ahead-of-tlN) when it is a complete segment at or past
+ *	  that end's segment, a .partial past it, or its timeline is not in the
+ *	  history at all.  pg_receivewal then restarts at or before the fork
+ *	  point and follows the switch to the new timeline: everything that was
+ *	  committed on the new timeline reaches the archive, no --reset, no gap.
+ *	  Nothing is deleted.
+ *
+ *	  A failure here is reported (skipped) and not fatal: barman_start and
+ *	  barman_caught_up tell whether Barman streams.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "helper.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pq.h"
+
+#define MAX_TLI		64
+
+static struct run_result res;	/* big: keep it off the stack */
+
+struct fork_args
+{
+	const char *conninfo;
+	const char *dir;
+};
+
+/* "16MB", "1GB", "512kB" -> bytes; 0 if not understood */
+static uint64_t
+parse_size(const char *s)
+{
+	char	   *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (end == s)
+		return 0;
+	if (strcmp(end, "kB") == 0)
+		return v << 10;
+	if (strcmp(end, "MB") == 0)
+		return v << 20;
+	if (strcmp(end, "GB") == 0)
+		return v << 30;
+	return 0;
+}
+
+static bool
+parse_lsn(const char *s, uint64_t *lsn)
+{
+	unsigned int hi, lo;
+	int			n = 0;
+
+	if (sscanf(s, "%X/%X%n", &hi, &lo, &n) != 2 || n == 0)
+		return false;
+	*lsn = ((uint64_t) hi << 32) | lo;
+	return true;
+}
+
+/* A WAL segment's name, optionally .partial: its timeline and segment number. */
+static bool
+wal_name(const char *name, uint64_t segsz, unsigned *tli, uint64_t *segno,
+		 bool *partial)
+{
+	unsigned	log, seg;
+	size_t		len = strlen(name);
+
+	if (len != 24 && !(len == 32 && strcmp(name + 24, ".partial") == 0))
+		return false;
+	for (int i = 0; i < 24; i++)
+		if (!strchr("0123456789ABCDEF", name[i]))
+			return false;
+	if (sscanf(name, "%8X%8X%8X", tli, &log, &seg) != 3)
+		return false;
+	*segno = (uint64_t) log * (UINT64_C(0x100000000) / segsz) + seg;
+	*partial = len == 32;
+	return true;
+}
+
+/* Runs as the barman user. */
+static int
+fork_child(void *p)
+{
+	struct fork_args *a = p;
+	char		conninfo[600], errdir[300], line[200], moved[2000] = "";
+	unsigned	tli_now, tlis[MAX_TLI];
+	uint64_t	ends[MAX_TLI], segsz;
+	int			ntl = 0, nmoved = 0;
+	PGconn	   *c;
+	PGresult   *r;
+	DIR		   *d;
+	struct dirent *de;
+	char	   *hist, *save, *ln;
+	const char *slash;
+
+	snprintf(conninfo, sizeof(conninfo), "%s replication=database", a->conninfo);
+	if ((c = pq_open(conninfo)) == NULL)
+		return 2;
+	if ((r = pq_row(c, "IDENTIFY_SYSTEM")) == NULL)
+		return 2;
+	tli_now = (unsigned) strtoul(pq.getvalue(r, 0, 1), NULL, 10);
+	pq.clear(r);
+	if (tli_now <= 1)
+	{
+		printf("timeline %u: no fork\n", tli_now);
+		return 0;
+	}
+	if ((r = pq_row(c, "SHOW wal_segment_size")) == NULL)
+		return 2;
+	segsz = parse_size(pq.getvalue(r, 0, 0));
+	pq.clear(r);
+	if (segsz == 0 || (segsz & (segsz - 1)) != 0)
+	{
+		printf("cannot understand wal_segment_size\n");
+		return 2;
+	}
+	snprintf(line, sizeof(line), "TIMELINE_HISTORY %u", tli_now);
+	if ((r = pq_row(c, line)) == NULL)
+		return 2;
+	/* "parentTLI<TAB>switchpoint<TAB>reason" per line */
+	hist = strdup(pq.getvalue(r, 0, 1));
+	pq.clear(r);
+	pq.finish(c);
+	for (ln = strtok_r(hist, "\n", &save); ln && ntl < MAX_TLI; ln = strtok_r(NULL, "\n", &save))
+	{
+		char		lsn[40];
+
+		if (ln[0] == '#' || sscanf(ln, "%u %39s", &tlis[ntl], lsn) != 2 ||
+			!parse_lsn(lsn, &ends[ntl]))
+			continue;
+		ntl++;
+	}
+	free(hist);
+
+	slash = strrchr(a->dir, '/');
+	snprintf(errdir, sizeof(errdir), "%.*s/errors", slash ? (int) (slash - a->dir) : 0, a->dir);
+	if ((d = opendir(a->dir)) == NULL)
+	{
+		printf("cannot read %s: %s\n", a->dir, strerror(errno));
+		return 2;
+	}
+	while ((de = readdir(d)) != NULL)
+	{
+		unsigned	tli;
+		uint64_t	segno, endseg = 0;
+		bool		partial, known = false, aside;
+		char		from[600], to[700];
+
+		if (!wal_name(de->d_name, segsz, &tli, &segno, &partial) || tli >= tli_now)
+			continue;
+		for (int i = 0; i < ntl; i++)
+			if (tlis[i] == tli)
+			{
+				known = true;
+				endseg = ends[i] / segsz;
+			}
+		aside = !known || segno > endseg || (segno == endseg && !partial);
+		if (!aside)
+			continue;
+		if (mkdir(errdir, 0750) != 0 && errno != EEXIST)
+		{
+			printf("cannot create %s: %s\n", errdir, strerror(errno));
+			closedir(d);
+			return 2;
+		}
+		snprintf(from, sizeof(from), "%s/%s", a->dir, de->d_name);
+		snprintf(to, sizeof(to), "%s/%s.ahead-of-tl%u.%ld", errdir, de->d_name, tli_now,
+				 (long) time(NULL));
+		if (rename(from, to) != 0)
+		{
+			printf("cannot move %s aside: %s\n", from, strerror(errno));
+			closedir(d);
+			return 2;
+		}
+		nmoved++;
+		if (strlen(moved) + strlen(de->d_name) + 3 < sizeof(moved))
+			strcat(strcat(moved, " "), de->d_name);
+	}
+	closedir(d);
+	if (ntl == 0)
+		printf("timeline %u: empty history,", tli_now);
+	else	/* the last line of the history is the parent */
+		printf("timeline %u forked from %u at %X/%X:", tli_now, tlis[ntl - 1],
+			   (unsigned) (ends[ntl - 1] >> 32), (unsigned) ends[ntl - 1]);
+	if (nmoved == 0)
+		printf(" nothing ahead\n");
+	else
+		printf(" %d file%s ahead moved to %s:%s\n", nmoved, nmoved == 1 ? "" : "s",
+			   errdir, moved);
+	return 0;
+}
+
+void
+barman_fork(const struct config *cfg, const char *dir)
+{
+	struct fork_args fa = {.conninfo = cfg->barman_conninfo,.dir = dir};
+	double		t0 = now_ms();
+	char		line[300];
+
+	if (run_as(cfg->barman_user, 10000, fork_child, &fa, &res) != 0 || res.status != 0)
+	{
+		step("barman_fork", "skipped", now_ms() - t0, "cannot check the new timeline's fork point: %s",
+			 last_line(res.out, line, sizeof(line)));
+		return;
+	}
+	step("barman_fork", "ok", now_ms() - t0, "%s", last_line(res.out, line, sizeof(line)));
+}
