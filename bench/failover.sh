@@ -1,0 +1,98 @@
+#!/bin/bash
+# failover.sh: the failover benchmark of issue 5, one command, one run.
+#
+#   sudo bench/failover.sh [ROUNDS]          (default 5 failovers per side)
+#
+# Three namespace clusters (test/cluster/lib.sh, prefixes ${BHB_PREFIX:-bhbf}{e,s,w}):
+# the extension, the seed's event handler, the handler in the working order
+# (bench/lib_bench.sh says how the baselines are set up).  Rounds alternate the sides
+# (A B C A B C ...): kill -9 of the primary's postmaster under a writer committing
+# through BACKUP:54322, repmgrd promotes the standby, times are taken from the
+# promotion, then the old primary is rejoined (repmgr node rejoin --force-rewind) and
+# the next round fails back the other way.  Then, in the same run: the WAL missing from
+# each side's archive, pgbench TPS (2 clients, synchronous commit, PGBENCH_SECONDS,
+# default 60) extension vs seed cluster alternating, and with the clusters down
+# bench/nat_switch.sh (1000 switches) and bench/promotion_slot.sh (idle cost).
+# BHB_SKIP="pgbench nat idle" leaves parts out.
+#
+# Output: a Markdown table on stdout and in bench/results/failover.md, the chart
+# bench/results/failover.png (gnuplot), raw files under /var/lib/bha-cluster/${BHB_PREFIX}-out.
+set -u
+ROUNDS=${1:-5}
+LIMIT=${BHB_LIMIT:-240}			# seconds a failover may take before it counts as not converged
+PGB=${PGBENCH_SECONDS:-60}
+P=${BHB_PREFIX:-bhbf}
+skip=" ${BHB_SKIP:-} "
+top=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "failover.sh: run as root" >&2; exit 2; }
+. "$top/bench/lib_bench.sh"
+BHB_OUT=/var/lib/bha-cluster/$P-out
+RESULTS=${BHB_RESULTS:-$top/bench/results}
+SIDES="ext seed working"
+declare -A PFX=([ext]=${P}e [seed]=${P}s [working]=${P}w)
+declare -A NAME=([ext]="extension" [seed]="seed's handler" [working]="handler, working order")
+declare -A CUR=([ext]=db1 [seed]=db1 [working]=db1) OK=([ext]=1 [seed]=1 [working]=1)
+side() { bhb_use "$1" "${PFX[$1]}"; }
+log() { echo "# [$(date +%T)] $*" >&2; }
+
+teardown() {
+	local s
+	for s in $SIDES; do side "$s"; bha_down >/dev/null 2>&1; done
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM HUP
+
+t_start=$(date +%s)
+rm -rf "$BHB_OUT"; mkdir -p "$BHB_OUT" "$RESULTS"
+uptime >"$BHB_OUT/load.before"
+ip netns list | awk '{print $1}' | sed 's/-[^-]*$//' | sort -u | grep -v "^$P" >"$BHB_OUT/other-clusters" || true
+teardown
+
+log "bring-up of three clusters (${PFX[*]}), staggered"
+for s in $SIDES; do
+	( side "$s"; BHA_QUIET=0 bha_up ) >"$BHB_OUT/up.$s.log" 2>&1 &
+	eval "up_$s=$!"
+	sleep 8
+done
+for s in $SIDES; do
+	eval "pid=\$up_$s"
+	wait "$pid" || { log "bring-up of $s failed:"; tail -n 20 "$BHB_OUT/up.$s.log" >&2; exit 1; }
+done
+log "clusters up after $(( $(date +%s) - t_start )) s"
+
+for r in $(seq 1 "$ROUNDS"); do
+	for s in $SIDES; do
+		[ "${OK[$s]}" = 1 ] || continue
+		side "$s"
+		old=${CUR[$s]}; [ "$old" = db1 ] && new=db2 || new=db1
+		log "round $r, $s: kill -9 of $old"
+		bhb_failover "$s" "$old" "$new" "$r" "$LIMIT" >/dev/null || log "$s round $r did not converge within ${LIMIT}s"
+		tail -n 1 "$BHB_OUT/$s.tsv" >&2
+		CUR[$s]=$new
+		bhb_rejoin "$old" "$new" || { log "$s: rejoin failed, no more rounds on this side"; OK[$s]=0; }
+	done
+done
+
+for s in $SIDES; do
+	side "$s"
+	bhb_wal_gap >"$BHB_OUT/$s.walgap" 2>"$BHB_OUT/$s.walgap.err" || echo NA >"$BHB_OUT/$s.walgap"
+done
+
+if [[ $skip != *" pgbench "* ]]; then
+	for s in ext seed; do side "$s"; bhb_pgbench_init; done
+	for r in 1 2; do
+		for s in ext seed; do
+			side "$s"
+			log "pgbench $s ${PGB}s"
+			echo "$(bhb_pgbench "$PGB")" >>"$BHB_OUT/$s.tps"
+		done
+	done
+fi
+uptime >"$BHB_OUT/load.after"
+teardown
+t_fail=$(( $(date +%s) - t_start ))
+
+[[ $skip == *" nat "* ]] || { log "bench/nat_switch.sh 1000"; "$top/bench/nat_switch.sh" 1000 >"$BHB_OUT/nat.md" 2>&1; }
+[[ $skip == *" idle "* ]] || { log "bench/promotion_slot.sh 5 60"; "$top/bench/promotion_slot.sh" 5 60 >"$BHB_OUT/idle.md" 2>&1; }
+
+"$top/bench/report.sh" "$BHB_OUT" "$RESULTS" "$ROUNDS" "$t_fail" "$(( $(date +%s) - t_start ))"
