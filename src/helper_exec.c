@@ -73,7 +73,7 @@ exec_helper(const char *const *args, int out_fd, int err_fd)
 	_exit(127);
 }
 
-/* A step line becomes an event; a confirmation that all is well does not. */
+/* A step line becomes an event, unless it only confirms that all is well. */
 static void
 record_step(const char *line)
 {
@@ -88,11 +88,13 @@ record_step(const char *line)
 		elog(DEBUG1, "barman_ha_helper: %s", line);
 		return;
 	}
-	if (strcmp(name, "check") == 0 && strcmp(result, "ok") == 0)
-		return;
 	detail = line + detail_at;
 	while (*detail == ' ')
 		detail++;
+	/* the periodic check that found all in place; a repair is still an event */
+	if (strcmp(name, "check") == 0 && strcmp(result, "ok") == 0 &&
+		strcmp(detail, "routed") == 0)
+		return;
 	barman_ha_record_event(name, strcmp(result, "failed") != 0, ms, "%s%s",
 						   strcmp(result, "skipped") == 0 ? "skipped: " : "",
 						   detail);
