@@ -60,11 +60,17 @@ wal_keep_size = 0
 	mkdir $wal_dir;
 	my $lsn = $primary->safe_psql('postgres',
 		"CREATE TABLE t (i int, pad text); INSERT INTO t VALUES (0, 'before'); SELECT pg_current_wal_flush_lsn()");
-	# WAL past the end position makes the receiver notice it at once
-	$primary->safe_psql('postgres', 'SELECT pg_switch_wal()');
-	my ($ok, $err) = receivewal($primary, $wal_dir, $lsn);
-	ok($ok, "$mode: the receiver streamed from the primary's slot") or diag $err;
-	# the walsender applies the receiver's last report as it ends
+	my $receiver = IPC::Run::start(
+		[
+			'pg_receivewal', '--synchronous', '-D', $wal_dir, '-S', 'barman',
+			'-d', $primary->connstr('postgres')
+		],
+		'>', \my $recv_out, '2>', \my $recv_err);
+	ok( $primary->poll_query_until(
+			'postgres',
+			"SELECT restart_lsn >= '$lsn' FROM pg_replication_slots WHERE slot_name = 'barman'"),
+		"$mode: the receiver streamed from the primary's slot");
+	$receiver->kill_kill;
 	$primary->poll_query_until('postgres',
 		"SELECT active_pid IS NULL FROM pg_replication_slots WHERE slot_name = 'barman'")
 	  or die "the receiver never left the slot";
@@ -103,7 +109,7 @@ wal_keep_size = 0
 	my $end = $standby->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
 
 	# the receiver comes back, now against the new primary
-	($ok, $err) = receivewal($standby, $wal_dir, $end);
+	my ($ok, $err) = receivewal($standby, $wal_dir, $end);
 	$standby->stop;
 	return ($ok, $err);
 }
