@@ -46,26 +46,102 @@ barman_ha_slot_info(const char *name)
 	return info;
 }
 
+/* A slot operation: what the worker asks of the replication slot API. */
+typedef void (*SlotOperation) (const char *name, XLogRecPtr lsn);
+
 /*
- * Leave a slot operation that raised an error: free what it held and turn
- * the error into a message for the event ring.  The worker goes on; an
- * ERROR escaping would end it.
+ * Run a slot operation; an ERROR it raises is caught, what it held is freed
+ * and its message is left in message.  The worker goes on: an ERROR
+ * escaping would end it.  Returns whether the operation completed.
+ */
+static bool
+try_slot_operation(SlotOperation operation, const char *name, XLogRecPtr lsn,
+				   char *message, size_t size)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool completed = false;
+
+	PG_TRY();
+	{
+		operation(name, lsn);
+		completed = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		LWLockReleaseAll();
+		ConditionVariableCancelSleep();
+		/* an ephemeral slot we were creating is dropped by this */
+		if (MyReplicationSlot != NULL)
+			ReplicationSlotRelease();
+		strlcpy(message, edata->message, size);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return completed;
+}
+
+/*
+ * Create a slot with WAL reserved.  It is created ephemeral and made
+ * persistent only once its WAL is reserved, so a failure in between leaves
+ * nothing behind.
  */
 static void
-recover_from_slot_error(MemoryContext cxt, char *message, size_t size)
+create_slot(const char *name, XLogRecPtr unused)
 {
-	ErrorData  *edata;
+	CheckSlotRequirements();
+	ReplicationSlotCreate(name, false, RS_EPHEMERAL, false);
+	ReplicationSlotReserveWal();
+	ReplicationSlotPersist();
+	ReplicationSlotRelease();
+}
 
-	MemoryContextSwitchTo(cxt);
-	edata = CopyErrorData();
-	FlushErrorState();
-	LWLockReleaseAll();
-	ConditionVariableCancelSleep();
-	/* an ephemeral slot we were creating is dropped by this */
-	if (MyReplicationSlot != NULL)
-		ReplicationSlotRelease();
-	strlcpy(message, edata->message, size);
-	FreeErrorData(edata);
+/* Reserve WAL for a slot that has none (or lost it to invalidation). */
+static void
+repair_slot(const char *name, XLogRecPtr unused)
+{
+	ReplicationSlotAcquire(name, true);
+	ReplicationSlotReserveWal();
+	ReplicationSlotMarkDirty();
+	ReplicationSlotSave();
+	ReplicationSlotRelease();
+}
+
+static void
+drop_slot(const char *name, XLogRecPtr unused)
+{
+	ReplicationSlotDrop(name, true);
+}
+
+/*
+ * Move restart_lsn forward to target, never back: WAL before the current
+ * position may already be gone.  The new position reaches disk with the
+ * next restartpoint; after a crash the slot is older, which only keeps more
+ * WAL.
+ */
+static void
+advance_slot(const char *name, XLogRecPtr target)
+{
+	bool		moved = false;
+
+	ReplicationSlotAcquire(name, true);
+	SpinLockAcquire(&MyReplicationSlot->mutex);
+	if (MyReplicationSlot->data.restart_lsn < target)
+	{
+		MyReplicationSlot->data.restart_lsn = target;
+		moved = true;
+	}
+	SpinLockRelease(&MyReplicationSlot->mutex);
+	if (moved)
+	{
+		ReplicationSlotMarkDirty();
+		ReplicationSlotsComputeRequiredLSN();
+	}
+	ReplicationSlotRelease();
 }
 
 static double
@@ -74,66 +150,33 @@ ms_since(TimestampTz start)
 	return (GetCurrentTimestamp() - start) / 1000.0;
 }
 
-/*
- * Make sure the slot exists with WAL reserved.  Returns whether it does.
- *
- * A new slot is created ephemeral and made persistent only once its WAL is
- * reserved, so a failure in between leaves nothing behind.
- */
+/* Make sure the slot exists with WAL reserved.  Returns whether it does. */
 bool
 barman_ha_ensure_slot(const char *name)
 {
 	SlotInfo	info = barman_ha_slot_info(name);
 	TimestampTz start = GetCurrentTimestamp();
-	MemoryContext cxt = CurrentMemoryContext;
 	char		message[BARMAN_HA_MSG_LEN];
-	bool		ok = false;
 	bool		created = !info.exists;
 
 	if (info.exists && !XLogRecPtrIsInvalid(info.restart_lsn))
 		return true;
 
-	PG_TRY();
-	{
-		CheckSlotRequirements();
-		if (created)
-		{
-			ReplicationSlotCreate(name, false, RS_EPHEMERAL, false);
-			ReplicationSlotReserveWal();
-			ReplicationSlotPersist();
-		}
-		else
-		{
-			ReplicationSlotAcquire(name, true);
-			ReplicationSlotReserveWal();
-			ReplicationSlotMarkDirty();
-			ReplicationSlotSave();
-		}
-		ReplicationSlotRelease();
-		ok = true;
-	}
-	PG_CATCH();
-	{
-		recover_from_slot_error(cxt, message, sizeof(message));
-	}
-	PG_END_TRY();
-
-	if (ok)
-	{
-		info = barman_ha_slot_info(name);
-		barman_ha_record_event(created ? "slot_created" : "slot_repaired", true,
-							   ms_since(start), "slot \"%s\" reserves WAL from %X/%X",
-							   name, LSN_FORMAT_ARGS(info.restart_lsn));
-	}
-	else
+	if (!try_slot_operation(created ? create_slot : repair_slot, name,
+							InvalidXLogRecPtr, message, sizeof(message)))
 	{
 		ereport(WARNING,
 				(errmsg("barman_ha could not create replication slot \"%s\": %s",
 						name, message)));
 		barman_ha_record_event("slot_create_failed", false, ms_since(start),
 							   "slot \"%s\": %s", name, message);
+		return false;
 	}
-	return ok;
+	info = barman_ha_slot_info(name);
+	barman_ha_record_event(created ? "slot_created" : "slot_repaired", true,
+						   ms_since(start), "slot \"%s\" reserves WAL from %X/%X",
+						   name, LSN_FORMAT_ARGS(info.restart_lsn));
+	return true;
 }
 
 /*
@@ -146,9 +189,7 @@ barman_ha_drop_inactive_slot(const char *name)
 	static bool active_reported = false;
 	SlotInfo	info = barman_ha_slot_info(name);
 	TimestampTz start = GetCurrentTimestamp();
-	MemoryContext cxt = CurrentMemoryContext;
 	char		message[BARMAN_HA_MSG_LEN];
-	bool		ok = false;
 
 	if (!info.exists)
 		return;
@@ -169,75 +210,35 @@ barman_ha_drop_inactive_slot(const char *name)
 	}
 	active_reported = false;
 
-	PG_TRY();
-	{
-		ReplicationSlotDrop(name, true);
-		ok = true;
-	}
-	PG_CATCH();
-	{
-		recover_from_slot_error(cxt, message, sizeof(message));
-	}
-	PG_END_TRY();
-
-	if (ok)
-	{
-		ereport(LOG,
-				(errmsg("barman_ha dropped replication slot \"%s\" because this node is a standby",
-						name)));
-		barman_ha_record_event("slot_dropped", true, ms_since(start),
-							   "slot \"%s\" dropped on standby", name);
-	}
-	else
+	if (!try_slot_operation(drop_slot, name, InvalidXLogRecPtr, message, sizeof(message)))
 	{
 		ereport(WARNING,
 				(errmsg("barman_ha could not drop replication slot \"%s\": %s",
 						name, message)));
 		barman_ha_record_event("slot_drop_failed", false, ms_since(start),
 							   "slot \"%s\": %s", name, message);
+		return;
 	}
+	ereport(LOG,
+			(errmsg("barman_ha dropped replication slot \"%s\" because this node is a standby",
+					name)));
+	barman_ha_record_event("slot_dropped", true, ms_since(start),
+						   "slot \"%s\" dropped on standby", name);
 }
 
 /*
- * Move the slot's restart_lsn forward to target, never back: WAL before
- * the current position may already be gone.  The new position reaches disk
- * with the next restartpoint; after a crash the slot is older, which only
- * keeps more WAL.  Returns whether the slot is at or past target.
+ * Move the slot's restart_lsn forward to target (never back).  Returns
+ * whether the slot is now at or past target.
  */
 bool
 barman_ha_advance_slot(const char *name, XLogRecPtr target)
 {
-	MemoryContext cxt = CurrentMemoryContext;
 	char		message[BARMAN_HA_MSG_LEN];
-	bool		reached = false;
 
-	PG_TRY();
-	{
-		bool		moved = false;
-
-		ReplicationSlotAcquire(name, true);
-		SpinLockAcquire(&MyReplicationSlot->mutex);
-		if (MyReplicationSlot->data.restart_lsn < target)
-		{
-			MyReplicationSlot->data.restart_lsn = target;
-			moved = true;
-		}
-		SpinLockRelease(&MyReplicationSlot->mutex);
-		if (moved)
-		{
-			ReplicationSlotMarkDirty();
-			ReplicationSlotsComputeRequiredLSN();
-		}
-		ReplicationSlotRelease();
-		reached = true;
-	}
-	PG_CATCH();
-	{
-		recover_from_slot_error(cxt, message, sizeof(message));
-		ereport(WARNING,
-				(errmsg("barman_ha could not advance replication slot \"%s\": %s",
-						name, message)));
-	}
-	PG_END_TRY();
-	return reached;
+	if (try_slot_operation(advance_slot, name, target, message, sizeof(message)))
+		return true;
+	ereport(WARNING,
+			(errmsg("barman_ha could not advance replication slot \"%s\": %s",
+					name, message)));
+	return false;
 }
