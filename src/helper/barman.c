@@ -3,16 +3,18 @@
  * barman.c
  *	  Puts Barman's WAL stream on the new primary, in the order that was
  *	  measured to work (FACTS.md, "Barman 3.4"):
- *		1. a bounded `barman receive-wal --stop SERVER`, then end any
- *		   pg_receivewal still writing into the server's streaming folder
- *		   (and any receive-wal still holding Barman's lock): after a host
- *		   vanished they hang on the dead connection;
- *		2. start `barman receive-wal SERVER` at once, detached (it runs
+ *		1. end the server's receive-wal and pg_receivewal by pid (SIGINT as
+ *		   `receive-wal --stop` sends it, SIGKILL after a bound): after a host
+ *		   vanished they hang on the dead connection.  A /proc scan first:
+ *		   when nothing runs, nothing is started (no Python, < 1 ms);
+ *		2. Barman's WAL past the new timeline's fork point aside (fork.c);
+ *		3. start `barman receive-wal SERVER` at once, detached (it runs
  *		   pg_receivewal --no-loop in the foreground; waiting for `barman
  *		   cron` kept synchronous commits blocked up to a minute);
- *		3. wait until Barman's flush_lsn in pg_stat_replication reaches the
- *		   primary's flush position (commits flow again from here);
- *		4. `barman switch-wal --force --archive`, bounded.
+ *		4. wait until Barman has the primary's flush position: its flush_lsn
+ *		   when it is a synchronous standby (commits flow again from here),
+ *		   its sent_lsn when it is asynchronous (nothing waits for it);
+ *		5. `barman switch-wal --force --archive`, bounded.
  *	  Everything runs as barman_user in children that dropped root for good.
  *
  *-------------------------------------------------------------------------
