@@ -1,0 +1,196 @@
+#!/bin/bash
+# 30_zero_gap.t: issue 7's proof with real Barman, repmgrd and the helper, on two
+# bring-ups in one run: barman_ha.standby_slot = 'sync', then 'drop' (the seed's).
+#
+# Each: Barman made to lag (its pg_receivewal stopped with SIGSTOP; Barman is the
+# potential synchronous standby, db2 the synchronous one, so commits go on) while
+# db1 writes several WAL segments; small max_wal_size, wal_keep_size 0, CHECKPOINT
+# on db1 and on db2 (restartpoints); then kill -9 of db1's postmaster, repmgrd
+# promotes db2, the extension and the helper move Barman.
+#   sync: Barman resumes from db2 with no `receive-wal --reset`; the archive has no
+#         missing segment across the timeline switch; a PITR of the backup taken
+#         before the failover reaches a row committed after it.
+#   drop: db2 recycled the WAL Barman needs: receive-wal fails ("already been
+#         removed"), commits through the app endpoint block (Barman is the only
+#         synchronous standby left) until an operator runs `receive-wal --reset`;
+#         the archive then has a gap and the same PITR stops short of the row.
+# A summary line per mode at the end (docs/zero-gap.md has a run side by side).
+set -u
+BHZ_BASE=${BHA_PREFIX:-bhz}
+BHA_PREFIX=${BHZ_BASE}s
+. "$(dirname "$0")/lib.sh"
+[ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP the cluster tests run as root"; exit 0; }
+trap 'bha_on_exit' EXIT
+trap 'exit 130' INT TERM HUP
+
+declare -A SUMMARY
+
+# pids inside our backup host of a given command name
+bhz_backup_pids() {
+	local p
+	for p in $(ip netns pids "$(bha_ns backup)" 2>/dev/null); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ] && echo "$p"
+	done
+}
+bhz_wals() { echo "$BHA_DATA/backup/barman/$BHA_SERVER/wals"; }
+# bhz_missing FIRST_SEGMENT: segment numbers from FIRST on that the archive lacks on every timeline
+bhz_missing() {
+	local f n lo max=0 s
+	local -A have=()
+	for f in $(find "$(bhz_wals)" -type f -printf '%f\n' | grep -E '^[0-9A-F]{24}(\.gz)?$'); do
+		s=$(( 16#${f:8:8} * 256 + 16#${f:16:8} ))
+		have[$s]=1
+		[ "$s" -gt "$max" ] && max=$s
+	done
+	lo=$(( 16#${1:8:8} * 256 + 16#${1:16:8} ))
+	for ((n = lo; n <= max; n++)); do
+		[ -n "${have[$n]:-}" ] || printf '%X/%02X ' $((n / 256)) $((n % 256))
+	done
+}
+bhz_archived_range() {
+	find "$(bhz_wals)" -type f -printf '%f\n' | grep -E '^[0-9A-F]{24}' | sort -k1.9 | sed -n '1p;$p' | sed 's/\.gz$//' | paste -sd' '
+}
+# a PITR copy as bha_pitr makes it, but done as soon as recovery has paused at the target
+# OR the server has stopped (a missing WAL segment: "recovery ended before the target")
+bhz_pitr() {
+	local d=$BHA_DATA/pitr
+	bha_pitr_stop
+	rm -rf "$d"; bha_mkdir barman:barman 0755 "$d" "$d/run"
+	[ -e "/run/netns/$(bha_ns pitr)" ] || { ip netns add "$(bha_ns pitr)" && ip -n "$(bha_ns pitr)" link set lo up; } || return 1
+	bha_in backup timeout 300 barman -q recover --target-time "$2" --target-tli latest --target-action pause \
+		"$BHA_SERVER" "$1" "$d/pgdata" >"$d/recover.log" 2>&1 || { cat "$d/recover.log" >&2; return 1; }
+	bha_write "$d/node.conf" barman:barman 0644 <<EOC
+cluster_name = 'pitr'
+unix_socket_directories = '$d/run'
+listen_addresses = ''
+shared_preload_libraries = ''
+synchronous_standby_names = ''
+EOC
+	echo 'local all all trust' | bha_write "$d/pgdata/pg_hba.conf" barman:barman 0600
+	ip netns exec "$(bha_ns pitr)" runuser -u barman -- "$BHA_PGBIN/pg_ctl" -D "$d/pgdata" -l "$d/postgresql.log" -w -t 120 start >/dev/null 2>&1
+	bha_wait 120 "the PITR copy to pause at its target or to stop" bhz_pitr_settled
+	bha_pitr_paused
+}
+# a commit through the app endpoint still waits after 5 s (timeout's 124; the row commits later)
+bhz_app_blocks() {
+	bha_in app env PGPASSFILE="$BHA_DATA/app/pgpass" timeout 5 "$BHA_PGBIN/psql" -X -qAt \
+		"host=$BHA_BACKUP_ADDR port=$BHA_APP_PORT dbname=appdb user=app connect_timeout=2" -c "INSERT INTO rows (i) VALUES (-3)" >/dev/null 2>&1
+	[ $? -eq 124 ]
+}
+bhz_pitr_settled() { bha_pitr_paused || [ ! -f "$BHA_DATA/pitr/pgdata/postmaster.pid" ]; }
+
+# bhz_run MODE: one bring-up, the lagging Barman, the failover, the checks.
+bhz_run() {
+	local mode=$1 m rwpid lsn0 seg0 n t_kill t_streams first begin missing range target rows why
+	BHA_PREFIX=$BHZ_BASE${mode:0:1}
+	BHA_DATA=/var/lib/bha-cluster/$BHA_PREFIX
+	BHA_STANDBY_SLOT=$mode
+	BHA_BACKUP_BIN=$BHA_DATA/backup/bin
+	diag "==== standby_slot = '$mode' (cluster $BHA_PREFIX)"
+	bha_down >/dev/null 2>&1
+	bha_up || { bha_dump_logs; bail "cluster bring-up failed ($mode)"; }
+
+	for m in db1 db2; do
+		bha_sql "$m" "ALTER SYSTEM SET max_wal_size = '32MB'" >/dev/null &&
+			bha_sql "$m" "ALTER SYSTEM SET min_wal_size = '32MB'" >/dev/null &&
+			bha_sql "$m" "ALTER SYSTEM SET wal_keep_size = 0" >/dev/null &&
+			bha_sql "$m" "SELECT pg_reload_conf()" >/dev/null
+	done
+	t_ok "$mode: db2's slot as standby_slot=$mode wants" bha_wait 30 "db2's slot ($mode)" bha_standby_slot_ok db2
+	t_ok "$mode: Barman streams from db1" bha_barman_streams_from db1
+	first=$(bha_in backup barman list-backups --minimal "$BHA_SERVER" | tail -n 1)
+	begin=$(bha_in backup barman show-backup "$BHA_SERVER" "$first" | sed -n 's/^ *Begin WAL *: *\([0-9A-F]\{24\}\).*/\1/p')
+	t_ok "$mode: a row committed before the failover" bha_app_sql "INSERT INTO rows (i) VALUES (-1)"
+
+	# Barman lags: its pg_receivewal stopped
+	rwpid=$(bhz_backup_pids pg_receivewal)
+	t_ok "$mode: pg_receivewal ($rwpid) stopped (SIGSTOP)" kill -STOP $rwpid
+	sleep 0.5
+	lsn0=$(bha_sql db1 "SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = '$BHA_SLOT'")
+	seg0=$(bha_sql db1 "SELECT pg_walfile_name('$lsn0')")
+	for n in 1 2 3 4 5 6; do
+		bha_sql db1 appdb "INSERT INTO rows (i) VALUES ($n)" >/dev/null
+		bha_sql db1 "SELECT pg_switch_wal()" >/dev/null
+	done
+	bha_sql db1 "CHECKPOINT" >/dev/null
+	lsn=$(bha_sql db1 "SELECT pg_current_wal_flush_lsn()")
+	bha_wait 30 "db2 to replay $lsn" bash -c "[ \"\$(ip netns exec $(bha_ns db2) runuser -u postgres -- $BHA_PGBIN/psql -X -qAt -h $BHA_DATA/db2/run -d postgres -c \"SELECT pg_last_wal_replay_lsn() >= '$lsn'\")\" = t ]"
+	bha_sql db2 "CHECKPOINT" >/dev/null
+	bha_sql db2 "CHECKPOINT" >/dev/null
+	diag "$mode: Barman stopped at $lsn0 ($seg0); db1 wrote up to $lsn; db2 keeps $(bha_sql db2 "SELECT min(name) || ' .. ' || max(name) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}\$'")"
+	if [ "$mode" = sync ]; then
+		t_ok "sync: db2 still has $seg0, the segment Barman needs" test -n "$(bha_sql db2 "SELECT 1 FROM pg_ls_waldir() WHERE name = '$seg0'")"
+	else
+		t_ok "drop: db2 has recycled $seg0, the segment Barman needs" test -z "$(bha_sql db2 "SELECT 1 FROM pg_ls_waldir() WHERE name = '$seg0'")"
+	fi
+
+	# the failover
+	t_kill=$(bha_now_ms)
+	kill -9 "$(bha_pg_pid db1)"
+	t_ok "$mode: db2 promoted" bha_wait 40 "db2 promoted" bha_is_primary db2
+	t_ok "$mode: both endpoints on db2" bha_wait 60 "both endpoints on db2" bha_endpoints_on db2
+	if [ "$mode" = sync ]; then
+		t_ok "sync: Barman streams from db2" bha_wait 60 "Barman streaming from db2" bha_barman_streams_from db2
+		t_streams=$(( $(bha_now_ms) - t_kill ))
+		t_ok "sync: a commit through $BHA_APP_PORT after the failover" bha_app_sql "INSERT INTO rows (i) VALUES (-2)"
+		t_ok "sync: Barman needed no receive-wal --reset" bha_barman_no_reset
+		SUMMARY[$mode.streams]="yes, $((t_streams / 1000)) s after the kill, no --reset"
+	else
+		t_ok "drop: receive-wal fails on db2: the WAL it needs is gone" \
+			bha_wait 60 "pg_receivewal's 'already been removed' in barman.log" \
+			grep -q 'has already been removed' "$BHA_DATA/backup/log/barman.log"
+		grep -m1 'has already been removed' "$BHA_DATA/backup/log/barman.log" | sed 's/^/# drop: barman.log: /'
+		t_ok "drop: commits through $BHA_APP_PORT block (Barman, the only synchronous standby left, is gone)" bhz_app_blocks
+		# the operator's way out: --reset, which is what leaves the gap
+		for n in 1 2 3 4 5 6 7 8 9 10; do
+			bha_in backup barman -q receive-wal --reset "$BHA_SERVER" >>"$BHA_DATA/backup/log/reset.log" 2>&1 && break
+			sleep 1
+		done
+		t_ok "drop: Barman streams from db2 after receive-wal --reset" bha_wait 60 "Barman streaming from db2" bha_barman_streams_from db2
+		t_streams=$(( $(bha_now_ms) - t_kill ))
+		t_ok "drop: a commit through $BHA_APP_PORT after the reset" bha_app_sql "INSERT INTO rows (i) VALUES (-2)"
+		SUMMARY[$mode.streams]="only after receive-wal --reset by hand ($((t_streams / 1000)) s after the kill in this run); commits blocked until then"
+	fi
+	# Barman's recover copies WAL up to the first segment archived after the target
+	# time: the segment holding row -2 must be closed before the target
+	sleep 2
+	target=$(bha_sql db2 "SELECT now()")
+	sleep 1
+	bha_sql db2 appdb "INSERT INTO rows (i) VALUES (-9)" >/dev/null
+	t_ok "$mode: WAL after the target archived (switch-wal --archive)" bha_switch_wal
+	bha_wait 30 "barman check" bha_barman_check_ok
+	diag "$mode: barman check: $(bha_barman check --nagios "$BHA_SERVER" 2>&1 | head -c 300)"
+
+	missing=$(bhz_missing "$begin")
+	range=$(bhz_archived_range)
+	diag "$mode: archive $range, from the first backup's begin WAL $begin, missing: ${missing:-none}"
+	if [ "$mode" = sync ]; then
+		t_is "$missing" "" "sync: no segment missing in the archive across the timeline switch"
+	else
+		t_ok "drop: the archive has a gap (missing ${missing:-nothing})" test -n "$missing"
+	fi
+	SUMMARY[$mode.missing]=${missing:-none}
+
+	# PITR of the backup from before the failover to a time after the row -2
+	bhz_pitr "$first" "$target"; rc=$?
+	rows=$(bha_pitr_sql "SELECT count(*) FILTER (WHERE i = -1) || ' ' || count(*) FILTER (WHERE i = -2) || ' ' || count(*) FILTER (WHERE i = -9) FROM rows" 2>/dev/null)
+	why="last WAL restored: $(grep 'restored log file "[0-9A-F]\{24\}"' "$BHA_DATA/pitr/postgresql.log" 2>/dev/null | tail -n 1 | sed 's/.*file "\([0-9A-F]*\)".*/\1/'), then: $(grep -m1 -E 'FATAL|paused' "$BHA_DATA/pitr/postgresql.log" 2>/dev/null | sed 's/^[^]]*] //')"
+	diag "$mode: PITR of $first to $target: paused at target: $([ $rc -eq 0 ] && echo yes || echo no); rows before/after/past-target: ${rows:-none}; ${why}"
+	if [ "$mode" = sync ]; then
+		t_is "$rows" "1 1 0" "sync: the PITR of a backup from before the failover reaches the row committed after it"
+		SUMMARY[$mode.pitr]="reaches the target: rows -1 and -2 present, -9 absent"
+	else
+		t_ok "drop: the same PITR cannot reach the row committed after the failover" test "$rc" -ne 0 -o "${rows:-x}" != "1 1 0"
+		SUMMARY[$mode.pitr]="stops short ($why)"
+	fi
+	bha_pitr_stop
+	bha_events db2 | sed "s/^/# $mode db2 event: /"
+	[ "${BHA_KEEP:-0}" = 1 ] || bha_down >/dev/null 2>&1
+}
+
+for m in ${BHZ_MODES:-sync drop}; do bhz_run "$m"; done
+
+for m in sync drop; do
+	diag "SUMMARY standby_slot=$m: Barman after the failover: ${SUMMARY[$m.streams]:-?}; missing segments: ${SUMMARY[$m.missing]:-?}; PITR: ${SUMMARY[$m.pitr]:-?}"
+done
+done_testing
