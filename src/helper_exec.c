@@ -258,6 +258,7 @@ barman_ha_run_helper(const char *const *args, HelperResult *result)
 	int			err_pipe[2];
 	int			status = 0;
 	pid_t		pid;
+	int			timeout_s = barman_ha_helper_timeout;	/* a reload may change it */
 	TimestampTz deadline;
 
 	result->exit_code = -1;
@@ -303,8 +304,7 @@ barman_ha_run_helper(const char *const *args, HelperResult *result)
 	for (int i = 0; i < lengthof(streams); i++)
 		(void) fcntl(streams[i].fd, F_SETFL, O_NONBLOCK);
 
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										   barman_ha_helper_timeout * 1000L);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_s * 1000L);
 	while ((streams[0].fd >= 0 || streams[1].fd >= 0) &&
 		   wait_for_output(streams, lengthof(streams), deadline, result))
 		;
@@ -316,7 +316,7 @@ barman_ha_run_helper(const char *const *args, HelperResult *result)
 		snprintf(result->last_error, sizeof(result->last_error),
 				 ShutdownRequestPending ? "helper ended: the server is shutting down"
 				 : "helper timed out after %d s (barman_ha.helper_timeout)",
-				 barman_ha_helper_timeout);
+				 timeout_s);
 	}
 	else if (WIFEXITED(status))
 		result->exit_code = WEXITSTATUS(status);

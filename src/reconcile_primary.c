@@ -110,6 +110,11 @@ route_here(const char *node, TimeLineID timeline)
 	barman_ha_set_route(ROUTE_FAILED, NULL);
 	barman_ha_record_event("route_failed", false, ms, "helper exit %d: %s",
 						   result.exit_code, result.last_error);
+	ereport(LOG,
+			(errmsg("barman_ha could not route the endpoints to node \"%s\": %s",
+					node, result.last_error),
+			 errdetail("The helper %s exited with code %d; retrying in %ld ms.",
+					   barman_ha_helper_path, result.exit_code, retry_delay_ms())));
 	barman_ha_set_error("%s", result.last_error);
 	next_route_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), retry_delay_ms());
 	return retry_delay_ms();
@@ -122,7 +127,8 @@ route_here(const char *node, TimeLineID timeline)
 long
 barman_ha_reconcile_primary(bool forced)
 {
-	const char *node;
+	const char *setting;
+	char		node[BARMAN_HA_NAME_LEN];
 	TimeLineID	timeline;
 	TimestampTz now;
 
@@ -146,8 +152,8 @@ barman_ha_reconcile_primary(bool forced)
 		return reconcile_interval_ms();
 	}
 
-	node = barman_ha_effective_node_name();
-	if (node == NULL)
+	setting = barman_ha_effective_node_name();
+	if (setting == NULL)
 	{
 		/* say it once; it stays so until a reload */
 		if (current_route_state() != ROUTE_FAILED)
@@ -165,5 +171,10 @@ barman_ha_reconcile_primary(bool forced)
 	if (!forced && now < next_route_at)
 		return Max((next_route_at - now) / 1000, 1);
 
+	/*
+	 * A copy: a reload while the helper runs is taken at once and frees the
+	 * setting's string.
+	 */
+	strlcpy(node, setting, sizeof(node));
 	return route_here(node, timeline);
 }

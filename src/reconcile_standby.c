@@ -106,18 +106,22 @@ sync_slot(const char *name)
 long
 barman_ha_reconcile_standby(bool forced)
 {
+	char		slot_name[NAMEDATALEN];
+
 	if (!RecoveryInProgress())
 		return -1;
 	barman_ha_set_route(ROUTE_DISABLED, NULL);
+	/* a copy: a reload during the pass's waits frees the setting's string */
+	strlcpy(slot_name, barman_ha_slot_name, sizeof(slot_name));
 	if (barman_ha_enabled)
 	{
 		switch ((StandbySlotMode) barman_ha_standby_slot)
 		{
 			case STANDBY_SLOT_SYNC:
-				sync_slot(barman_ha_slot_name);
+				sync_slot(slot_name);
 				break;
 			case STANDBY_SLOT_DROP:
-				barman_ha_drop_inactive_slot(barman_ha_slot_name);
+				barman_ha_drop_inactive_slot(slot_name);
 				break;
 			case STANDBY_SLOT_KEEP:
 				break;

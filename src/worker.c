@@ -100,7 +100,8 @@ worker_loop(long (*reconcile) (bool forced))
 
 		barman_ha_process_interrupts();
 		wait_ms = reconcile(forced);
-		if (wait_ms < 0)
+		/* a SIGTERM's latch may have been used up by a wait inside the pass */
+		if (wait_ms < 0 || ShutdownRequestPending)
 			return;
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					   wait_ms, PG_WAIT_EXTENSION);
