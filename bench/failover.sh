@@ -3,10 +3,10 @@
 #
 #   sudo bench/failover.sh [ROUNDS]          (default 5 failovers per side)
 #
-# Three namespace clusters (test/cluster/lib.sh, prefixes ${BHB_PREFIX:-bhbf}{e,s,w}):
-# the extension, the seed's event handler, the handler in the working order
-# (bench/lib_bench.sh says how the baselines are set up).  Rounds alternate the sides
-# (A B C A B C ...): kill -9 of the primary's postmaster under a writer committing
+# Four namespace clusters (test/cluster/lib.sh, prefixes ${BHB_PREFIX:-bhbf}{e,s,w,b}):
+# the extension, the seed's event handler, the handler in the working order, the handler
+# in the extension's order (bench/lib_bench.sh and bench/baseline/repmgr_handler.sh say
+# how the baselines are set up).  Rounds alternate the sides (A B C D A B C D ...): kill -9 of the primary's postmaster under a writer committing
 # through BACKUP:54322, repmgrd promotes the standby, times are taken from the
 # promotion, then the old primary is rejoined (repmgr node rejoin --force-rewind) and
 # the next round fails back the other way.  Then, in the same run: the WAL missing from
@@ -28,10 +28,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/bench/lib_bench.sh"
 BHB_OUT=/var/lib/bha-cluster/$P-out
 RESULTS=${BHB_RESULTS:-$top/bench/results}
-SIDES="ext seed working"
-declare -A PFX=([ext]=${P}e [seed]=${P}s [working]=${P}w)
-declare -A NAME=([ext]="extension" [seed]="seed's handler" [working]="handler, working order")
-declare -A CUR=([ext]=db1 [seed]=db1 [working]=db1) OK=([ext]=1 [seed]=1 [working]=1)
+SIDES="ext seed working best"
+declare -A PFX=([ext]=${P}e [seed]=${P}s [working]=${P}w [best]=${P}b)
+declare -A CUR=([ext]=db1 [seed]=db1 [working]=db1 [best]=db1) OK=([ext]=1 [seed]=1 [working]=1 [best]=1)
 side() { bhb_use "$1" "${PFX[$1]}"; }
 log() { echo "# [$(date +%T)] $*" >&2; }
 
@@ -48,7 +47,7 @@ uptime >"$BHB_OUT/load.before"
 ip netns list | awk '{print $1}' | sed 's/-[^-]*$//' | sort -u | grep -v "^$P" >"$BHB_OUT/other-clusters" || true
 teardown
 
-log "bring-up of three clusters (${PFX[*]}), staggered"
+log "bring-up of four clusters (${PFX[*]}), staggered"
 for s in $SIDES; do
 	( side "$s"; BHA_QUIET=0 bha_up ) >"$BHB_OUT/up.$s.log" 2>&1 &
 	eval "up_$s=$!"

@@ -8,8 +8,9 @@
 #   seed     the seed's handler (bench/baseline/repmgr_handler.sh, MODE=seed) run by
 #            repmgrd's event_notification_command; the extension not loaded
 #   working  the same handler in the order that works (MODE=working)
+#   best     the working order with the app endpoint routed before switch-wal (MODE=best)
 # "Baseline mode" is this file's overrides of two bring-up steps, read from BHB_MODE
-# (set by bhb_use): bha_first_route (routes and slot as the seed's article does them by
+# (set by bhb_use; any MODE but ext is a baseline): bha_first_route (routes and slot as the seed's article does them by
 # hand, then a restart without the extension in shared_preload_libraries) and
 # bha_repmgrd_start (adds event_notification_command before repmgrd starts).
 # The handler runs on the backup host as root, by an sshd forced command on port 2222

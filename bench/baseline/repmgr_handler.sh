@@ -14,6 +14,9 @@
 #            once, wait until Barman's flush_lsn reaches the primary's flush position,
 #            then switch-wal, then NAT for the application.  Skips an event whose work
 #            is already done (the second of the two promote events).
+#   best     the working order, but the app endpoint is routed as soon as Barman has
+#            caught up and switch-wal runs after it (the order the extension uses): the
+#            fastest a script gets without giving up the catch-up wait.
 #
 # Where it runs: on the backup host, as root, by an sshd forced command (port 2222) that
 # the DB node's event_notification_command (notify.sh) calls: the seed's sudo for
@@ -69,8 +72,13 @@ if [[ "$EVENT" =~ ^(primary_register|standby_promote|repmgrd_failover_promote)$ 
 			sleep 0.1
 		done
 		mark caught_up
-		barman_as switch-wal --force --archive --archive-timeout=90 "$BARMAN_NAME" >/dev/null 2>&1; mark "switch_wal rc=$?"
-		"$here/repmgr_iptables.sh" "$IP" "$BACKUP" "$PG_PORT" "$MASTER_PORT" "app"; mark app_nat
+		if [ "$MODE" = best ]; then
+			"$here/repmgr_iptables.sh" "$IP" "$BACKUP" "$PG_PORT" "$MASTER_PORT" "app"; mark app_nat
+			barman_as switch-wal --force --archive --archive-timeout=90 "$BARMAN_NAME" >/dev/null 2>&1; mark "switch_wal rc=$?"
+		else
+			barman_as switch-wal --force --archive --archive-timeout=90 "$BARMAN_NAME" >/dev/null 2>&1; mark "switch_wal rc=$?"
+			"$here/repmgr_iptables.sh" "$IP" "$BACKUP" "$PG_PORT" "$MASTER_PORT" "app"; mark app_nat
+		fi
 	fi
 	mark end
 	# (the seed also writes the master's id to /usr/local/bin/repmgr_master for its @reboot script)
