@@ -22,6 +22,9 @@ bhf_event_has() {
 bhf_event_count() {		# bhf_event_count NODE EVENT [SINCE_EPOCH_MS]
 	bha_sql "$1" "SELECT count(*) FROM barman_ha_events() WHERE event = '$2' AND at >= to_timestamp(${3:-0} / 1000.0)" 2>/dev/null
 }
+bhf_event_count_is() {	# bhf_event_count_is NODE EVENT SINCE_EPOCH_MS N: at least N such events
+	[ "$(bhf_event_count "$1" "$2" "$3")" -ge "$4" ] 2>/dev/null
+}
 
 # repmgrd must not fail over while a scenario restarts the primary on purpose
 bhf_repmgrd_pause() { bha_repmgr db1 service pause >>"$BHA_DATA/db1/repmgr.log" 2>&1; }
@@ -82,15 +85,6 @@ bhf_backup_conns() {
 		/connection authorized: / { match($0, /\[[0-9]+\]/); if (substr($0, RSTART, RLENGTH) in p) print }'
 }
 
-# bhf_todo NAME WHY CMD...: a TAP TODO test that documents a known defect (WHY)
-bhf_todo() {
-	local name=$1 why=$2 r; shift 2
-	"$@"; r=$?
-	bha_tap_n=$((bha_tap_n + 1))
-	if [ $r -eq 0 ]; then echo "ok $bha_tap_n - $name # TODO $why"
-	else echo "not ok $bha_tap_n - $name # TODO $why"; fi
-	return 0
-}
 bhf_log_has() { bhf_log_since "$1" "$2" | grep -qE "$3"; }
 # bhf_repmgrd_restart NODE: a fresh repmgrd after a rejoin (the old one can stay stuck in
 # "unable to determine a new primary node" and then never promotes this node)
