@@ -34,6 +34,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,9 @@ fork_child(void *p)
 	unsigned	tli_now, tlis[MAX_TLI];
 	uint64_t	ends[MAX_TLI], segsz;
 	int			ntl = 0, nmoved = 0;
+	unsigned	high_tli = 0;
+	uint64_t	high_segno = 0;
+	bool		high_partial = false, have_high = false;
 	PGconn	   *c;
 	PGresult   *r;
 	DIR		   *d;
@@ -170,20 +174,35 @@ fork_child(void *p)
 	{
 		unsigned	tli;
 		uint64_t	segno, endseg = 0;
-		bool		partial, known = false, aside;
+		bool		partial, known = false, boundary = false, aside;
 		char		from[600], to[700];
 
-		if (!wal_name(de->d_name, segsz, &tli, &segno, &partial) || tli >= tli_now)
+		if (!wal_name(de->d_name, segsz, &tli, &segno, &partial))
 			continue;
 		for (int i = 0; i < ntl; i++)
 			if (tlis[i] == tli)
 			{
 				known = true;
 				endseg = ends[i] / segsz;
+				/* ends exactly where a segment starts: that one has none of it */
+				boundary = ends[i] % segsz == 0;
+				if (boundary)
+					endseg--;
 			}
-		aside = !known || segno > endseg || (segno == endseg && !partial);
+		aside = tli != tli_now &&
+			(!known || segno > endseg || (segno == endseg && !partial && !boundary));
 		if (!aside)
+		{
+			/* where pg_receivewal will restart (its FindStreamingStart) */
+			if (!have_high || segno > high_segno || (segno == high_segno && tli > high_tli))
+			{
+				high_segno = segno;
+				high_tli = tli;
+				high_partial = partial;
+				have_high = true;
+			}
 			continue;
+		}
 		if (mkdir(errdir, 0750) != 0 && errno != EEXIST)
 		{
 			printf("cannot create %s: %s\n", errdir, strerror(errno));
@@ -204,6 +223,42 @@ fork_child(void *p)
 			strcat(strcat(moved, " "), de->d_name);
 	}
 	closedir(d);
+
+	/*
+	 * pg_receivewal restarts at the start of its newest .partial segment, or
+	 * of the segment after its newest complete one, on that file's timeline.
+	 * When that is exactly where the timeline ended (the old primary died
+	 * right after a segment switch), the new primary answers
+	 * START_REPLICATION with the end of the timeline at once, which
+	 * pg_receivewal takes for an error.  A zero-filled .partial of the next
+	 * timeline at that segment makes it start there instead; it overwrites
+	 * the file from its first byte.
+	 */
+	if (have_high && high_tli != tli_now)
+	{
+		uint64_t	start = high_partial ? high_segno : high_segno + 1;
+		uint64_t	perlog = UINT64_C(0x100000000) / segsz;
+
+		for (int i = 0; i < ntl; i++)
+			if (tlis[i] == high_tli && ends[i] % segsz == 0 && ends[i] / segsz == start)
+			{
+				unsigned	next = i + 1 < ntl ? tlis[i + 1] : tli_now;
+				char		path[600];
+				int			fd;
+
+				snprintf(path, sizeof(path), "%s/%08X%08X%08X.partial", a->dir, next,
+						 (unsigned) (start / perlog), (unsigned) (start % perlog));
+				fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+				if (fd < 0 || ftruncate(fd, (off_t) segsz) != 0 || fsync(fd) != 0)
+				{
+					printf("cannot create %s: %s\n", path, strerror(errno));
+					return 2;
+				}
+				close(fd);
+				printf("timeline %u ended at a segment start: %s created, ", high_tli,
+					   strrchr(path, '/') + 1);
+			}
+	}
 	if (ntl == 0)
 		printf("timeline %u: empty history,", tli_now);
 	else	/* the last line of the history is the parent */

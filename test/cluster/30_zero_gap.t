@@ -188,9 +188,87 @@ bhz_run() {
 	[ "${BHA_KEEP:-0}" = 1 ] || bha_down >/dev/null 2>&1
 }
 
-for m in ${BHZ_MODES:-sync drop}; do bhz_run "$m"; done
 
-for m in sync drop; do
+# bhz_run_ahead: Barman AHEAD of the promoted standby (issue 7's last point), for real.
+# standby_slot 'sync'.  db2's walreceiver frozen (SIGSTOP): db2 is the synchronous
+# standby, so db1's commits now wait, but their WAL goes on to Barman (potential
+# synchronous standby, pg_receivewal --synchronous).  db1: a commit, a segment switch
+# (16 MB of padding: db2's stream is stuck inside it), a commit, a switch, a commit.
+# Barman has two segments more than db2 will ever get.  kill -9 db1, db2's walreceiver
+# thawed, repmgrd promotes db2: timeline 2 forks where db2's WAL ends, behind Barman.
+# pg_receivewal would restart at its newest segment on timeline 1, not in db2's history;
+# the helper's barman_fork moves that WAL aside and Barman follows onto timeline 2.
+bhz_run_ahead() {
+	local first begin wrpid blsn n t_kill fork missing target rows why rc
+	BHA_PREFIX=${BHZ_BASE}a
+	BHA_DATA=/var/lib/bha-cluster/$BHA_PREFIX
+	BHA_STANDBY_SLOT=sync
+	BHA_BACKUP_BIN=$BHA_DATA/backup/bin
+	diag "==== Barman ahead of the promoted standby, standby_slot = 'sync' (cluster $BHA_PREFIX)"
+	bha_down >/dev/null 2>&1
+	bha_up || { bha_dump_logs; bail "cluster bring-up failed (ahead)"; }
+	first=$(bha_in backup barman list-backups --minimal "$BHA_SERVER" | tail -n 1)
+	begin=$(bha_in backup barman show-backup "$BHA_SERVER" "$first" | sed -n 's/^ *Begin WAL *: *\([0-9A-F]\{24\}\).*/\1/p')
+	t_ok "ahead: a row committed before the failover" bha_app_sql "INSERT INTO rows (i) VALUES (-1)"
+	t_ok "ahead: Barman is db1's potential synchronous standby, db2 the synchronous one" \
+		test "$(bha_sql db1 "SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication")" = "barman_receive_wal=potential,db2=sync"
+	bha_sql db1 "SELECT pg_switch_wal()" >/dev/null
+	bha_sql db1 appdb "INSERT INTO rows (i) VALUES (-4)" >/dev/null
+	wrpid=$(bha_sql db2 "SELECT pid FROM pg_stat_wal_receiver")
+	t_ok "ahead: db2's walreceiver ($wrpid) frozen (SIGSTOP)" kill -STOP "$wrpid"
+	for n in 101 102 103; do
+		# never acknowledged: they wait for db2 until db1 dies
+		(timeout 60 ip netns exec "$(bha_ns db1)" runuser -u postgres -- "$BHA_PGBIN/psql" -X -qAt \
+			-h "$BHA_DATA/db1/run" -d appdb -c "INSERT INTO rows (i) VALUES ($n)" >/dev/null 2>&1 &)
+		sleep 0.5
+		[ "$n" = 103 ] || bha_sql db1 "SELECT pg_switch_wal()" >/dev/null
+	done
+	bha_wait 20 "Barman to flush all of db1's WAL" bash -c "[ \"\$(ip netns exec $(bha_ns db1) runuser -u postgres -- $BHA_PGBIN/psql -X -qAt -h $BHA_DATA/db1/run -d postgres -c \"SELECT flush_lsn >= pg_current_wal_flush_lsn() FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'\")\" = t ]"
+	blsn=$(bha_sql db1 "SELECT flush_lsn FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
+	t_kill=$(bha_now_ms)
+	kill -9 "$(bha_pg_pid db1)"
+	sleep 0.5
+	kill -CONT "$wrpid"
+	t_ok "ahead: db2 promoted" bha_wait 40 "db2 promoted" bha_is_primary db2
+	fork=$(cut -f2 "$BHA_DATA/db2/pgdata/pg_wal/00000002.history" 2>/dev/null)
+	diag "ahead: Barman flushed up to $blsn on timeline 1; db2's timeline 2 forked at $fork"
+	t_ok "ahead: Barman had received WAL past db2's fork point ($blsn > $fork)" \
+		test "$(bha_sql db2 "SELECT '$blsn'::pg_lsn > '$fork'::pg_lsn")" = t
+	t_ok "ahead: both endpoints on db2" bha_wait 60 "both endpoints on db2" bha_endpoints_on db2
+	t_ok "ahead: Barman streams from db2" bha_wait 60 "Barman streaming from db2" bha_barman_streams_from db2
+	bha_events db2 | grep -E 'barman_(fork|stop|start|caught_up)' | sed 's/^/# ahead db2 event: /'
+	t_ok "ahead: the helper moved Barman's WAL past the fork aside (barman_fork)" \
+		bash -c "ls '$BHA_DATA/backup/barman/$BHA_SERVER/errors/' | grep -q ahead-of-tl2"
+	diag "ahead: errors/: $(ls "$BHA_DATA/backup/barman/$BHA_SERVER/errors/" | tr '\n' ' ')"
+	t_ok "ahead: Barman needed no receive-wal --reset" bha_barman_no_reset
+	t_ok "ahead: no 'not in this server's history' in barman.log" bash -c "! grep -q 'not in this server' '$BHA_DATA/backup/log/barman.log'"
+	t_ok "ahead: a commit through $BHA_APP_PORT after the failover" bha_app_sql "INSERT INTO rows (i) VALUES (-2)"
+	t_is "$(bha_sql db2 appdb "SELECT count(*) FROM rows WHERE i IN (101, 102, 103)")" 0 \
+		"ahead: the never-acknowledged rows are not on db2 (they are only in the WAL set aside)"
+	sleep 2
+	target=$(bha_sql db2 "SELECT now()")
+	sleep 1
+	bha_sql db2 appdb "INSERT INTO rows (i) VALUES (-9)" >/dev/null
+	t_ok "ahead: WAL after the target archived (switch-wal --archive)" bha_switch_wal
+	missing=$(bhz_missing "$begin")
+	diag "ahead: archive $(bhz_archived_range), from $begin, missing: ${missing:-none}"
+	t_is "$missing" "" "ahead: no segment missing in the archive across the timeline switch"
+	bhz_pitr "$first" "$target"; rc=$?
+	rows=$(bha_pitr_sql "SELECT count(*) FILTER (WHERE i = -1) || ' ' || count(*) FILTER (WHERE i = -4) || ' ' || count(*) FILTER (WHERE i = -2) || ' ' || count(*) FILTER (WHERE i IN (-9, 101, 102, 103)) FROM rows" 2>/dev/null)
+	diag "ahead: PITR of $first to $target: paused at target: $([ $rc -eq 0 ] && echo yes || echo no); rows -1, -4, -2, others: ${rows:-none}"
+	t_is "$rows" "1 1 1 0" "ahead: the PITR of a backup from before the failover reaches the row committed after it, without the unacknowledged rows"
+	SUMMARY[ahead.streams]="yes, no --reset (barman_fork set the WAL past the fork aside)"
+	SUMMARY[ahead.missing]=${missing:-none}
+	SUMMARY[ahead.pitr]=$([ "$rows" = "1 1 1 0" ] && echo "reaches the target" || echo "FAILED: $rows")
+	bha_pitr_stop
+	[ "${BHA_KEEP:-0}" = 1 ] || bha_down >/dev/null 2>&1
+}
+
+for m in ${BHZ_MODES:-sync drop ahead}; do
+	if [ "$m" = ahead ]; then bhz_run_ahead; else bhz_run "$m"; fi
+done
+
+for m in ${BHZ_MODES:-sync drop ahead}; do
 	diag "SUMMARY standby_slot=$m: Barman after the failover: ${SUMMARY[$m.streams]:-?}; missing segments: ${SUMMARY[$m.missing]:-?}; PITR: ${SUMMARY[$m.pitr]:-?}"
 done
 done_testing
