@@ -190,16 +190,21 @@ bhz_run() {
 
 
 # bhz_run_ahead: Barman AHEAD of the promoted standby (issue 7's last point), for real.
-# standby_slot 'sync'.  db2's walreceiver frozen (SIGSTOP): db2 is the synchronous
-# standby, so db1's commits now wait, but their WAL goes on to Barman (potential
-# synchronous standby, pg_receivewal --synchronous).  db1: a commit, a segment switch
-# (16 MB of padding: db2's stream is stuck inside it), a commit, a switch, a commit.
-# Barman has two segments more than db2 will ever get.  kill -9 db1, db2's walreceiver
-# thawed, repmgrd promotes db2: timeline 2 forks where db2's WAL ends, behind Barman.
-# pg_receivewal would restart at its newest segment on timeline 1, not in db2's history;
-# the helper's barman_fork moves that WAL aside and Barman follows onto timeline 2.
+# standby_slot 'sync'.  db2's cable cut (bha_link): db2 stays db1's synchronous standby
+# (its walsender has not timed out), so db1's commits now wait, but their WAL goes on to
+# Barman (potential synchronous standby, pg_receivewal --synchronous).  db1: a commit,
+# a segment switch, a commit, a switch, a commit: Barman has WAL db2 never gets, the
+# commits are never acknowledged.  kill -9 db1; repmgrd on db2 promotes it (it cannot
+# see db1); db2's cable plugged back.  Timeline 2 forks where db2's WAL ends, behind
+# Barman: pg_receivewal would restart on timeline 1 past the fork (or at its very end),
+# which db2 refuses; the helper's barman_fork sets that WAL aside and Barman follows.
+bhz_sync_states() { bha_sql db1 "SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication WHERE application_name IN ('db2', 'barman_receive_wal')"; }
+bhz_sync_ok() { [ "$(bhz_sync_states)" = barman_receive_wal=potential,db2=sync ]; }
+bhz_db1_barman_has_all() {
+	[ "$(bha_sql db1 "SELECT flush_lsn >= pg_current_wal_flush_lsn() FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")" = t ]
+}
 bhz_run_ahead() {
-	local first begin wrpid blsn n t_kill fork missing target rows why rc
+	local first begin blsn n t_kill fork missing target rows rc
 	BHA_PREFIX=${BHZ_BASE}a
 	BHA_DATA=/var/lib/bha-cluster/$BHA_PREFIX
 	BHA_STANDBY_SLOT=sync
@@ -211,25 +216,25 @@ bhz_run_ahead() {
 	begin=$(bha_in backup barman show-backup "$BHA_SERVER" "$first" | sed -n 's/^ *Begin WAL *: *\([0-9A-F]\{24\}\).*/\1/p')
 	t_ok "ahead: a row committed before the failover" bha_app_sql "INSERT INTO rows (i) VALUES (-1)"
 	t_ok "ahead: Barman is db1's potential synchronous standby, db2 the synchronous one" \
-		test "$(bha_sql db1 "SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication")" = "barman_receive_wal=potential,db2=sync"
+		bha_wait 20 "barman_receive_wal=potential,db2=sync" bhz_sync_ok ||
+		diag "ahead: sync states: $(bhz_sync_states)"
 	bha_sql db1 "SELECT pg_switch_wal()" >/dev/null
 	bha_sql db1 appdb "INSERT INTO rows (i) VALUES (-4)" >/dev/null
-	wrpid=$(bha_sql db2 "SELECT pid FROM pg_stat_wal_receiver")
-	t_ok "ahead: db2's walreceiver ($wrpid) frozen (SIGSTOP)" kill -STOP "$wrpid"
+	bha_wait 20 "db2 to replay db1's WAL" bha_streams_from db1 db2
+	t_ok "ahead: db2's cable cut" bha_link db2 down
 	for n in 101 102 103; do
 		# never acknowledged: they wait for db2 until db1 dies
 		(timeout 60 ip netns exec "$(bha_ns db1)" runuser -u postgres -- "$BHA_PGBIN/psql" -X -qAt \
 			-h "$BHA_DATA/db1/run" -d appdb -c "INSERT INTO rows (i) VALUES ($n)" >/dev/null 2>&1 &)
-		sleep 0.5
+		bha_wait 10 "row $n written on db1" bash -c "[ \"\$(ip netns exec $(bha_ns db1) runuser -u postgres -- $BHA_PGBIN/psql -X -qAt -h $BHA_DATA/db1/run -d postgres -c \"SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'\")\" -ge $((n - 100)) ]"
 		[ "$n" = 103 ] || bha_sql db1 "SELECT pg_switch_wal()" >/dev/null
 	done
-	bha_wait 20 "Barman to flush all of db1's WAL" bash -c "[ \"\$(ip netns exec $(bha_ns db1) runuser -u postgres -- $BHA_PGBIN/psql -X -qAt -h $BHA_DATA/db1/run -d postgres -c \"SELECT flush_lsn >= pg_current_wal_flush_lsn() FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'\")\" = t ]"
+	t_ok "ahead: Barman has all of db1's WAL, the commits wait for db2" bha_wait 20 "Barman to flush all of db1's WAL" bhz_db1_barman_has_all
 	blsn=$(bha_sql db1 "SELECT flush_lsn FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
 	t_kill=$(bha_now_ms)
 	kill -9 "$(bha_pg_pid db1)"
-	sleep 0.5
-	kill -CONT "$wrpid"
-	t_ok "ahead: db2 promoted" bha_wait 40 "db2 promoted" bha_is_primary db2
+	t_ok "ahead: repmgrd promotes db2 (cut off from db1)" bha_wait 60 "db2 promoted" bha_is_primary db2
+	bha_link db2 up
 	fork=$(cut -f2 "$BHA_DATA/db2/pgdata/pg_wal/00000002.history" 2>/dev/null)
 	diag "ahead: Barman flushed up to $blsn on timeline 1; db2's timeline 2 forked at $fork"
 	t_ok "ahead: Barman had received WAL past db2's fork point ($blsn > $fork)" \
