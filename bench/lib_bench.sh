@@ -226,7 +226,10 @@ bhb_wal_gap() {
 	bha_in backup timeout 120 barman -q switch-wal --force --archive --archive-timeout 90 "$BHA_SERVER" >/dev/null 2>&1
 	bha_in backup timeout 60 barman -q cron >/dev/null 2>&1
 	/usr/bin/python3 - "$BHA_DATA/backup/barman/$BHA_SERVER/wals" <<'PY'
-import os, re, sys
+import gzip, os, re, sys
+def text(path):		# Barman compresses history files too (compression = gzip)
+    raw = open(path, 'rb').read()
+    return (gzip.decompress(raw) if raw[:2] == b'\x1f\x8b' else raw).decode()
 segs, hist = {}, {}
 for root, _, files in os.walk(sys.argv[1]):
     for f in files:
@@ -235,7 +238,7 @@ for root, _, files in os.walk(sys.argv[1]):
             segs.setdefault(int(m[1], 16), set()).add(int(m[2], 16) * 256 + int(m[3], 16))
         m = re.match(r'^([0-9A-F]{8})\.history$', f)
         if m:
-            last = [l.split() for l in open(os.path.join(root, f)) if l.strip() and not l.startswith('#')][-1]
+            last = [l.split() for l in text(os.path.join(root, f)).splitlines() if l.strip() and not l.startswith('#')][-1]
             hi, lo = last[1].split('/')
             hist[int(m[1], 16)] = ((int(hi, 16) << 32) + int(lo, 16)) // (16 << 20)
 tls = sorted(segs)

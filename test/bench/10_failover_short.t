@@ -52,6 +52,12 @@ t_ok "extension's write RTO ($rto_ext ms) is smaller than the seed handler's ($r
 	test "${rto_ext:-x}" -lt "${rto_seed:-0}"
 t_ok "extension's write RTO ($rto_ext ms) is smaller than the working-order handler's ($rto_work ms)" \
 	test "${rto_ext:-x}" -lt "${rto_work:-0}"
+for s in $SIDES; do
+	side "$s"
+	gap=$(bhb_wal_gap 2>"$BHB_OUT/$s.walgap.err")
+	diag "$s: WAL missing from Barman's archive: ${gap:-?} bytes $(head -c 300 "$BHB_OUT/$s.walgap.err")"
+	[ "$s" = ext ] && t_is "$gap" 0 "extension: no WAL missing from Barman's archive across the failover"
+done
 side ext
 t_ok "extension: db1 rejoins as a standby and the cluster is whole again" bhb_rejoin db1 db2
 done_testing
