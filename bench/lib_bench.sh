@@ -247,7 +247,9 @@ for i, tl in enumerate(tls):
     lo = hist.get(tl, min(segs[tl]))
     nxt = [hist[t] for t in tls[i + 1:] if t in hist]
     hi = nxt[0] - 1 if nxt else max(segs[tl])
-    missing += sum(1 for s in range(lo, hi + 1) if s not in segs[tl])
+    gone = sum(1 for s in range(lo, hi + 1) if s not in segs[tl])
+    missing += gone
+    print('timeline %d: segments %X..%X needed, %d archived, %d missing' % (tl, lo, hi, len(segs[tl]), gone), file=sys.stderr)
 print(missing * (16 << 20))
 PY
 }
