@@ -49,7 +49,7 @@ teardown
 
 log "bring-up of four clusters (${PFX[*]}), staggered"
 for s in $SIDES; do
-	( side "$s"; BHA_QUIET=0 bha_up ) >"$BHB_OUT/up.$s.log" 2>&1 &
+	( side "$s"; bhb_up ) >"$BHB_OUT/up.$s.log" 2>&1 &
 	eval "up_$s=$!"
 	sleep 8
 done

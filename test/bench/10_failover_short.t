@@ -24,7 +24,7 @@ teardown
 rm -rf "$BHB_OUT"; mkdir -p "$BHB_OUT"
 
 for s in $SIDES; do
-	( side "$s"; BHA_QUIET=0 bha_up ) >"$BHB_OUT/up.$s.log" 2>&1 &
+	( side "$s"; bhb_up ) >"$BHB_OUT/up.$s.log" 2>&1 &
 	eval "up_$s=$!"
 	sleep 8
 done
