@@ -23,6 +23,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int
 route_step(const struct config *cfg, const struct node *n, enum endpoint ep,
@@ -50,9 +51,44 @@ route_step(const struct config *cfg, const struct node *n, enum endpoint ep,
 	return 0;
 }
 
-/* Same NODE and TIMELINE as recorded: check, repair only what is missing. */
+/*
+ * Record switch_wal=done for NODE and TIMELINE, under the lock again: the
+ * claim may have passed to another node while Barman was being repaired.
+ */
 static int
-recheck(const struct config *cfg, const struct node *n, struct state *st, double t0)
+record_switch_wal(const struct config *cfg, const struct state *mine)
+{
+	struct state now;
+	double		t1 = now_ms();
+
+	if (state_lock(cfg) < 0 || state_read(cfg, &now) != 0)
+		return EXIT_FAIL;
+	if (!now.exists || strcmp(now.node, mine->node) != 0 || now.timeline != mine->timeline)
+	{
+		step("state", "skipped", now_ms() - t1, "the endpoints went to %s meanwhile", now.node);
+		return EXIT_OK;
+	}
+	now.switch_wal_done = true;
+	snprintf(now.streaming_dir, sizeof(now.streaming_dir), "%s", barman_known_dir());
+	if (state_write(cfg, &now) != 0)
+	{
+		step("state", "failed", now_ms() - t1, "cannot write %s", cfg->state_file);
+		return EXIT_FAIL;
+	}
+	step("state", "ok", now_ms() - t1, "%s timeline %ld switch_wal done", now.node, now.timeline);
+	return EXIT_OK;
+}
+
+/*
+ * Same NODE and TIMELINE as recorded: check, repair only what is missing.
+ * Routes are checked and put back under the lock; Barman's repair runs
+ * after the lock is given back (lock_fd closed), because it can take
+ * seconds, for instance when this node has just died and a promote of the
+ * next primary is waiting for the lock.
+ */
+static int
+recheck(const struct config *cfg, const struct node *n, struct state *st, double t0,
+		int lock_fd)
 {
 	bool		changed = false,
 				running = true;
@@ -86,26 +122,14 @@ recheck(const struct config *cfg, const struct node *n, struct state *st, double
 		else
 			step("conntrack", "ok", now_ms() - t1, "%d flows removed", removed);
 	}
+	close(lock_fd);
 	if (barman_configured(cfg))
 	{
 		if (!running && barman_stop_start(cfg) != 0)
 			failed = true;
 		if (!failed && !st->switch_wal_done)
 		{
-			double		t1 = now_ms();
-
-			if (barman_switch_wal(cfg) == 0)
-			{
-				st->switch_wal_done = true;
-				snprintf(st->streaming_dir, sizeof(st->streaming_dir), "%s", barman_known_dir());
-				if (state_write(cfg, st) != 0)
-				{
-					step("state", "failed", now_ms() - t1, "cannot write %s", cfg->state_file);
-					return EXIT_FAIL;
-				}
-				step("state", "ok", now_ms() - t1, "%s timeline %ld switch_wal done", st->node, st->timeline);
-			}
-			else
+			if (barman_switch_wal(cfg) != 0 || record_switch_wal(cfg, st) != EXIT_OK)
 				failed = true;
 		}
 	}
@@ -122,6 +146,7 @@ cmd_promote(const struct config *cfg, const struct caller *who,
 	double		t0 = now_ms();
 	bool		changed, failed = false;
 	char		detail[300];
+	int			lock_fd;
 
 	if (!valid_name(nodename))
 	{
@@ -144,14 +169,14 @@ cmd_promote(const struct config *cfg, const struct caller *who,
 			   who->ssh_node[0] ? who->ssh_node : "(none)", n->name);
 		return EXIT_USAGE;
 	}
-	/* held until we exit: the whole promote is one decision */
-	if (state_lock(cfg) < 0 || state_read(cfg, &st) != 0)
+	/* held until we exit (but see recheck): the whole promote is one decision */
+	if ((lock_fd = state_lock(cfg)) < 0 || state_read(cfg, &st) != 0)
 		return EXIT_FAIL;
 
 	if (st.streaming_dir[0] && !cfg->streaming_dir[0])
 		barman_remember_dir(st.streaming_dir);
 	if (st.exists && strcmp(st.node, n->name) == 0 && st.timeline == tl)
-		return recheck(cfg, n, &st, t0);
+		return recheck(cfg, n, &st, t0, lock_fd);
 
 	/* Fencing: the first claim of a timeline wins, lower ones never do. */
 	if (st.exists && (tl < st.timeline || tl == st.timeline))
