@@ -18,7 +18,7 @@ echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; $rounds kill -9 failovers per side, alternating;"
 echo "failover part ${t_fail} s, whole run ${t_total} s. Load before/after: $(sed 's/.*load average: //' "$out/load.before") / $(sed 's/.*load average: //' "$out/load.after" 2>/dev/null)."
 if [ -s "$out/other-clusters" ]; then
-	echo "Other clusters running on the machine at the start: $(tr '\n' ' ' <"$out/other-clusters")."
+	echo "Other clusters running on the machine at the start: $(paste -sd' ' "$out/other-clusters")."
 else
 	echo "No other cluster was running at the start."
 fi
@@ -54,7 +54,7 @@ echo
 echo '```'
 cat "$out"/ext.tsv "$out"/seed.tsv "$out"/working.tsv "$out"/best.tsv 2>/dev/null
 echo '```'
-[ -s "$out/nat.md" ] && { echo; echo "### NAT switch alone (bench/nat_switch.sh 1000)"; grep -v '^#' "$out/nat.md" | sed '/./,$!d'; }
+[ -s "$out/nat.md" ] && { echo; echo "### NAT switch alone (bench/nat_switch.sh 1000)"; echo; grep -v '^#' "$out/nat.md" | sed '/./,$!d'; }
 [ -s "$out/idle.md" ] && { echo; echo "### Promotion → slot and idle cost (bench/promotion_slot.sh 5 60)"; sed 's/^## /#### /' "$out/idle.md"; }
 } >"$res/failover.md"
 
