@@ -17,11 +17,13 @@ teardown() {
 	local s
 	[ "${BHA_KEEP:-0}" = 1 ] && return
 	for s in $SIDES; do side "$s"; bha_down >/dev/null 2>&1; done
+	# the raw files stay only after a failure, for a post-mortem
+	[ "$bha_tap_failed" -eq 0 ] && [ -n "${bhb_started:-}" ] && rm -rf "$BHB_OUT"
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM HUP
 teardown
-rm -rf "$BHB_OUT"; mkdir -p "$BHB_OUT"
+rm -rf "$BHB_OUT"; mkdir -p "$BHB_OUT"; bhb_started=1
 
 for s in $SIDES; do
 	( side "$s"; bhb_up ) >"$BHB_OUT/up.$s.log" 2>&1 &
