@@ -15,33 +15,7 @@ mkns S1 db1
 join "$B" $BACKUP_ADDR
 join "$S1" 10.213.0.1
 backup_conf "$B"
-printf '%s\n' "barman_server = pg" "archive_timeout = 40" "catchup_timeout = 20" \
-	"barman_conninfo = host=$BACKUP_ADDR port=54321 user=postgres dbname=postgres connect_timeout=5" \
-	>>"/etc/netns/$B/repmgr_barman_ha/helper.conf"
-
-# Barman's own configuration as the backup host sees it (/etc/barman.conf).
-install -d -o barman -g barman -m 0750 "$T/barman"
-mkdir -p "/etc/netns/$B/barman.d"
-cat >"/etc/netns/$B/barman.conf" <<EOF
-[barman]
-barman_user = barman
-configuration_files_directory = /etc/barman.d
-barman_home = $T/barman
-log_file = $T/barman/barman.log
-log_level = INFO
-path_prefix = $PGBIN
-EOF
-cat >"/etc/netns/$B/barman.d/pg.conf" <<EOF
-[pg]
-description = "helper test"
-conninfo = host=$BACKUP_ADDR port=54321 user=postgres dbname=postgres connect_timeout=5
-streaming_conninfo = host=$BACKUP_ADDR port=54321 user=postgres connect_timeout=5 keepalives_idle=5 keepalives_interval=2 keepalives_count=3
-backup_method = postgres
-streaming_archiver = on
-streaming_archiver_name = barman_receive_wal
-slot_name = barman
-EOF
-chmod -R a+rX "/etc/netns/$B"
+barman_setup "$B" 5 "helper test" "keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
 
 pg_up 1 "$S1"
 psql1() { ip netns exec "$S1" runuser -u postgres -- "$PGBIN/psql" -X -At -h "$T/pg1" -d postgres "$@"; }

@@ -20,32 +20,7 @@ join "$B" $BACKUP_ADDR
 join "$S1" 10.213.0.1
 join "$S2" 10.213.0.2
 backup_conf "$B"
-printf '%s\n' "barman_server = pg" "archive_timeout = 40" "catchup_timeout = 20" \
-	"barman_conninfo = host=$BACKUP_ADDR port=54321 user=postgres dbname=postgres connect_timeout=5" \
-	>>"/etc/netns/$B/repmgr_barman_ha/helper.conf"
-
-install -d -o barman -g barman -m 0750 "$T/barman"
-mkdir -p "/etc/netns/$B/barman.d"
-cat >"/etc/netns/$B/barman.conf" <<EOF
-[barman]
-barman_user = barman
-configuration_files_directory = /etc/barman.d
-barman_home = $T/barman
-log_file = $T/barman/barman.log
-log_level = INFO
-path_prefix = $PGBIN
-EOF
-cat >"/etc/netns/$B/barman.d/pg.conf" <<EOF
-[pg]
-description = "helper test, Barman ahead of the new primary"
-conninfo = host=$BACKUP_ADDR port=54321 user=postgres dbname=postgres connect_timeout=5
-streaming_conninfo = host=$BACKUP_ADDR port=54321 user=postgres connect_timeout=5
-backup_method = postgres
-streaming_archiver = on
-streaming_archiver_name = barman_receive_wal
-slot_name = barman
-EOF
-chmod -R a+rX "/etc/netns/$B"
+barman_setup "$B" 5 "helper test, Barman ahead of the new primary"
 
 # db1, db2 (streaming from db1), Barman streaming from db1; db2 falls behind
 # Barman: "mid" stops db2 before db1 writes a row, a switch and a row (the fork

@@ -109,6 +109,38 @@ lock_timeout = 10
 EOF
 }
 
+# barman_setup NS TIMEOUT DESCRIPTION [STREAMING_OPTIONS]: Barman server "pg"
+# on the backup namespace NS (its /etc/barman.conf), streaming through the
+# barman endpoint with slot "barman", and the helper's Barman keys for it.
+barman_setup() {
+	local ns=$1 timeout=$2 description=$3 streaming=${4:+ $4}
+	printf '%s\n' "barman_server = pg" "archive_timeout = 40" "catchup_timeout = 20" \
+		"barman_conninfo = host=$BACKUP_ADDR port=54321 user=postgres dbname=postgres connect_timeout=$timeout" \
+		>>"/etc/netns/$ns/repmgr_barman_ha/helper.conf"
+	install -d -o barman -g barman -m 0750 "$T/barman"
+	mkdir -p "/etc/netns/$ns/barman.d"
+	cat >"/etc/netns/$ns/barman.conf" <<EOF
+[barman]
+barman_user = barman
+configuration_files_directory = /etc/barman.d
+barman_home = $T/barman
+log_file = $T/barman/barman.log
+log_level = INFO
+path_prefix = $PGBIN
+EOF
+	cat >"/etc/netns/$ns/barman.d/pg.conf" <<EOF
+[pg]
+description = "$description"
+conninfo = host=$BACKUP_ADDR port=54321 user=postgres dbname=postgres connect_timeout=$timeout
+streaming_conninfo = host=$BACKUP_ADDR port=54321 user=postgres connect_timeout=$timeout$streaming
+backup_method = postgres
+streaming_archiver = on
+streaming_archiver_name = barman_receive_wal
+slot_name = barman
+EOF
+	chmod -R a+rX "/etc/netns/$ns"
+}
+
 # hh NS ARGS...: the helper as postgres in namespace NS
 hh() { local ns=$1; shift; ip netns exec "$ns" runuser -u postgres -- "$HELPER" "$@"; }
 
