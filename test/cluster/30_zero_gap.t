@@ -53,21 +53,8 @@ bhz_archived_range() {
 # a PITR copy as bha_pitr makes it, but done as soon as recovery has paused at the target
 # OR the server has stopped (a missing WAL segment: "recovery ended before the target")
 bhz_pitr() {
-	local d=$BHA_DATA/pitr
-	bha_pitr_stop
-	rm -rf "$d"; bha_mkdir barman:barman 0755 "$d" "$d/run"
-	[ -e "/run/netns/$(bha_ns pitr)" ] || { ip netns add "$(bha_ns pitr)" && ip -n "$(bha_ns pitr)" link set lo up; } || return 1
-	bha_in backup timeout 300 barman -q recover --target-time "$2" --target-tli latest --target-action pause \
-		"$BHA_SERVER" "$1" "$d/pgdata" >"$d/recover.log" 2>&1 || { cat "$d/recover.log" >&2; return 1; }
-	bha_write "$d/node.conf" barman:barman 0644 <<EOC
-cluster_name = 'pitr'
-unix_socket_directories = '$d/run'
-listen_addresses = ''
-shared_preload_libraries = ''
-synchronous_standby_names = ''
-EOC
-	echo 'local all all trust' | bha_write "$d/pgdata/pg_hba.conf" barman:barman 0600
-	ip netns exec "$(bha_ns pitr)" runuser -u barman -- "$BHA_PGBIN/pg_ctl" -D "$d/pgdata" -l "$d/postgresql.log" -w -t 120 start >/dev/null 2>&1
+	bha_pitr_recover "$1" "$2" || return 1
+	bha_pitr_launch 2>/dev/null
 	bha_wait 120 "the PITR copy to pause at its target or to stop" bhz_pitr_settled
 	bha_pitr_paused
 }

@@ -699,9 +699,9 @@ bha_switchover() {
 
 # ---------------------------------------------------------------- PITR in a scratch namespace
 
-# bha_pitr BACKUP_ID TARGET_TIME: barman recover into $BHA_DATA/pitr, start it in PREFIX-pitr
-# (no network), wait until recovery has paused at the target.
-bha_pitr() {
+# bha_pitr_recover BACKUP_ID TARGET_TIME: barman recover into $BHA_DATA/pitr, paused at the
+# target, with this scratch copy's own settings.
+bha_pitr_recover() {
 	local d=$BHA_DATA/pitr
 	bha_pitr_stop
 	rm -rf "$d"; bha_mkdir barman:barman 0755 "$d" "$d/run"
@@ -718,9 +718,18 @@ synchronous_standby_names = ''
 EOC
 	# a scratch copy with no network: trust on its socket only
 	echo 'local all all trust' | bha_write "$d/pgdata/pg_hba.conf" barman:barman 0600
-	ip netns exec "$(bha_ns pitr)" runuser -u barman -- "$BHA_PGBIN/pg_ctl" -D "$d/pgdata" -l "$d/postgresql.log" -w -t 120 start >/dev/null ||
-		{ tail -n 20 "$d/postgresql.log" >&2; return 1; }
-	bha_wait 120 "the PITR copy to reach its target" bha_pitr_paused || { tail -n 20 "$d/postgresql.log" >&2; return 1; }
+}
+# bha_pitr_launch: start the recovered copy in PREFIX-pitr (no network); pg_ctl's status.
+bha_pitr_launch() {
+	ip netns exec "$(bha_ns pitr)" runuser -u barman -- "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/pitr/pgdata" \
+		-l "$BHA_DATA/pitr/postgresql.log" -w -t 120 start >/dev/null
+}
+# bha_pitr BACKUP_ID TARGET_TIME: recover, start, wait until recovery has paused at the target.
+bha_pitr() {
+	bha_pitr_recover "$1" "$2" || return 1
+	bha_pitr_launch || { tail -n 20 "$BHA_DATA/pitr/postgresql.log" >&2; return 1; }
+	bha_wait 120 "the PITR copy to reach its target" bha_pitr_paused ||
+		{ tail -n 20 "$BHA_DATA/pitr/postgresql.log" >&2; return 1; }
 }
 bha_pitr_sql() {
 	ip netns exec "$(bha_ns pitr)" runuser -u barman -- "$BHA_PGBIN/psql" -X -qAt -h "$BHA_DATA/pitr/run" \
