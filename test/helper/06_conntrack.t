@@ -6,17 +6,9 @@
 # new primary.  Two real PostgreSQL servers, each in its own namespace.
 . "$(dirname "$0")/lib.sh"
 plan 9
-setup
-mkbridge
-mkns B backup
-mkns S1 db1
-mkns S2 db2
+hosts 2
 mkns C client
-join "$B" $BACKUP_ADDR
-join "$S1" 10.213.0.1
-join "$S2" 10.213.0.2
 join "$C" 10.213.0.20
-backup_conf "$B"
 
 pg_up 1 "$S1"
 pg_up 2 "$S2"

@@ -6,15 +6,7 @@
 # none of them changes a rule or the state.  libpq runs in a child as barman.
 . "$(dirname "$0")/lib.sh"
 plan 12
-setup
-mkbridge
-mkns B backup
-mkns S1 db1
-mkns S2 db2
-join "$B" $BACKUP_ADDR
-join "$S1" 10.213.0.1
-join "$S2" 10.213.0.2
-backup_conf "$B"
+hosts 2
 printf '%s\n' "claim_check = on" "claim_conninfo = user=postgres dbname=postgres connect_timeout=3" \
 	>>"/etc/netns/$B/repmgr_barman_ha/helper.conf"
 STATE=$T/state-$B/state

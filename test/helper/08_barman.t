@@ -8,13 +8,7 @@
 # switch-wal.  Barman runs as barman, never as root.
 . "$(dirname "$0")/lib.sh"
 plan 20
-setup
-mkbridge
-mkns B backup
-mkns S1 db1
-join "$B" $BACKUP_ADDR
-join "$S1" 10.213.0.1
-backup_conf "$B"
+hosts 1
 barman_setup "$B" 5 "helper test" "keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
 
 pg_up 1 "$S1"

@@ -11,14 +11,8 @@
 # Every barman_stop time is printed (diag) for the report.
 . "$(dirname "$0")/lib.sh"
 plan 16
-setup
-mkbridge
-mkns B backup
-mkns S1 db1
-join "$B" $BACKUP_ADDR
-join "$S1" 10.213.0.1
+hosts 1
 S1_VETH=bhv$$x2
-backup_conf "$B"
 barman_setup "$B" 2 "helper test, asynchronous Barman"
 
 pg_up 1 "$S1"

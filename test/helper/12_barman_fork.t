@@ -11,15 +11,7 @@
 # standby, and the history and timeline-2 segments reach Barman.
 . "$(dirname "$0")/lib.sh"
 plan 21
-setup
-mkbridge
-mkns B backup
-mkns S1 db1
-mkns S2 db2
-join "$B" $BACKUP_ADDR
-join "$S1" 10.213.0.1
-join "$S2" 10.213.0.2
-backup_conf "$B"
+hosts 2
 barman_setup "$B" 5 "helper test, Barman ahead of the new primary"
 
 # db1, db2 (streaming from db1), Barman streaming from db1; db2 falls behind

@@ -88,6 +88,23 @@ join() {
 	ip -n "$ns" link set eth0 up
 }
 
+# hosts N: the usual test network. The helper set up, the bridge, the backup
+# host B (joined first: its veth is bhv$$x1) with its usual config, and N
+# database hosts S1..SN at 10.213.0.1..N (veths bhv$$x2 and on).
+hosts() {
+	local i var
+	setup
+	mkbridge
+	mkns B backup
+	join "$B" $BACKUP_ADDR
+	for ((i = 1; i <= $1; i++)); do
+		var=S$i
+		mkns "$var" "db$i"
+		join "${!var}" "10.213.0.$i"
+	done
+	backup_conf "$B"
+}
+
 # conf NS < lines: the helper's config as seen in namespace NS
 conf() {
 	mkdir -p "/etc/netns/$1/repmgr_barman_ha"
