@@ -48,11 +48,7 @@ ip netns list | awk '{print $1}' | sed 's/-[^-]*$//' | sort -u | grep -v "^$P" >
 teardown
 
 log "bring-up of four clusters (${PFX[*]}), staggered"
-for s in $SIDES; do
-	( side "$s"; bhb_up ) >"$BHB_OUT/up.$s.log" 2>&1 &
-	eval "up_$s=$!"
-	sleep 8
-done
+bhb_up_all
 for s in $SIDES; do
 	eval "pid=\$up_$s"
 	wait "$pid" || { log "bring-up of $s failed:"; tail -n 20 "$BHB_OUT/up.$s.log" >&2; exit 1; }

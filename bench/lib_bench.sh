@@ -282,3 +282,15 @@ bhb_up() {
 	echo "# second attempt" >&2
 	BHA_QUIET=0 bha_up
 }
+
+# bhb_up_all: bhb_up of every side in $SIDES (the caller's side() selects one) in the
+# background, 8 s apart so that their base backups do not all compete at once on two cores.
+# up_SIDE holds each pid, $BHB_OUT/up.SIDE.log each output.
+bhb_up_all() {
+	local s
+	for s in $SIDES; do
+		( side "$s"; bhb_up ) >"$BHB_OUT/up.$s.log" 2>&1 &
+		eval "up_$s=$!"
+		sleep 8
+	done
+}

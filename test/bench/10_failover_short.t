@@ -25,11 +25,7 @@ trap 'exit 130' INT TERM HUP
 teardown
 rm -rf "$BHB_OUT"; mkdir -p "$BHB_OUT"; bhb_started=1
 
-for s in $SIDES; do
-	( side "$s"; bhb_up ) >"$BHB_OUT/up.$s.log" 2>&1 &
-	eval "up_$s=$!"
-	sleep 8
-done
+bhb_up_all
 for s in $SIDES; do
 	eval "pid=\$up_$s"
 	wait "$pid"; rc=$?
