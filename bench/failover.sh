@@ -6,14 +6,17 @@
 # Four namespace clusters (test/cluster/lib.sh, prefixes ${BHB_PREFIX:-bhbf}{e,s,w,b}):
 # the extension, the seed's event handler, the handler in the working order, the handler
 # in the extension's order (bench/lib_bench.sh and bench/baseline/repmgr_handler.sh say
-# how the baselines are set up).  Rounds alternate the sides (A B C D A B C D ...): kill -9 of the primary's postmaster under a writer committing
-# through BACKUP:54322, repmgrd promotes the standby, times are taken from the
-# promotion, then the old primary is rejoined (repmgr node rejoin --force-rewind) and
-# the next round fails back the other way.  Then, in the same run: the WAL missing from
+# how the baselines are set up).  Each round fails every side over twice, alternating the
+# sides (A B C D, then A B C D again): first kill -9 of the primary's postmaster, then the
+# primary's host gone (cable cut), each under a writer committing through BACKUP:54322;
+# repmgrd promotes the standby, times are taken from the promotion, then the old primary
+# (stopped if it still runs cut off) is rejoined (repmgr node rejoin --force-rewind) and
+# the next failover goes back the other way.  Then, in the same run: the WAL missing from
 # each side's archive, pgbench TPS (2 clients, synchronous commit, PGBENCH_SECONDS,
-# default 60) extension vs seed cluster alternating, and with the clusters down
-# bench/nat_switch.sh (1000 switches) and bench/promotion_slot.sh (idle cost).
-# BHB_SKIP="pgbench nat idle" leaves parts out.
+# default 60) on the extension's cluster with the library loaded and not loaded,
+# alternating, and with the clusters down bench/nat_switch.sh (1000 switches) and
+# bench/promotion_slot.sh (idle cost).
+# BHB_FAULTS="kill gone" (default) chooses the faults; BHB_SKIP="pgbench nat idle" leaves parts out.
 #
 # Output: a Markdown table on stdout and in bench/results/failover.md, the chart
 # bench/results/failover.png (gnuplot), raw files under /var/lib/bha-cluster/${BHB_PREFIX}-out.
@@ -23,6 +26,7 @@ LIMIT=${BHB_LIMIT:-240}			# seconds a failover may take before it counts as not 
 PGB=${PGBENCH_SECONDS:-60}
 P=${BHB_PREFIX:-bhbf}
 skip=" ${BHB_SKIP:-} "
+FAULTS=${BHB_FAULTS:-kill gone}
 top=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "failover.sh: run as root" >&2; exit 2; }
 . "$top/bench/lib_bench.sh"
@@ -56,15 +60,17 @@ done
 log "clusters up after $(( $(date +%s) - t_start )) s"
 
 for r in $(seq 1 "$ROUNDS"); do
-	for s in $SIDES; do
-		[ "${OK[$s]}" = 1 ] || continue
-		side "$s"
-		old=${CUR[$s]}; [ "$old" = db1 ] && new=db2 || new=db1
-		log "round $r, $s: kill -9 of $old"
-		bhb_failover "$s" "$old" "$new" "$r" "$LIMIT" >/dev/null || log "$s round $r did not converge within ${LIMIT}s"
-		tail -n 1 "$BHB_OUT/$s.tsv" >&2
-		CUR[$s]=$new
-		bhb_rejoin "$old" "$new" || { log "$s: rejoin failed, no more rounds on this side"; OK[$s]=0; }
+	for f in $FAULTS; do
+		for s in $SIDES; do
+			[ "${OK[$s]}" = 1 ] || continue
+			side "$s"
+			old=${CUR[$s]}; [ "$old" = db1 ] && new=db2 || new=db1
+			log "round $r, $s: $f of $old"
+			bhb_failover "$s" "$old" "$new" "$r" "$LIMIT" "$f" >/dev/null || log "$s round $r ($f) did not converge within ${LIMIT}s"
+			tail -n 1 "$BHB_OUT/$s$([ "$f" = gone ] && echo -gone).tsv" >&2
+			CUR[$s]=$new
+			{ bhb_heal "$old" && bhb_rejoin "$old" "$new"; } || { log "$s: rejoin failed, no more rounds on this side"; OK[$s]=0; }
+		done
 	done
 done
 
@@ -73,15 +79,18 @@ for s in $SIDES; do
 	bhb_wal_gap >"$BHB_OUT/$s.walgap" 2>"$BHB_OUT/$s.walgap.err" || echo NA >"$BHB_OUT/$s.walgap"
 done
 
-if [[ $skip != *" pgbench "* ]]; then
-	for s in ext seed; do side "$s"; bhb_pgbench_init; done
+if [[ $skip != *" pgbench "* ]] && [ "${OK[ext]}" = 1 ]; then
+	side ext
+	p=${CUR[ext]}; [ "$p" = db1 ] && st=db2 || st=db1
+	bhb_pgbench_init
 	for r in 1 2; do
-		for s in ext seed; do
-			side "$s"
-			log "pgbench $s ${PGB}s"
-			echo "$(bhb_pgbench "$PGB")" >>"$BHB_OUT/$s.tps"
+		for lib in on off; do
+			log "pgbench on the extension's cluster, library $lib, ${PGB}s"
+			bhb_library "$p" "$st" "$lib" || { log "restart with the library $lib failed"; break 2; }
+			echo "$(bhb_pgbench "$PGB")" >>"$BHB_OUT/tps.$lib"
 		done
 	done
+	bhb_library "$p" "$st" on
 fi
 uptime >"$BHB_OUT/load.after"
 teardown

@@ -140,23 +140,31 @@ bhb_pollers_stop() { bhb_bg_stop "$1/poll_db.pid"; bhb_bg_stop "$1/poll_nat.pid"
 bhb_first_db() { awk -F'|' -v tp="$T_P" "\$1 ~ /^[0-9]+\$/ && \$1 >= tp - 60 && ($2) { print \$1; exit }" "$1"; }
 bhb_first_nat() { awk -v tp="$T_P" -v want="$2" '$1 >= tp - 60 && index($0, want) { print $1; exit }' "$1"; }
 
-# bhb_failover SIDE OLD NEW ROUND LIMIT: kill -9 of OLD's postmaster under a writer through
-# 54322, NEW promoted by repmgrd.  Appends one line to $BHB_OUT/SIDE.tsv:
-# side round kill_to_promotion slot reserved barman_nat barman_streaming app_nat
-# first_commit stall_after reset lost converged   (ms since the promotion)
+# bhb_failover SIDE OLD NEW ROUND LIMIT [FAULT]: OLD fails under a writer through 54322,
+# NEW is promoted by repmgrd.  FAULT kill (default): kill -9 of OLD's postmaster; gone:
+# OLD's cable cut (its host vanishes: no RST, no FIN, streams to it hang; OLD itself keeps
+# running as a primary until bhb_heal).  Appends one line to $BHB_OUT/SIDE.tsv (kill) or
+# $BHB_OUT/SIDE-gone.tsv: side round fault_to_promotion slot reserved barman_nat
+# barman_streaming app_nat first_commit stall_after reset lost converged (ms since the promotion)
 bhb_failover() {
-	local side=$1 old=$2 new=$3 round=$4 limit=${5:-240}
-	local dir=$BHB_OUT/$side.$round w=w$round t_kill n0 line end conv=no
-	local t_slot t_res t_bs t_bn t_an t_fc stall reset lost blog0 ends
+	local side=$1 old=$2 new=$3 round=$4 limit=${5:-240} fault=${6:-kill}
+	local dir=$BHB_OUT/$side.$fault.$round w=w$fault$round t_kill n0 line end conv=no tsv=$BHB_OUT/$side.tsv
+	local t_slot t_res t_bs t_bn t_an t_fc stall reset lost blog0 ends first=$((round * 1000000))
 	mkdir -p "$dir"
-	bha_writer_start "$w" $((round * 1000000)) || return 1
+	# row numbers of their own per failover: kill rounds from 1e6, gone rounds from 5e8
+	[ "$fault" = gone ] && first=$((first + 500000000))
+	bha_writer_start "$w" "$first" || return 1
 	bha_wait 30 "writer commits" bha_writer_has "$w" 20 || return 1
 	n0=$(grep -c 'selected new timeline ID' "$BHA_DATA/$new/postgresql.log")
 	blog0=$(wc -l <"$BHA_DATA/backup/log/barman.log")
 	bhb_pollers_start "$new" "$dir"
 	sleep 0.5
 	t_kill=$(bha_now_ms)
-	kill -9 "$(bha_pg_pid "$old")"
+	case $fault in
+	kill) kill -9 "$(bha_pg_pid "$old")" ;;
+	gone) bha_link "$old" down; tsv=$BHB_OUT/$side-gone.tsv ;;
+	*) echo "bhb_failover: unknown fault $fault" >&2; return 2 ;;
+	esac
 	T_P=""
 	end=$(( t_kill + limit * 1000 ))
 	while [ "$(bha_now_ms)" -lt "$end" ]; do
@@ -201,10 +209,22 @@ bhb_failover() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$side" "$round" $((T_P - t_kill)) \
 		"$(rel "$t_slot")" "$([ -n "$t_res" ] && [ "$t_res" = "$t_slot" ] && echo yes || echo no)" \
 		"$(rel "$t_bn")" "$(rel "$t_bs")" "$(rel "$t_an")" "$(rel "$t_fc")" "$stall" "$reset" "$lost" "$conv" \
-		| tee -a "$BHB_OUT/$side.tsv"
+		| tee -a "$tsv"
 	[ "$BHB_MODE" = ext ] || awk -v t="$t_kill" '$1 > t' "$BHA_DATA/bench/handler.log" >"$dir/handler.log" 2>/dev/null
 	[ "$BHB_MODE" = ext ] && bha_events "$new" >"$dir/events" 2>/dev/null
 	[ "$conv" = yes ]
+}
+
+# bhb_heal OLD: after either fault, OLD's postmaster stopped (the cut-off stale primary
+# of a host-gone failover, immediate: its walsenders wait for peers it cannot reach) and
+# its cable plugged back, so that bhb_rejoin finds a stopped server on a reachable host.
+bhb_heal() {
+	local pid
+	pid=$(bha_pg_pid "$1")
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		bha_as "$1" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$1/pgdata" -m immediate -w -t 60 stop >/dev/null || return 1
+	fi
+	bha_link "$1" up
 }
 
 # bhb_rejoin OLD NEW: the killed OLD back as a standby of NEW, synchronous again, Barman
@@ -264,6 +284,30 @@ bhb_pgbench() {
 		"host=$BHA_BACKUP_ADDR port=$BHA_APP_PORT dbname=appdb user=app" 2>/dev/null |
 		sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p'
 }
+
+# bhb_library PRIMARY STANDBY on|off: the extension loaded or not on both nodes of one
+# cluster (shared_preload_libraries in node.conf, both servers restarted, repmgrd paused
+# meanwhile so that the restart is no failover), back to the same steady state: standby
+# synchronous, Barman streaming.  For pgbench with and without the library, one cluster.
+bhb_library() {
+	local p=$1 s=$2 n
+	for n in "$s" "$p"; do
+		sed -i '/^shared_preload_libraries/d' "$BHA_DATA/$n/node.conf"
+		[ "$3" = off ] && echo "shared_preload_libraries = 'repmgr'" >>"$BHA_DATA/$n/node.conf"
+	done
+	bha_repmgr "$p" service pause >/dev/null 2>&1 || return 1
+	for n in "$s" "$p"; do
+		bha_as "$n" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$n/pgdata" -l "$BHA_DATA/$n/postgresql.log" \
+			-m fast -w -t 60 restart >/dev/null || return 1
+	done
+	bha_wait 60 "$s the synchronous standby" bhb_sync_is "$p" "$s" &&
+		bha_wait 130 "Barman streaming from $p" bha_barman_streams_from "$p" &&
+		bha_wait 30 "the primary worker $([ "$3" = on ] && echo present || echo absent) on $p" \
+			bhb_workers_are "$p" "$([ "$3" = on ] && echo 1 || echo 0)" &&
+		bha_repmgr "$p" service unpause >/dev/null 2>&1
+}
+
+bhb_workers_are() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'barman_ha%'")" = "$2" ]; }
 
 # bhb_stats COLUMN FILE...: "median min max" of a numeric column (NA skipped)
 bhb_stats() {

@@ -15,7 +15,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$
 {
 echo "## Failover: the extension vs three event-handler scripts"
 echo
-echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; $rounds kill -9 failovers per side, alternating;"
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; $rounds round(s), each failing every side over by kill -9 and then by a cable cut, alternating the sides;"
 echo "failover part ${t_fail} s, whole run ${t_total} s. Load before/after: $(sed 's/.*load average: //' "$out/load.before") / $(sed 's/.*load average: //' "$out/load.after" 2>/dev/null)."
 if [ -s "$out/other-clusters" ]; then
 	echo "Other clusters running on the machine at the start: $(paste -sd' ' "$out/other-clusters")."
@@ -23,76 +23,99 @@ else
 	echo "No other cluster was running at the start."
 fi
 echo
-echo "ms since the promotion (\"selected new timeline ID\" in the new primary's log), median (min–max):"
-echo
-echo "| | $(for s in $SIDES; do printf '%s | ' "${NAME[$s]}"; done)seed / ext | working / ext | best / ext |"
-echo "|---|---|---|---|---|---|---|---|"
-row() {		# LABEL COLUMN
-	local s a=() 
-	for s in $SIDES; do a+=("$(med "$2" "$out/$s.tsv")"); done
-	echo "| $1 | $(for s in $SIDES; do printf '%s | ' "$(cell "$2" "$out/$s.tsv")"; done)$(ratio "${a[1]}" "${a[0]}") | $(ratio "${a[2]}" "${a[0]}") | $(ratio "${a[3]}" "${a[0]}") |"
-}
-row "kill -9 → promotion (repmgrd, not ours)" 3
-row "→ slot \`barman\` present" 4
-echo "| slot reserved WAL when first seen | $(for s in $SIDES; do printf '%s | ' "$(awk -F'\t' '$5 == "yes"' "$out/$s.tsv" | wc -l)/$(wc -l <"$out/$s.tsv")"; done) | | |"
-row "→ Barman endpoint 54321 routed" 6
-row "→ Barman's receive-wal streaming from the new primary" 7
-row "→ app endpoint 54322 routed" 8
-row "→ **first synchronous commit through 54322 (write RTO)**" 9
-row "longest stall between commits after the first one" 10
-echo "| Barman needed \`receive-wal --reset\` | $(for s in $SIDES; do printf '%s | ' "$(awk -F'\t' '$11 != "no"' "$out/$s.tsv" | wc -l)/$(wc -l <"$out/$s.tsv")"; done) | | |"
-echo "| WAL missing from the archive after all failovers (bytes) | $(for s in $SIDES; do printf '%s | ' "$(cat "$out/$s.walgap" 2>/dev/null || echo NA)"; done) | | |"
-echo "| committed rows lost | $(for s in $SIDES; do printf '%s | ' "$(awk -F'\t' '{ s += $12 } END { print s + 0 }' "$out/$s.tsv")"; done) | | |"
-echo "| converged (within the limit) | $(for s in $SIDES; do printf '%s | ' "$(awk -F'\t' '$13 == "yes"' "$out/$s.tsv" | wc -l)/$(wc -l <"$out/$s.tsv")"; done) | | |"
-if [ -s "$out/ext.tps" ]; then
+# table SUFFIX TITLE: one fault's table, from $out/SIDE$SUFFIX.tsv
+table() {
+	local x=$1
+	echo "#### $2"
 	echo
-	echo "pgbench through 54322 (2 clients, synchronous commit, alternating): extension cluster TPS $(paste -sd' ' "$out/ext.tps"), seed cluster (extension not loaded) TPS $(paste -sd' ' "$out/seed.tps"); ratio of means $(awk 'NR == FNR { a += $1; n++; next } { b += $1; m++ } END { if (n && m && b) printf "%.3f", (a / n) / (b / m) }' "$out/ext.tps" "$out/seed.tps")."
+	echo "ms since the promotion (\"selected new timeline ID\" in the new primary's log), median (min–max):"
+	echo
+	echo "| | $(for s in $SIDES; do printf '%s | ' "${NAME[$s]}"; done)seed / ext | working / ext | best / ext |"
+	echo "|---|---|---|---|---|---|---|---|"
+	row() {		# LABEL COLUMN
+		local s a=()
+		for s in $SIDES; do a+=("$(med "$2" "$out/$s$x.tsv")"); done
+		echo "| $1 | $(for s in $SIDES; do printf '%s | ' "$(cell "$2" "$out/$s$x.tsv")"; done)$(ratio "${a[1]}" "${a[0]}") | $(ratio "${a[2]}" "${a[0]}") | $(ratio "${a[3]}" "${a[0]}") |"
+	}
+	count() {	# LABEL AWK-CONDITION: failovers for which it holds, per side
+		echo "| $1 | $(for s in $SIDES; do printf '%s | ' "$(awk -F'\t' "$2" "$out/$s$x.tsv" 2>/dev/null | wc -l)/$(cat "$out/$s$x.tsv" 2>/dev/null | wc -l)"; done) | | |"
+	}
+	row "$3 → promotion (repmgrd, not ours)" 3
+	row "→ slot \`barman\` present" 4
+	count "slot reserved WAL when first seen" '$5 == "yes"'
+	row "→ Barman endpoint 54321 routed" 6
+	row "→ Barman's receive-wal streaming from the new primary" 7
+	row "→ app endpoint 54322 routed" 8
+	row "→ **first synchronous commit through 54322 (write RTO)**" 9
+	row "longest stall between commits after the first one" 10
+	count "Barman needed \`receive-wal --reset\`" '$11 != "no"'
+	echo "| committed rows lost | $(for s in $SIDES; do printf '%s | ' "$(awk -F'\t' '{ s += $12 } END { print s + 0 }' "$out/$s$x.tsv" 2>/dev/null)"; done) | | |"
+	count "converged (within the limit)" '$13 == "yes"'
+	echo
+}
+table "" "kill -9 of the primary's postmaster" "kill -9"
+[ -n "$(cat "$out"/*-gone.tsv 2>/dev/null)" ] && table -gone "the primary's host gone (its cable cut: no RST, streams to it hang)" "cable cut"
+echo "WAL missing from Barman's archive after all failovers (bytes): $(for s in $SIDES; do printf '%s %s; ' "${NAME[$s]}" "$(cat "$out/$s.walgap" 2>/dev/null || echo NA)"; done)"
+if [ -s "$out/tps.on" ]; then
+	echo
+	echo "pgbench through 54322 (2 clients, synchronous commit, the extension's cluster restarted between runs, alternating): library loaded TPS $(paste -sd' ' "$out/tps.on"), not loaded TPS $(paste -sd' ' "$out/tps.off"); loaded / not loaded, ratio of means $(awk 'NR == FNR { a += $1; n++; next } { b += $1; m++ } END { if (n && m && b) printf "%.3f", (a / n) / (b / m) }' "$out/tps.on" "$out/tps.off")."
 fi
 echo
-echo "Per failover (side, round, kill→promotion, slot, reserved, Barman NAT, Barman streaming, app NAT, first commit, stall, reset, lost, converged):"
+echo "Per failover (side, round, fault→promotion, slot, reserved, Barman NAT, Barman streaming, app NAT, first commit, stall, reset, lost, converged; kill -9 first, then cable cut):"
 echo
 echo '```'
-cat "$out"/ext.tsv "$out"/seed.tsv "$out"/working.tsv "$out"/best.tsv 2>/dev/null
+for x in "" -gone; do
+	[ -n "$(cat "$out"/*"$x".tsv 2>/dev/null)" ] || continue
+	echo "# ${x:-kill}"
+	for s in $SIDES; do cat "$out/$s$x.tsv" 2>/dev/null; done
+done
 echo '```'
 [ -s "$out/nat.md" ] && { echo; echo "### NAT switch alone (bench/nat_switch.sh 1000)"; echo; grep -v '^#' "$out/nat.md" | sed '/./,$!d'; }
 [ -s "$out/idle.md" ] && { echo; echo "### Promotion → slot and idle cost (bench/promotion_slot.sh 5 60)"; sed 's/^## /#### /' "$out/idle.md"; }
 } >"$res/failover.md"
 
-# chart: one timeline per side (median failover), events as marks, log x axis (0 drawn at 1 ms)
-dat=$out/chart.dat
-: >"$dat"
+# chart: one timeline per side (median failover), events as marks, log x axis (0 drawn
+# at 1 ms); one panel per fault, on the same x axis.
 events=("4:slot present" "6:Barman endpoint routed" "7:Barman streaming" "8:app endpoint routed" "9:first commit (write RTO)")
-for e in "${events[@]}"; do
-	c=${e%%:*}
-	echo "# ${e#*:}" >>"$dat"
-	y=4
+chart_data() {		# SUFFIX: gnuplot data blocks, one per event, into $out/chart$SUFFIX.dat
+	local x=$1 dat=$out/chart$1.dat e c y s m
+	: >"$dat"
+	for e in "${events[@]}"; do
+		c=${e%%:*}
+		echo "# ${e#*:}" >>"$dat"
+		y=4
+		for s in $SIDES; do
+			m=$(med "$c" "$out/$s$x.tsv")
+			[ "$m" != NA ] && awk -v m="$m" -v y="$y" 'BEGIN { print (m < 1 ? 1 : m), y, m }' >>"$dat"
+			y=$((y - 1))
+		done
+		printf '\n\n' >>"$dat"
+	done
+}
+chart_panel() {		# SUFFIX TITLE: the gnuplot commands of one panel
+	local x=$1 dat=$out/chart$1.dat e i=0 y=4 s m plot=""
+	echo "unset arrow; unset label"
+	echo "set title \"$2\""
 	for s in $SIDES; do
-		m=$(med "$c" "$out/$s.tsv")
-		[ "$m" != NA ] && awk -v m="$m" -v y="$y" 'BEGIN { print (m < 1 ? 1 : m), y, m }' >>"$dat"
+		m=$(med 9 "$out/$s$x.tsv"); [ "$m" = NA ] && m=1; [ "$m" -lt 1 ] 2>/dev/null && m=1
+		echo "set arrow from 1,$y to $m,$y nohead lw 3 lc rgb '#999999' back"
+		echo "set label '$m ms' at $m,$y offset 1,0.9 font ',10'"
 		y=$((y - 1))
 	done
-	printf '\n\n' >>"$dat"
-done
-xmax=$(awk '$1 ~ /^[0-9.]+$/ && $1 > m { m = $1 } END { print (m > 0 ? m * 3 : 100000) }' "$dat")
-plot=""
-i=0
-for e in "${events[@]}"; do
-	plot="$plot${plot:+, }'$dat' index $i using 1:2 with points pt $((i + 5)) ps 2.2 title '${e#*:}'"
-	i=$((i + 1))
-done
-lines=""
-y=4
-for s in $SIDES; do
-	m=$(med 9 "$out/$s.tsv"); [ "$m" = NA ] && m=1; [ "$m" -lt 1 ] 2>/dev/null && m=1
-	lines="${lines}set arrow from 1,$y to $m,$y nohead lw 3 lc rgb '#999999' back
-set label '$m ms' at $m,$y offset 1,0.9 font ',10'
-"
-	y=$((y - 1))
-done
-gnuplot <<GP
-set terminal pngcairo size 1100,500 font ',11'
+	for e in "${events[@]}"; do
+		plot="$plot${plot:+, }'$dat' index $i using 1:2 with points pt $((i + 5)) ps 2.2 lc $((i + 1)) title '${e#*:}'"
+		i=$((i + 1))
+	done
+	echo "plot $plot"
+}
+panels=("|after kill -9 of the primary's postmaster")
+[ -n "$(cat "$out"/*-gone.tsv 2>/dev/null)" ] && panels+=("-gone|after the primary's host vanished (cable cut)")
+for pn in "${panels[@]}"; do chart_data "${pn%%|*}"; done
+xmax=$(cat "$out"/chart*.dat | awk '$1 ~ /^[0-9.]+$/ && $1 > m { m = $1 } END { print (m > 0 ? m * 3 : 100000) }')
+{
+	cat <<GP
+set terminal pngcairo size 1100,$(( ${#panels[@]} * 400 + 80 )) font ',11'
 set output '$res/failover.png'
-set title 'Median failover after kill -9 of the primary ($rounds per side): ms since the promotion'
 set logscale x
 set xrange [1:$xmax]
 set yrange [0.4:4.6]
@@ -100,7 +123,9 @@ set ytics ('extension' 4, "seed's handler" 3, 'handler, working order' 2, "handl
 set xlabel 'ms since the promotion (log scale; 0 drawn at 1 ms)'
 set grid xtics
 set key outside below horizontal
-$lines
-plot $plot
+set multiplot layout ${#panels[@]},1 title 'Median failover ($rounds per side and fault): ms since the promotion'
 GP
+	for pn in "${panels[@]}"; do chart_panel "${pn%%|*}" "${pn#*|}"; done
+	echo "unset multiplot"
+} | gnuplot
 cat "$res/failover.md"

@@ -1,9 +1,11 @@
 #!/bin/bash
-# The failover benchmark's short version (issue 5): one kill -9 failover per side
-# (extension, seed's handler, handler in the working order, handler in the extension's
-# order), measured as bench/failover.sh does.  Asserts behaviour, not speed: every side converges, the
-# extension loses no committed row and needs no receive-wal --reset, its slot
-# reserves WAL, and its write RTO is smaller than the seed handler's.
+# The failover benchmark's short version (issue 5): per side (extension, seed's handler,
+# handler in the working order, handler in the extension's order) one kill -9 failover
+# db1 -> db2, then, once every old primary is back as a standby, one failover db2 -> db1
+# with db2's host gone (cable cut), measured as bench/failover.sh does.  Asserts
+# behaviour, not speed: every side converges, the extension loses no committed row and
+# needs no receive-wal --reset, its slot reserves WAL, and its write RTO is smaller than
+# the seed handler's and the working-order handler's, for both faults.
 set -u
 . "$(dirname "$0")/../../bench/lib_bench.sh"
 [ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP the cluster tests run as root"; exit 0; }
@@ -32,30 +34,51 @@ for s in $SIDES; do
 	ok $rc "cluster up: ${PFX[$s]} ($s)" || { sed 's/^/# /' "$BHB_OUT/up.$s.log" | tail -n 30; bail "bring-up of $s failed"; }
 done
 
-for s in $SIDES; do
-	side "$s"
-	t_ok "$s: failover db1 -> db2 converges (promoted, both endpoints, Barman streaming, commits)" \
-		failover_q "$s" db1 db2 1 200
-	diag "$(tail -n 1 "$BHB_OUT/$s.tsv")"
-done
-diag "columns: side round kill->promotion slot reserved barman_nat barman_streaming app_nat first_commit stall reset lost converged (ms since the promotion)"
-
 col() { awk -F'\t' -v c="$2" '{ print $c }' "$BHB_OUT/$1.tsv" 2>/dev/null | tail -n 1; }
-t_is "$(col ext 12)" 0 "extension: no committed row lost"
-t_is "$(col ext 11)" no "extension: Barman needed no receive-wal --reset"
-t_is "$(col ext 5)" yes "extension: the slot reserved WAL when first seen"
-rto_ext=$(col ext 9) rto_seed=$(col seed 9) rto_work=$(col working 9) rto_best=$(col best 9)
-diag "write RTO (ms since the promotion): extension $rto_ext, seed's handler $rto_seed, working order $rto_work, extension's order $rto_best"
-t_ok "extension's write RTO ($rto_ext ms) is smaller than the seed handler's ($rto_seed ms)" \
-	test "${rto_ext:-x}" -lt "${rto_seed:-0}"
-t_ok "extension's write RTO ($rto_ext ms) is smaller than the working-order handler's ($rto_work ms)" \
-	test "${rto_ext:-x}" -lt "${rto_work:-0}"
+# failovers FAULT OLD NEW SUFFIX: one failover per side, then the extension's assertions
+failovers() {
+	local f=$1 old=$2 new=$3 x=$4 s rto_ext rto_seed rto_work rto_best
+	for s in $SIDES; do
+		side "$s"
+		t_ok "$s: $f failover $old -> $new converges (promoted, both endpoints, Barman streaming, commits)" \
+			failover_q "$s" "$old" "$new" 1 200 "$f"
+		diag "$(tail -n 1 "$BHB_OUT/$s$x.tsv")"
+	done
+	t_is "$(col ext$x 12)" 0 "extension, $f: no committed row lost"
+	t_is "$(col ext$x 11)" no "extension, $f: Barman needed no receive-wal --reset"
+	t_is "$(col ext$x 5)" yes "extension, $f: the slot reserved WAL when first seen"
+	rto_ext=$(col ext$x 9) rto_seed=$(col seed$x 9) rto_work=$(col working$x 9) rto_best=$(col best$x 9)
+	diag "$f, write RTO (ms since the promotion): extension $rto_ext, seed's handler $rto_seed, working order $rto_work, extension's order $rto_best"
+	t_ok "extension's write RTO after $f ($rto_ext ms) is smaller than the seed handler's ($rto_seed ms)" \
+		test "${rto_ext:-x}" -lt "${rto_seed:-0}"
+	t_ok "extension's write RTO after $f ($rto_ext ms) is smaller than the working-order handler's ($rto_work ms)" \
+		test "${rto_ext:-x}" -lt "${rto_work:-0}"
+}
+# rejoin_all OLD NEW: every side's OLD back as a standby of NEW, the sides in parallel
+rejoin_all() {
+	local s pids=()
+	for s in $SIDES; do
+		( side "$s"; bhb_heal "$1" && bhb_rejoin "$1" "$2" ) >"$BHB_OUT/rejoin.$s.log" 2>&1 &
+		pids+=($!)
+	done
+	for s in $SIDES; do
+		wait "${pids[0]}"; ok $? "$s: $1 rejoins as a standby of $2 and the cluster is whole again" ||
+			sed 's/^/# /' "$BHB_OUT/rejoin.$s.log" | tail -n 20
+		pids=("${pids[@]:1}")
+	done
+}
+diag "columns: side round fault->promotion slot reserved barman_nat barman_streaming app_nat first_commit stall reset lost converged (ms since the promotion)"
+failovers kill db1 db2 ""
+rejoin_all db1 db2
+failovers gone db2 db1 -gone
+
 for s in $SIDES; do
 	side "$s"
 	gap=$(bhb_wal_gap 2>"$BHB_OUT/$s.walgap.err")
 	diag "$s: WAL missing from Barman's archive: ${gap:-?} bytes $(head -c 300 "$BHB_OUT/$s.walgap.err")"
-	[ "$s" = ext ] && t_is "$gap" 0 "extension: no WAL missing from Barman's archive across the failover"
+	[ "$s" = ext ] && t_is "$gap" 0 "extension: no WAL missing from Barman's archive across both failovers"
 done
 side ext
-t_ok "extension: db1 rejoins as a standby and the cluster is whole again" bhb_rejoin db1 db2
+rejoin_ext() { bhb_heal db2 && bhb_rejoin db2 db1; }
+t_ok "extension: the cut-off db2, stopped, rejoins as a standby and the cluster is whole again" rejoin_ext
 done_testing
