@@ -193,6 +193,15 @@ extern int	state_write(const struct config *cfg, const struct state *st);
 extern int	remote_exec(const struct config *cfg, const struct caller *who,
 						int argc, char **argv);
 
+/* dl.c: a library loaded with dlopen, its symbols into pointers */
+struct dl_sym
+{
+	const char *name;
+	void	  **ptr;
+};
+extern int	dl_load(const char *soname, const struct dl_sym *syms, char *err,
+					size_t errlen);
+
 /* pq.c (libpq runs only in unprivileged children) */
 struct pg_conn;
 extern struct pg_conn *pq_open(const char *conninfo);

@@ -11,54 +11,33 @@
  */
 #include "helper.h"
 
-#include <dlfcn.h>
 #include <stdio.h>
 
 #include "pq.h"
 
 struct pq_api pq;
 
-#define LOAD(field, sym) \
-	if ((*(void **) &pq.field = dlsym(h, #sym)) == NULL) \
-		goto fail
-
-/* Returns 0, or -1 after printing why (we run in a child whose output is read). */
-static int
-pq_load(void)
-{
-	static void *h = NULL;
-
-	if (h != NULL)
-		return 0;
-	if ((h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL)) == NULL)
-	{
-		printf("cannot load libpq: %s\n", dlerror());
-		return -1;
-	}
-	LOAD(connectdb, PQconnectdb);
-	LOAD(status, PQstatus);
-	LOAD(errorMessage, PQerrorMessage);
-	LOAD(finish, PQfinish);
-	LOAD(exec, PQexec);
-	LOAD(execParams, PQexecParams);
-	LOAD(resultStatus, PQresultStatus);
-	LOAD(ntuples, PQntuples);
-	LOAD(getvalue, PQgetvalue);
-	LOAD(clear, PQclear);
-	return 0;
-fail:
-	printf("libpq lacks a symbol: %s\n", dlerror());
-	return -1;
-}
+/* the first entry's pointer also says whether libpq is loaded */
+#define PQ_SYM(f) {"PQ" #f, (void **) &pq.f}
+static const struct dl_sym pq_syms[] = {
+	PQ_SYM(connectdb), PQ_SYM(status), PQ_SYM(errorMessage), PQ_SYM(finish), PQ_SYM(exec),
+	PQ_SYM(execParams), PQ_SYM(resultStatus), PQ_SYM(ntuples), PQ_SYM(getvalue), PQ_SYM(clear),
+	{NULL, NULL}
+};
 
 /* Connect or say why on stdout. */
 PGconn *
 pq_open(const char *conninfo)
 {
 	PGconn	   *c;
+	char		err[512];
 
-	if (pq_load() != 0)
+	/* we run in a child whose output is read */
+	if (dl_load("libpq.so.5", pq_syms, err, sizeof(err)) != 0)
+	{
+		printf("%s\n", err);
 		return NULL;
+	}
 	c = pq.connectdb(conninfo);
 	if (pq.status(c) == CONNECTION_OK)
 		return c;
