@@ -304,6 +304,7 @@ bhb_library() {
 		bha_wait 130 "Barman streaming from $p" bha_barman_streams_from "$p" &&
 		bha_wait 30 "the primary worker $([ "$3" = on ] && echo present || echo absent) on $p" \
 			bhb_workers_are "$p" "$([ "$3" = on ] && echo 1 || echo 0)" &&
+		{ [ "$3" = off ] || bha_wait 60 "route ok on $p" bha_route_ok "$p"; } &&
 		bha_repmgr "$p" service unpause >/dev/null 2>&1
 }
 
