@@ -412,7 +412,7 @@ barman_stop(const struct config *cfg, const char *dir)
 	}
 	ka.dir = dir;
 	ka.server = cfg->barman_server;
-	ka.grace_ms = cfg->stop_timeout * 1000;
+	ka.grace_ms = cfg->stop_grace_ms;
 	if (run_as(cfg->barman_user, ka.grace_ms + 5000, kill_child, &ka, &res) != 0 ||
 		res.status != 0)
 	{

@@ -133,7 +133,7 @@ static const struct key
 	{"barman_conninfo", K_CONNINFO, F(barman_conninfo), 0, 0},
 	{"barman_application_name", K_NAME, F(barman_appname), 0, 0},
 	{"archive_timeout", K_INT, F(archive_timeout), 1, 3600},
-	{"receive_wal_stop_timeout", K_INT, F(stop_timeout), 1, 600},	/* SIGINT -> SIGKILL */
+	{"receive_wal_stop_grace_ms", K_INT, F(stop_grace_ms), 0, 60000},
 	{"catchup_timeout", K_INT, F(catchup_timeout), 1, 600},
 	{"lock_timeout", K_INT, F(lock_timeout), 1, 600},
 	{"state_file", K_PATH, F(state_file), 0, 0},
@@ -245,7 +245,7 @@ set_defaults(struct config *cfg)
 	strcpy(cfg->barman_path, "/usr/bin/barman");
 	strcpy(cfg->barman_appname, "barman_receive_wal");
 	cfg->archive_timeout = 90;
-	cfg->stop_timeout = 1;
+	cfg->stop_grace_ms = 200;
 	cfg->catchup_timeout = 20;
 	cfg->lock_timeout = 5;
 	strcpy(cfg->state_file, DEFAULT_STATE);

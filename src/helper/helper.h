@@ -68,7 +68,7 @@ struct config
 	char		barman_conninfo[512];
 	char		barman_appname[NAME_MAX_LEN + 1];
 	int			archive_timeout;	/* seconds */
-	int			stop_timeout;	/* seconds */
+	int			stop_grace_ms;	/* SIGINT -> SIGKILL */
 	int			catchup_timeout;	/* seconds */
 	int			lock_timeout;	/* seconds */
 	char		state_file[256];
