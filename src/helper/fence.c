@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,7 +32,6 @@ int
 state_lock(const struct config *cfg)
 {
 	char		path[300];
-	double		deadline = now_ms() + cfg->lock_timeout * 1000.0;
 	int			fd;
 
 	snprintf(path, sizeof(path), "%s.lock", cfg->state_file);
@@ -45,16 +43,12 @@ state_lock(const struct config *cfg)
 		errorf("cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
-	while (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	if (flock_wait(fd, cfg->lock_timeout) != 0)
 	{
-		if ((errno != EWOULDBLOCK && errno != EINTR) || now_ms() > deadline)
-		{
-			errorf("another promote is running (%s still locked after %d s)", path,
-				   cfg->lock_timeout);
-			close(fd);
-			return -1;
-		}
-		usleep(10000);
+		errorf("another promote is running (%s still locked after %d s)", path,
+			   cfg->lock_timeout);
+		close(fd);
+		return -1;
 	}
 	return fd;
 }

@@ -153,6 +153,7 @@ extern int	run_exec_as(const char *user, int timeout_ms, char *const argv[],
 						struct run_result *res);
 extern const char *last_line(const char *text, char *buf, size_t len);
 extern double now_ms(void);
+extern int	flock_wait(int fd, int timeout_s);
 
 /* output: step lines and errors (main.c) */
 extern void step(const char *name, const char *result, double ms,

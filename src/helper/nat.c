@@ -33,7 +33,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <libiptc/libiptc.h>
@@ -80,42 +79,32 @@ static const char *const jumps[][2] = {
 
 static int	lock_fd = -1;
 
-/* flock(LOCK_EX) on the lock iptables-legacy uses, waiting at most timeout. */
-static int
-xt_lock(const struct config *cfg)
-{
-	double		deadline = now_ms() + cfg->lock_timeout * 1000.0;
-
-	lock_fd = open(XTABLES_LOCK, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lock_fd < 0)
-	{
-		errorf("cannot open %s: %s", XTABLES_LOCK, strerror(errno));
-		return -1;
-	}
-	while (flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
-	{
-		if (errno != EWOULDBLOCK && errno != EINTR)
-		{
-			errorf("cannot lock %s: %s", XTABLES_LOCK, strerror(errno));
-			return -1;
-		}
-		if (now_ms() > deadline)
-		{
-			errorf("xtables lock %s still held after %d s", XTABLES_LOCK,
-				   cfg->lock_timeout);
-			return -1;
-		}
-		usleep(2000);
-	}
-	return 0;
-}
-
 static void
 xt_unlock(void)
 {
 	if (lock_fd >= 0)
 		close(lock_fd);			/* closing releases the flock */
 	lock_fd = -1;
+}
+
+/* flock(LOCK_EX) on the lock iptables-legacy uses, waiting at most timeout. */
+static int
+xt_lock(const struct config *cfg)
+{
+	lock_fd = open(XTABLES_LOCK, O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lock_fd < 0)
+	{
+		errorf("cannot open %s: %s", XTABLES_LOCK, strerror(errno));
+		return -1;
+	}
+	if (flock_wait(lock_fd, cfg->lock_timeout) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK)
+		errorf("xtables lock %s still held after %d s", XTABLES_LOCK, cfg->lock_timeout);
+	else
+		errorf("cannot lock %s: %s", XTABLES_LOCK, strerror(errno));
+	xt_unlock();
+	return -1;
 }
 
 static void
