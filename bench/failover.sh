@@ -69,7 +69,7 @@ for r in $(seq 1 "$ROUNDS"); do
 			bhb_failover "$s" "$old" "$new" "$r" "$LIMIT" "$f" >/dev/null || log "$s round $r ($f) did not converge within ${LIMIT}s"
 			tail -n 1 "$BHB_OUT/$s$([ "$f" = gone ] && echo -gone).tsv" >&2
 			CUR[$s]=$new
-			{ bhb_heal "$old" && bhb_rejoin "$old" "$new"; } || { log "$s: rejoin failed, no more rounds on this side"; OK[$s]=0; }
+			{ bhb_heal "$old" "$new" && bhb_rejoin "$old" "$new"; } || { log "$s: rejoin failed, no more rounds on this side"; OK[$s]=0; }
 		done
 	done
 done

@@ -215,17 +215,22 @@ bhb_failover() {
 	[ "$conv" = yes ]
 }
 
-# bhb_heal OLD: after either fault, OLD's postmaster stopped (the cut-off stale primary
-# of a host-gone failover, immediate: its walsenders wait for peers it cannot reach) and
-# its cable plugged back, so that bhb_rejoin finds a stopped server on a reachable host.
+# bhb_heal OLD NEW: after either fault, OLD's postmaster stopped (the cut-off stale primary
+# of a host-gone failover, immediate: its walsenders wait for peers it cannot reach) and its
+# cable plugged back, so that bhb_rejoin finds a stopped server on a reachable host.  While
+# the cable was cut, ARP for OLD's peers failed: such neighbour entries answer "No route to
+# host" for a while, so they are flushed, and OLD must reach NEW's PostgreSQL again.
 bhb_heal() {
-	local pid
+	local pid h
 	pid=$(bha_pg_pid "$1")
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		bha_as "$1" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$1/pgdata" -m immediate -w -t 60 stop >/dev/null || return 1
 	fi
 	bha_link "$1" up
+	for h in $BHA_HOSTS; do ip -n "$(bha_ns "$h")" neigh flush all; done
+	bha_wait 30 "$1 to reach $2's PostgreSQL" bhb_reaches "$1" "$2"
 }
+bhb_reaches() { bha_in "$1" timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/5432"' "${BHA_ADDR[$2]}" 2>/dev/null; }
 
 # bhb_rejoin OLD NEW: the killed OLD back as a standby of NEW, synchronous again, Barman
 # streaming from NEW (up to a cron tick for the baselines).

@@ -58,7 +58,7 @@ failovers() {
 rejoin_all() {
 	local s pids=()
 	for s in $SIDES; do
-		( side "$s"; bhb_heal "$1" && bhb_rejoin "$1" "$2" ) >"$BHB_OUT/rejoin.$s.log" 2>&1 &
+		( side "$s"; bhb_heal "$1" "$2" && bhb_rejoin "$1" "$2" ) >"$BHB_OUT/rejoin.$s.log" 2>&1 &
 		pids+=($!)
 	done
 	for s in $SIDES; do
@@ -79,6 +79,6 @@ for s in $SIDES; do
 	[ "$s" = ext ] && t_is "$gap" 0 "extension: no WAL missing from Barman's archive across both failovers"
 done
 side ext
-rejoin_ext() { bhb_heal db2 && bhb_rejoin db2 db1; }
+rejoin_ext() { bhb_heal db2 db1 && bhb_rejoin db2 db1; }
 t_ok "extension: the cut-off db2, stopped, rejoins as a standby and the cluster is whole again" rejoin_ext
 done_testing
