@@ -67,7 +67,7 @@ for r in $(seq 1 "$ROUNDS"); do
 			old=${CUR[$s]}; [ "$old" = db1 ] && new=db2 || new=db1
 			log "round $r, $s: $f of $old"
 			bhb_failover "$s" "$old" "$new" "$r" "$LIMIT" "$f" >/dev/null || log "$s round $r ($f) did not converge within ${LIMIT}s"
-			tail -n 1 "$BHB_OUT/$s$([ "$f" = gone ] && echo -gone).tsv" >&2
+			tail -n 1 "$(bhb_tsv "$s" "$f")" >&2
 			CUR[$s]=$new
 			{ bhb_heal "$old" "$new" && bhb_rejoin "$old" "$new"; } || { log "$s: rejoin failed, no more rounds on this side"; OK[$s]=0; }
 		done

@@ -143,12 +143,12 @@ bhb_first_nat() { awk -v tp="$T_P" -v want="$2" '$1 >= tp - 60 && index($0, want
 # bhb_failover SIDE OLD NEW ROUND LIMIT [FAULT]: OLD fails under a writer through 54322,
 # NEW is promoted by repmgrd.  FAULT kill (default): kill -9 of OLD's postmaster; gone:
 # OLD's cable cut (its host vanishes: no RST, no FIN, streams to it hang; OLD itself keeps
-# running as a primary until bhb_heal).  Appends one line to $BHB_OUT/SIDE.tsv (kill) or
-# $BHB_OUT/SIDE-gone.tsv: side round fault_to_promotion slot reserved barman_nat
-# barman_streaming app_nat first_commit stall_after reset lost converged (ms since the promotion)
+# running as a primary until bhb_heal).  Appends one line to $(bhb_tsv SIDE FAULT): side round
+# fault_to_promotion slot reserved barman_nat barman_streaming app_nat first_commit
+# stall_after reset lost converged (ms since the promotion)
 bhb_failover() {
 	local side=$1 old=$2 new=$3 round=$4 limit=${5:-240} fault=${6:-kill}
-	local dir=$BHB_OUT/$side.$fault.$round w=w$fault$round t_kill n0 line end conv=no tsv=$BHB_OUT/$side.tsv
+	local dir=$BHB_OUT/$side.$fault.$round w=w$fault$round t_kill n0 line end conv=no
 	local t_slot t_res t_bs t_bn t_an t_fc stall reset lost blog0 ends first=$((round * 1000000))
 	mkdir -p "$dir"
 	# row numbers of their own per failover: kill rounds from 1e6, gone rounds from 5e8
@@ -162,7 +162,7 @@ bhb_failover() {
 	t_kill=$(bha_now_ms)
 	case $fault in
 	kill) kill -9 "$(bha_pg_pid "$old")" ;;
-	gone) bha_link "$old" down; tsv=$BHB_OUT/$side-gone.tsv ;;
+	gone) bha_link "$old" down ;;
 	*) echo "bhb_failover: unknown fault $fault" >&2; return 2 ;;
 	esac
 	T_P=""
@@ -209,11 +209,15 @@ bhb_failover() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$side" "$round" $((T_P - t_kill)) \
 		"$(rel "$t_slot")" "$([ -n "$t_res" ] && [ "$t_res" = "$t_slot" ] && echo yes || echo no)" \
 		"$(rel "$t_bn")" "$(rel "$t_bs")" "$(rel "$t_an")" "$(rel "$t_fc")" "$stall" "$reset" "$lost" "$conv" \
-		| tee -a "$tsv"
+		| tee -a "$(bhb_tsv "$side" "$fault")"
 	[ "$BHB_MODE" = ext ] || awk -v t="$t_kill" '$1 > t' "$BHA_DATA/bench/handler.log" >"$dir/handler.log" 2>/dev/null
 	[ "$BHB_MODE" = ext ] && bha_events "$new" >"$dir/events" 2>/dev/null
 	[ "$conv" = yes ]
 }
+
+# bhb_tsv SIDE FAULT: the file of SIDE's failovers by FAULT: SIDE.tsv for kill, SIDE-FAULT.tsv
+# for the others (report.sh reads them by these names).
+bhb_tsv() { if [ "$2" = kill ]; then echo "$BHB_OUT/$1.tsv"; else echo "$BHB_OUT/$1-$2.tsv"; fi; }
 
 # bhb_heal OLD NEW: after either fault, OLD's postmaster stopped (the cut-off stale primary
 # of a host-gone failover, immediate: its walsenders wait for peers it cannot reach) and its

@@ -34,20 +34,20 @@ for s in $SIDES; do
 	ok $rc "cluster up: ${PFX[$s]} ($s)" || { sed 's/^/# /' "$BHB_OUT/up.$s.log" | tail -n 30; bail "bring-up of $s failed"; }
 done
 
-col() { awk -F'\t' -v c="$2" '{ print $c }' "$BHB_OUT/$1.tsv" 2>/dev/null | tail -n 1; }
-# failovers FAULT OLD NEW SUFFIX: one failover per side, then the extension's assertions
+col() { awk -F'\t' -v c="$3" '{ print $c }' "$(bhb_tsv "$1" "$2")" 2>/dev/null | tail -n 1; }	# SIDE FAULT COLUMN
+# failovers FAULT OLD NEW: one failover per side, then the extension's assertions
 failovers() {
-	local f=$1 old=$2 new=$3 x=$4 s rto_ext rto_seed rto_work rto_best
+	local f=$1 old=$2 new=$3 s rto_ext rto_seed rto_work rto_best
 	for s in $SIDES; do
 		side "$s"
 		t_ok "$s: $f failover $old -> $new converges (promoted, both endpoints, Barman streaming, commits)" \
 			failover_q "$s" "$old" "$new" 1 200 "$f"
-		diag "$(tail -n 1 "$BHB_OUT/$s$x.tsv")"
+		diag "$(tail -n 1 "$(bhb_tsv "$s" "$f")")"
 	done
-	t_is "$(col ext$x 12)" 0 "extension, $f: no committed row lost"
-	t_is "$(col ext$x 11)" no "extension, $f: Barman needed no receive-wal --reset"
-	t_is "$(col ext$x 5)" yes "extension, $f: the slot reserved WAL when first seen"
-	rto_ext=$(col ext$x 9) rto_seed=$(col seed$x 9) rto_work=$(col working$x 9) rto_best=$(col best$x 9)
+	t_is "$(col ext "$f" 12)" 0 "extension, $f: no committed row lost"
+	t_is "$(col ext "$f" 11)" no "extension, $f: Barman needed no receive-wal --reset"
+	t_is "$(col ext "$f" 5)" yes "extension, $f: the slot reserved WAL when first seen"
+	rto_ext=$(col ext "$f" 9) rto_seed=$(col seed "$f" 9) rto_work=$(col working "$f" 9) rto_best=$(col best "$f" 9)
 	diag "$f, write RTO (ms since the promotion): extension $rto_ext, seed's handler $rto_seed, working order $rto_work, extension's order $rto_best"
 	t_ok "extension's write RTO after $f ($rto_ext ms) is smaller than the seed handler's ($rto_seed ms)" \
 		test "${rto_ext:-x}" -lt "${rto_seed:-0}"
@@ -68,9 +68,9 @@ rejoin_all() {
 	done
 }
 diag "columns: side round fault->promotion slot reserved barman_nat barman_streaming app_nat first_commit stall reset lost converged (ms since the promotion)"
-failovers kill db1 db2 ""
+failovers kill db1 db2
 rejoin_all db1 db2
-failovers gone db2 db1 -gone
+failovers gone db2 db1
 
 for s in $SIDES; do
 	side "$s"
