@@ -18,10 +18,10 @@ OBJS = \
 	src/reconcile_standby.o \
 	src/primary_slot.o \
 	src/sql_api.o
-DATA = repmgr_barman_ha--1.0.sql
+DATA = repmgr_barman_ha--1.0.sql repmgr_barman_ha--1.0--1.1.sql
 PGFILEDESC = "repmgr_barman_ha - keeps Barman and client routing on the primary"
 
-REGRESS = status guc permissions
+REGRESS = status guc permissions upgrade
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl

@@ -40,6 +40,22 @@ typedef enum RouteState
 	ROUTE_DISABLED
 } RouteState;
 
+/*
+ * The barman slot's wal_status, as pg_replication_slots names it; NONE for
+ * no slot or a slot that never reserved WAL (wal_status NULL).
+ */
+typedef enum SlotWalStatus
+{
+	SLOT_WAL_NONE,
+	SLOT_WAL_RESERVED,
+	SLOT_WAL_EXTENDED,
+	SLOT_WAL_UNRESERVED,
+	SLOT_WAL_LOST
+} SlotWalStatus;
+
+/* Share of max_slot_wal_keep_size the slot may retain before a WARNING. */
+#define BARMAN_HA_SLOT_WARN_PERCENT 80
+
 /* Exit codes of barman_ha_helper (see docs/helper.md). */
 #define HELPER_EXIT_OK 0
 #define HELPER_EXIT_USAGE 2
@@ -82,6 +98,12 @@ typedef struct BarmanHaState
 	char		last_error[BARMAN_HA_MSG_LEN];
 	XLogRecPtr	primary_slot_lsn;	/* on a standby with 'sync': the slot it
 									 * follows, invalid if unknown */
+	TimestampTz last_success_at;	/* last helper call that succeeded, or 0 */
+	uint64		helper_failures;	/* failed helper calls since server start */
+	uint64		slot_invalidations; /* times the slot was found lost */
+	SlotWalStatus slot_wal_seen;	/* wal_status at the workers' last look */
+	bool		slot_near_limit;	/* slot over BARMAN_HA_SLOT_WARN_PERCENT of
+									 * max_slot_wal_keep_size at that look */
 	uint64		events_written; /* total ever written; ring index is % */
 	BarmanHaEvent events[BARMAN_HA_EVENTS];
 } BarmanHaState;
@@ -97,6 +119,7 @@ extern void barman_ha_record_event(const char *event, bool ok,
 extern void barman_ha_set_route(RouteState state, const char *routed_node);
 extern void barman_ha_set_error(const char *fmt,...) pg_attribute_printf(1, 2);
 extern void barman_ha_set_primary_slot_lsn(XLogRecPtr lsn);
+extern void barman_ha_count_helper_call(bool ok);
 extern const char *barman_ha_route_state_name(RouteState state);
 
 /* slot.c */
@@ -105,12 +128,25 @@ typedef struct SlotInfo
 	bool		exists;
 	bool		active;
 	XLogRecPtr	restart_lsn;
+	XLogRecPtr	invalidated_at; /* set once PostgreSQL invalidated the slot */
 } SlotInfo;
+
+/* wal_status and safe_wal_size of a slot, and the position they count from */
+typedef struct SlotWal
+{
+	SlotWalStatus status;
+	bool		has_safe_size;	/* false: safe_wal_size is NULL */
+	int64		safe_wal_size;
+	XLogRecPtr	current;
+} SlotWal;
 
 extern SlotInfo barman_ha_slot_info(const char *name);
 extern bool barman_ha_ensure_slot(const char *name);
 extern void barman_ha_drop_inactive_slot(const char *name);
 extern bool barman_ha_advance_slot(const char *name, XLogRecPtr target);
+extern SlotWal barman_ha_slot_wal(const SlotInfo *info, bool in_recovery);
+extern const char *barman_ha_slot_wal_status_name(SlotWalStatus status);
+extern void barman_ha_check_slot_wal(const char *name);
 
 /* primary_slot.c */
 extern bool barman_ha_read_primary_slot(const char *name, bool *exists,

@@ -11,6 +11,7 @@ RESET ROLE;
 
 SET ROLE regress_barman_ha_monitor;
 SELECT role, slot_name FROM barman_ha_status();
+SELECT wal_status, helper_failures, fenced FROM barman_ha_status();
 SELECT count(*) > 0 AS has_events FROM barman_ha_events();
 SELECT role FROM barman_ha;
 SELECT barman_ha_reconcile();

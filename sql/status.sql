@@ -19,8 +19,17 @@ SELECT role, timeline, node_name, slot_name, slot_exists, slot_active,
 SELECT slot_type, restart_lsn IS NOT NULL AS reserved, temporary
   FROM pg_replication_slots WHERE slot_name = 'barman';
 
+-- the slot's WAL as pg_replication_slots sees it; no limit, no helper:
+-- no safe_wal_size, no route check yet, nothing failed or fenced
+SELECT wal_status, safe_wal_size, slot_invalidations, last_success_age,
+       helper_failures, fenced
+  FROM barman_ha_status();
+SELECT s.wal_status = r.wal_status AS same_wal_status,
+       s.safe_wal_size IS NOT DISTINCT FROM r.safe_wal_size AS same_safe_wal_size
+  FROM barman_ha_status() s JOIN pg_replication_slots r ON r.slot_name = s.slot_name;
+
 -- the view shows the same row
-SELECT role, slot_name, route_state FROM barman_ha;
+SELECT role, slot_name, route_state, wal_status, fenced FROM barman_ha;
 
 SELECT event, ok FROM barman_ha_events() WHERE event IN ('worker_started', 'slot_created');
 SELECT count(*) <= 100 AS bounded FROM barman_ha_events();

@@ -79,6 +79,7 @@ route_here(const char *node, TimeLineID timeline)
 
 	if (result.exit_code == HELPER_EXIT_OK)
 	{
+		barman_ha_count_helper_call(true);
 		failures_in_a_row = 0;
 		fenced_timeline = 0;
 		barman_ha_set_route(ROUTE_OK, node);
@@ -89,6 +90,8 @@ route_here(const char *node, TimeLineID timeline)
 													reconcile_interval_ms());
 		return reconcile_interval_ms();
 	}
+	/* a refusal, an error or a timeout: a failed call all the same */
+	barman_ha_count_helper_call(false);
 
 	if (result.exit_code == HELPER_EXIT_FENCED)
 	{
@@ -137,6 +140,9 @@ barman_ha_reconcile_primary(bool forced)
 		barman_ha_set_route(ROUTE_DISABLED, NULL);
 		return reconcile_interval_ms();
 	}
+
+	/* a slot lost to max_slot_wal_keep_size is seen before it is repaired */
+	barman_ha_check_slot_wal(barman_ha_slot_name);
 
 	/* routes move only to a node whose slot holds the WAL Barman needs */
 	if (!barman_ha_ensure_slot(barman_ha_slot_name))

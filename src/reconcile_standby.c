@@ -12,7 +12,9 @@
  *		keep  leave the slot as it is.
  *
  * A standby slot holds no more WAL than the primary's slot does, plus what
- * replay lags; max_slot_wal_keep_size bounds both the same way.
+ * replay lags; max_slot_wal_keep_size bounds both the same way.  Each pass
+ * first notes whether the copy is still safe (barman_ha_check_slot_wal):
+ * a copy the standby invalidated is lost WAL Barman may still need.
  *
  *-------------------------------------------------------------------------
  */
@@ -118,12 +120,15 @@ barman_ha_reconcile_standby(bool forced)
 		switch ((StandbySlotMode) barman_ha_standby_slot)
 		{
 			case STANDBY_SLOT_SYNC:
+				/* before sync_slot() repairs a copy that was invalidated */
+				barman_ha_check_slot_wal(slot_name);
 				sync_slot(slot_name);
 				break;
 			case STANDBY_SLOT_DROP:
 				barman_ha_drop_inactive_slot(slot_name);
 				break;
 			case STANDBY_SLOT_KEEP:
+				barman_ha_check_slot_wal(slot_name);
 				break;
 		}
 	}

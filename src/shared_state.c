@@ -41,6 +41,7 @@ barman_ha_shmem_startup(void)
 		memset(barman_ha_state, 0, sizeof(BarmanHaState));
 		barman_ha_state->lock = &(GetNamedLWLockTranche("barman_ha"))->lock;
 		barman_ha_state->route_state = ROUTE_PENDING;
+		barman_ha_state->slot_wal_seen = SLOT_WAL_NONE;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -149,6 +150,24 @@ barman_ha_set_primary_slot_lsn(XLogRecPtr lsn)
 {
 	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
 	barman_ha_state->primary_slot_lsn = lsn;
+	LWLockRelease(barman_ha_state->lock);
+}
+
+/*
+ * Count one helper call: a success is the time last_success_age counts
+ * from, a failure (any exit but 0, a timeout included) adds to
+ * helper_failures.
+ */
+void
+barman_ha_count_helper_call(bool ok)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
+	if (ok)
+		barman_ha_state->last_success_at = now;
+	else
+		barman_ha_state->helper_failures++;
 	LWLockRelease(barman_ha_state->lock);
 }
 
