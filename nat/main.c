@@ -138,7 +138,8 @@ apply(const struct nat_config *cfg, const struct nat_backend *be, const struct t
 		return -1;
 	*changed |= ch;
 	for (int ep = 0; ep < EP_COUNT; ep++)
-		if (cur[ep].set != want[ep].set || memcmp(&cur[ep], &want[ep], sizeof(cur[ep])) != 0)
+		if (cur[ep].set != want[ep].set || (cur[ep].set && (cur[ep].addr.s_addr != want[ep].addr.s_addr ||
+															cur[ep].port != want[ep].port)))
 			mask |= 1u << ep;
 	return flows_remove(cfg, want, mask, flows);
 }
