@@ -1,26 +1,22 @@
 /*-------------------------------------------------------------------------
  *
  * nat_nftables.c
- *	  The nftables backend: netlink through libmnl and libnftnl (not nft,
- *	  not libnftables).  Our table, as nft input in repmgr_barman_ha.nft
- *	  (docs/nftables.md says why it is so):
- *
- *	  table ip repmgr_barman_ha
- *		map endpoints { type inet_service : ipv4_addr . inet_service }
- *			BACKUP's port -> node address . port.  A closed endpoint has no
- *			element: its SYN reaches the local stack, which resets it.
- *		chains prerouting, output (nat, priority -100):
- *			ip daddr BACKUP dnat ip to tcp dport map @endpoints
- *		chain postrouting (nat, priority 100), a rule per endpoint, only for
- *		flows our DNAT made: meta l4proto tcp ct status dnat
- *			ct original ip daddr BACKUP ct original proto-dst PORT snat ip to SOURCE
+ *	  The nftables backend, netlink through libmnl and libnftnl (not nft, not
+ *	  libnftables).  "table ip repmgr_barman_ha", as nft input in
+ *	  repmgr_barman_ha.nft (docs/nftables.md says why it is so):
+ *	  map endpoints (BACKUP's port : node address . port; a closed endpoint
+ *	  has no element, so its SYN reaches the local stack, which resets it);
+ *	  chains prerouting and output: ip daddr BACKUP dnat ip to tcp dport map
+ *	  @endpoints; chain postrouting, a rule per endpoint for the flows our
+ *	  DNAT made: meta l4proto tcp ct status dnat ct original ip daddr BACKUP
+ *	  ct original proto-dst PORT snat ip to SOURCE.
  *
  *	  Every change is one netlink batch, one kernel transaction.  A route
  *	  flushes @endpoints and adds the new elements: packets and readers see
  *	  the old elements or the new ones, never none, and a flush cannot fail
- *	  on an element someone else removed.  init, and a route that finds our
- *	  rules changed (as the kernel dumps them, against those we would make),
- *	  re-create the table in the same batch: add table; delete table; ...
+ *	  on an element someone else removed.  init, and a route finding our
+ *	  rules changed (the kernel's dump against the rules we would make),
+ *	  re-create the whole table in that batch: add table, delete table, ...
  *
  *-------------------------------------------------------------------------
  */
@@ -46,15 +42,13 @@
 #define D			0x100		/* ex(): a data attribute, then pointer, length */
 
 static const struct { const char *name; uint32_t hook; int32_t prio; } chains[] = {
-	{"prerouting", NF_INET_PRE_ROUTING, -100},	/* DNAT */
-	{"output", NF_INET_LOCAL_OUT, -100},	/* DNAT */
-	{"postrouting", NF_INET_POST_ROUTING, 100},	/* SNAT */
+	{"prerouting", NF_INET_PRE_ROUTING, -100}, {"output", NF_INET_LOCAL_OUT, -100},
+	{"postrouting", NF_INET_POST_ROUTING, 100},
 };
-/* @endpoints: key and data types by nft's numbers, so that nft lists it */
+/* @endpoints, typed by nft's numbers (inet_service : ipv4_addr . inet_service) */
 static const uint32_t map_attrs[][2] = {
-	{NFTA_SET_ID, 1}, {NFTA_SET_FLAGS, NFT_SET_MAP}, {NFTA_SET_KEY_TYPE, 13 /* inet_service */ },
-	{NFTA_SET_KEY_LEN, 2}, {NFTA_SET_DATA_TYPE, 7 << 6 | 13 /* ipv4_addr . inet_service */ },
-	{NFTA_SET_DATA_LEN, 8},		/* address, port padded to 4 bytes */
+	{NFTA_SET_ID, 1}, {NFTA_SET_FLAGS, NFT_SET_MAP}, {NFTA_SET_KEY_TYPE, 13}, {NFTA_SET_KEY_LEN, 2},
+	{NFTA_SET_DATA_TYPE, 7 << 6 | 13}, {NFTA_SET_DATA_LEN, 8},	/* port padded to 4 bytes */
 };
 
 /* What the kernel holds of ours, or what we would make. */
@@ -73,7 +67,7 @@ static struct nlmsghdr *last;
 static uint32_t seq;
 static bool nomem;
 
-/* Start a message at buf: our table's, and our map's for the element types. */
+/* Start a message at buf, about our table (and map, for the element types). */
 static struct nlmsghdr *
 hdr(char *buf, uint16_t type, uint16_t flags)
 {
@@ -86,16 +80,13 @@ hdr(char *buf, uint16_t type, uint16_t flags)
 	return nlh;
 }
 
-/*
- * Send the batch (type 0), or a GET with an ack or a DUMP of ours; run cb on
- * the replies until done, an ack or an error.
- */
+/* Send the batch (type 0) or a dump request; cb gets the replies. */
 static int
-talk(uint16_t type, uint16_t flags, mnl_cb_t cb, void *data)
+talk(uint16_t type, mnl_cb_t cb, void *data)
 {
 	static char buf[65536];
 	char		req[256];
-	struct nlmsghdr *nlh = type ? hdr(req, type, flags) : (struct nlmsghdr *) batch;
+	struct nlmsghdr *nlh = type ? hdr(req, type, NLM_F_DUMP) : (struct nlmsghdr *) batch;
 	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
 	int			rc = -1, n, err;
 
@@ -107,7 +98,7 @@ talk(uint16_t type, uint16_t flags, mnl_cb_t cb, void *data)
 	if (nl)
 		mnl_socket_close(nl);
 	errno = err;
-	return rc < 0 ? -1 : 0;
+	return rc < 0 ? -1 : 0;		/* done, or the ack: 0 */
 }
 
 /* Start the batch's next message; NFNL_MSG_BATCH_BEGIN/END start or end it. */
@@ -129,7 +120,7 @@ commit(const char *what)
 	msg(NFNL_MSG_BATCH_END, 0);
 	blen += NLMSG_ALIGN(last->nlmsg_len);
 	errno = ENOMEM;
-	if (!nomem && talk(0, 0, NULL, NULL) == 0)
+	if (!nomem && talk(0, NULL, NULL) == 0)
 		return 0;
 	errorf("nftables: cannot %s: %s", what, strerror(errno));
 	return -1;
@@ -209,7 +200,7 @@ rule(const struct nat_config *cfg, int i)
 }
 
 /*
- * Add to the batch: the whole table anew if table (add, delete, add: no
+ * Add to the batch the whole table anew if table (add, delete, add: no
  * error whether it exists or not), else a flush of @endpoints; then the
  * elements want[] asks for.
  */
@@ -243,20 +234,18 @@ build(const struct nat_config *cfg, const struct target want[EP_COUNT], bool tab
 	nest = mnl_attr_nest_start(nlh = msg(NFT_MSG_NEWSETELEM, NLM_F_CREATE), NFTA_SET_ELEM_LIST_ELEMENTS);
 	for (int ep = 0; ep < EP_COUNT; ep++)
 	{
-		uint16_t	key = htons(cfg->ports[ep]), port = htons(want[ep].port);
-		uint8_t		d[8] = {0};
+		uint16_t	val[5] = {htons(cfg->ports[ep]), 0, 0, htons(want[ep].port)};	/* key; addr, port, 0 */
 
 		if (!want[ep].set)
 			continue;
-		memcpy(d, &want[ep].addr, 4);
-		memcpy(d + 4, &port, 2);
+		memcpy(val + 1, &want[ep].addr, 4);
 		elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
-		v = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
-		mnl_attr_put(nlh, NFTA_DATA_VALUE, 2, &key);
-		mnl_attr_nest_end(nlh, v);
-		v = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
-		mnl_attr_put(nlh, NFTA_DATA_VALUE, 8, d);
-		mnl_attr_nest_end(nlh, v);
+		for (int k = 0; k < 2; k++)	/* key, data: nested nft_data values */
+		{
+			v = mnl_attr_nest_start(nlh, k ? NFTA_SET_ELEM_DATA : NFTA_SET_ELEM_KEY);
+			mnl_attr_put(nlh, NFTA_DATA_VALUE, k ? 8 : 2, val + k);
+			mnl_attr_nest_end(nlh, v);
+		}
 		mnl_attr_nest_end(nlh, elem);
 	}
 	mnl_attr_nest_end(nlh, nest);
@@ -281,7 +270,7 @@ rule_cb(const struct nlmsghdr *nlh, void *data)
 	return rc;
 }
 
-/* The elements of @endpoints keyed by our ports into s->el. */
+/* The elements of @endpoints keyed by our ports, into s->el. */
 static int
 elems_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -290,22 +279,22 @@ elems_cb(const struct nlmsghdr *nlh, void *data)
 	struct nftnl_set_elems_iter *it = set && nftnl_set_elems_nlmsg_parse(nlh, set) == 0 ?
 		nftnl_set_elems_iter_create(set) : NULL;
 	struct nftnl_set_elem *e;
-	uint32_t	klen, dlen;
-	uint16_t	key, port;
+	uint32_t	klen = 0, dlen = 0;
+	uint16_t	val[5];			/* as build() makes it */
 	int			ep;
 
 	while (it && (e = nftnl_set_elems_iter_next(it)) != NULL)
 	{
-		const uint8_t *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen),
+		const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen),
 				   *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
 
-		for (ep = 0; k && d && klen == 2 && dlen == 8 && ep < EP_COUNT; ep++)
-			if (memcpy(&key, k, 2), memcpy(&port, d + 4, 2), ntohs(key) == s->cfg->ports[ep])
-				break;
-		if ((s->foreign |= !(k && d && klen == 2 && dlen == 8 && ep < EP_COUNT)))
-			continue;
-		s->el[ep] = (struct target) {.set = true, .port = ntohs(port)};
-		memcpy(&s->el[ep].addr, d, 4);
+		if (k && d && klen == 2 && dlen == 8)
+			memcpy(val, k, 2), memcpy(val + 1, d, 8);
+		for (ep = 0; ep < EP_COUNT && !(k && d && klen == 2 && dlen == 8 &&
+										ntohs(val[0]) == s->cfg->ports[ep]); ep++);
+		if (!(s->foreign |= ep == EP_COUNT))
+			s->el[ep] = (struct target) {.set = true, .port = ntohs(val[3])},
+				memcpy(&s->el[ep].addr, val + 1, 4);
 	}
 	if (it)
 		nftnl_set_elems_iter_destroy(it);
@@ -315,8 +304,8 @@ elems_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 /*
- * Dump our rules and @endpoints into got, again if a dump overlapped a
- * change (EINTR).  *shaped: the rules are those we would make.
+ * Dump our rules and @endpoints into got (each dump is one message: never
+ * interrupted); *shaped: the rules are those we would make.
  */
 static int
 fetch(const struct nat_config *cfg, struct seen *got, bool *shaped)
@@ -324,16 +313,13 @@ fetch(const struct nat_config *cfg, struct seen *got, bool *shaped)
 	static struct seen want;
 	char		buf[2048];
 	struct nftnl_rule *r;
-	int			rc = -1;
+	int			rc;
 
-	for (int tries = 0; rc != 0 && tries < 10 && (tries == 0 || errno == EINTR); tries++)
-	{
-		memset(got, 0, sizeof(*got));
-		got->cfg = cfg;
-		if ((rc = talk(NFT_MSG_GETRULE, NLM_F_DUMP, rule_cb, got)) == 0 &&
-			(rc = talk(NFT_MSG_GETSETELEM, NLM_F_DUMP, elems_cb, got)) != 0 && errno == ENOENT)
-			rc = 0, got->missing = true;	/* no map, or no table */
-	}
+	memset(got, 0, sizeof(*got));
+	got->cfg = cfg;
+	if ((rc = talk(NFT_MSG_GETRULE, rule_cb, got)) == 0 &&
+		(rc = talk(NFT_MSG_GETSETELEM, elems_cb, got)) != 0 && errno == ENOENT)
+		rc = 0, got->missing = true;	/* no map, or no table */
 	if (rc != 0)
 		errorf("nftables: cannot read table ip " TABLE ": %s", strerror(errno));
 	memset(&want, 0, sizeof(want));
@@ -347,7 +333,7 @@ fetch(const struct nat_config *cfg, struct seen *got, bool *shaped)
 	return rc;
 }
 
-/* One batch: @endpoints as want[] says (NULL: as it is), after the whole
+/* One batch: @endpoints as want[] says (NULL: as they are), after the whole
  * table if our rules are not what they should be. */
 static int
 apply(const struct nat_config *cfg, const struct target *want, bool *changed)
@@ -391,14 +377,15 @@ nft_read(const struct nat_config *cfg, struct target got[EP_COUNT], bool *ready)
 	return rc;
 }
 
+/* our table exists: it holds a rule or our map (we never leave it empty) */
 static int
 nft_present(const struct nat_config *cfg, bool *present)
 {
-	(void) cfg;
-	if ((*present = talk(NFT_MSG_GETTABLE, NLM_F_ACK, NULL, NULL) == 0) || errno == ENOENT)
-		return 0;
-	errorf("nftables: cannot read table ip " TABLE ": %s", strerror(errno));
-	return -1;
+	static struct seen s;
+	int			rc = fetch(cfg, &s, present);
+
+	*present = s.len > 0 || !s.missing;
+	return rc;
 }
 
 static int
