@@ -1,9 +1,15 @@
-# Makefile: builds and installs the repmgr_barman_ha extension with PGXS, and the
-# setuid helper in src/helper with rules of its own (it must not link the
-# server's $(LIBS)).  Usual targets: all, install, installcheck, clean.
+# Makefile: builds and installs the repmgr_barman_ha extension with PGXS, and
+# its three programs with their own short Makefiles (a program must not link
+# the server's $(LIBS)).  Which target goes on which host:
 #
-# HELPER_GROUP names the group allowed to run the helper: postgres on a
-# database node, barman on the backup host.
+#   DB nodes     make && make install
+#                  the extension and barman_ha_client (unprivileged, 0755)
+#   backup host  make backup && make install-backup install-systemd
+#                  barman_ha_orchestrator (0755, runs as barman) and
+#                  barman_ha_nat (root:barman 4750, the only privileged one)
+#                  in BACKUP_BINDIR, and the boot unit
+#
+# installcheck runs pg_regress and the TAP tests of the extension.
 
 EXTENSION = repmgr_barman_ha
 MODULE_big = repmgr_barman_ha
@@ -28,24 +34,39 @@ PROVE_TESTS = test/t/*.pl
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
-HELPER_PATH = $(shell $(PG_CONFIG) --bindir)/barman_ha_helper
-PG_CPPFLAGS = -I$(srcdir)/include -I$(libpq_srcdir) -DBARMAN_HA_HELPER_PATH='"$(HELPER_PATH)"'
+CLIENT_PATH = $(shell $(PG_CONFIG) --bindir)/barman_ha_client
+PG_CPPFLAGS = -I$(srcdir)/include -I$(libpq_srcdir) -DBARMAN_HA_HELPER_PATH='"$(CLIENT_PATH)"'
 SHLIB_LINK_INTERNAL = $(libpq)
 include $(PGXS)
 
-HELPER_GROUP ?= postgres
+BACKUP_BINDIR ?= /usr/local/sbin
+BACKUP_GROUP ?= barman
+UNITDIR ?= /etc/systemd/system
+PROGRAMS = client orchestrator nat
 
-all: helper
-install: install-helper
-clean: clean-helper
+all: client-program
+install: install-client
+clean: clean-programs
 
-.PHONY: helper install-helper clean-helper
-helper:
-	$(MAKE) -C src/helper
-install-helper: helper
-	$(MAKE) -C src/helper install BINDIR='$(DESTDIR)$(bindir)' HELPER_GROUP='$(HELPER_GROUP)'
-clean-helper:
-	$(MAKE) -C src/helper clean
+.PHONY: client-program backup install-client install-backup install-systemd clean-programs
+client-program:
+	$(MAKE) -C client
+backup:
+	$(MAKE) -C orchestrator
+	$(MAKE) -C nat
+install-client: client-program
+	$(MAKE) -C client install BINDIR='$(DESTDIR)$(bindir)'
+install-backup: backup
+	$(MAKE) -C orchestrator install BINDIR='$(DESTDIR)$(BACKUP_BINDIR)' \
+		NAT_PROGRAM='$(BACKUP_BINDIR)/barman_ha_nat'
+	$(MAKE) -C nat install BINDIR='$(DESTDIR)$(BACKUP_BINDIR)' NAT_GROUP='$(BACKUP_GROUP)'
+install-systemd:
+	install -d -m 0755 '$(DESTDIR)$(UNITDIR)'
+	for u in systemd/*.service systemd/*.timer; do \
+		sed 's|@BACKUP_BINDIR@|$(BACKUP_BINDIR)|g' $$u >'$(DESTDIR)$(UNITDIR)'/$$(basename $$u) && \
+		chmod 0644 '$(DESTDIR)$(UNITDIR)'/$$(basename $$u) || exit 1; done
+clean-programs:
+	for p in $(PROGRAMS); do $(MAKE) -C $$p clean || exit 1; done
 
 # The two halves of installcheck, so the test runner can count each.
 .PHONY: installcheck-regress installcheck-tap

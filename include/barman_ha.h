@@ -15,8 +15,10 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
-/* Longest node or Barman server name, as the helper accepts them. */
-#define BARMAN_HA_NAME_LEN 64
+#include "barman_ha_contract.h"
+
+/* Room for a node or Barman server name (barman_ha_contract.h). */
+#define BARMAN_HA_NAME_LEN (BHA_NAME_MAX + 1)
 /* Longest message kept for the DBA (last_error, event detail). */
 #define BARMAN_HA_MSG_LEN 256
 /* Number of events kept in shared memory. */
@@ -55,11 +57,6 @@ typedef enum SlotWalStatus
 
 /* Share of max_slot_wal_keep_size the slot may retain before a WARNING. */
 #define BARMAN_HA_SLOT_WARN_PERCENT 80
-
-/* Exit codes of barman_ha_helper (see docs/helper.md). */
-#define HELPER_EXIT_OK 0
-#define HELPER_EXIT_USAGE 2
-#define HELPER_EXIT_FENCED 3
 
 /* settings (guc.c) */
 extern bool barman_ha_enabled;

@@ -59,9 +59,13 @@ escape(char *out, size_t size, int argc, char **argv)
 
 	out[0] = '\0';
 	for (int i = 0; i < argc && n + 8 < size; i++)
-		for (const unsigned char *p = (const void *) argv[i]; (*p || i + 1 < argc) && n + 8 < size; p++)
-			n += snprintf(out + n, size - n, !*p ? " " : (*p <= ' ' || *p >= 0x7f || *p == '\\') ?
+	{
+		for (const unsigned char *p = (const void *) argv[i]; *p && n + 8 < size; p++)
+			n += snprintf(out + n, size - n, (*p <= ' ' || *p >= 0x7f || *p == '\\') ?
 						  "\\x%02x" : "%c", *p);
+		if (i + 1 < argc && n + 8 < size)
+			n += snprintf(out + n, size - n, " ");
+	}
 }
 
 int

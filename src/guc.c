@@ -33,32 +33,20 @@ static const struct config_enum_entry standby_slot_options[] = {
 	{NULL, 0, false}
 };
 
-/*
- * Node and Barman server names travel to the helper as arguments, where
- * the same rule is enforced; refusing them here gives the DBA the error at
- * once instead of a failed promotion later.
- */
-static bool
-is_valid_name(const char *name)
-{
-	size_t		len = strlen(name);
-
-	if (len == 0 || len >= BARMAN_HA_NAME_LEN)
-		return false;
-	return strspn(name, "abcdefghijklmnopqrstuvwxyz"
-				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				  "0123456789_.-") == len;
-}
-
 static bool
 check_name(char **newval, bool allow_empty)
 {
 	if (*newval == NULL || (allow_empty && **newval == '\0'))
 		return true;
-	if (is_valid_name(*newval))
+	if (bha_valid_name(*newval))
 		return true;
-	GUC_check_errdetail("Names must be 1 to %d characters from A-Z, a-z, 0-9, \"_\", \".\" and \"-\".",
-						BARMAN_HA_NAME_LEN - 1);
+	/*
+	 * Names travel to the backup host as arguments, where the same rule
+	 * (barman_ha_contract.h) is enforced; refusing them here gives the DBA
+	 * the error at once instead of a failed promotion later.
+	 */
+	GUC_check_errdetail("Names must be 1 to %d characters from A-Z, a-z, 0-9, \"_\", \".\" and \"-\", not starting with \"-\" or \".\".",
+						BHA_NAME_MAX);
 	return false;
 }
 
@@ -113,7 +101,7 @@ barman_ha_effective_node_name(void)
 {
 	if (barman_ha_node_name && *barman_ha_node_name)
 		return barman_ha_node_name;
-	if (cluster_name && is_valid_name(cluster_name))
+	if (cluster_name && bha_valid_name(cluster_name))
 		return cluster_name;
 	return NULL;
 }
@@ -154,7 +142,7 @@ barman_ha_define_gucs(void)
 							   check_barman_server, NULL, NULL);
 
 	DefineCustomStringVariable("barman_ha.helper_path",
-							   "Absolute path of barman_ha_helper; empty disables routing.",
+							   "Absolute path of barman_ha_client; empty disables routing.",
 							   NULL,
 							   &barman_ha_helper_path,
 							   BARMAN_HA_HELPER_PATH,

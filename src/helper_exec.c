@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * helper_exec.c
- *		Runs barman_ha_helper from a worker: fork and execve with a clean
+ *		Runs barman_ha_client from a worker: fork and execve with a clean
  *		environment, no shell, a time limit, and the worker's latch still
  *		served, so SIGTERM and SIGHUP are handled while the helper runs.
  *
@@ -83,20 +83,20 @@ record_step(const char *line)
 	int			detail_at = 0;
 	const char *detail;
 
-	if (sscanf(line, "step %63[a-z_] %15[a-z] %lf%n", name, result, &ms, &detail_at) != 3)
+	if (sscanf(line, BHA_STEP_PREFIX "%63[a-z_] %15[a-z] %lf%n", name, result, &ms, &detail_at) != 3)
 	{
-		elog(DEBUG1, "barman_ha_helper: %s", line);
+		elog(DEBUG1, "barman_ha_client: %s", line);
 		return;
 	}
 	detail = line + detail_at;
 	while (*detail == ' ')
 		detail++;
 	/* the periodic check that found all in place; a repair is still an event */
-	if (strcmp(name, "check") == 0 && strcmp(result, "ok") == 0 &&
-		strcmp(detail, "routed") == 0)
+	if (strcmp(name, BHA_STEP_CHECK) == 0 && strcmp(result, BHA_STEP_OK) == 0 &&
+		strcmp(detail, BHA_CHECK_ROUTED) == 0)
 		return;
-	barman_ha_record_event(name, strcmp(result, "failed") != 0, ms, "%s%s",
-						   strcmp(result, "skipped") == 0 ? "skipped: " : "",
+	barman_ha_record_event(name, strcmp(result, BHA_STEP_FAILED) != 0, ms, "%s%s",
+						   strcmp(result, BHA_STEP_SKIPPED) == 0 ? "skipped: " : "",
 						   detail);
 }
 
@@ -107,7 +107,7 @@ handle_line(HelperStream *stream, const char *line, HelperResult *result)
 		record_step(line);
 	else if (*line != '\0')
 	{
-		ereport(LOG, (errmsg("barman_ha_helper: %s", line)));
+		ereport(LOG, (errmsg("barman_ha_client: %s", line)));
 		strlcpy(result->last_error, line, sizeof(result->last_error));
 	}
 }

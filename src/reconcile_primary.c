@@ -77,7 +77,7 @@ route_here(const char *node, TimeLineID timeline)
 		snprintf(result.last_error, sizeof(result.last_error),
 				 "helper exited with code %d", result.exit_code);
 
-	if (result.exit_code == HELPER_EXIT_OK)
+	if (result.exit_code == BHA_EXIT_OK)
 	{
 		barman_ha_count_helper_call(true);
 		failures_in_a_row = 0;
@@ -93,7 +93,7 @@ route_here(const char *node, TimeLineID timeline)
 	/* a refusal, an error or a timeout: a failed call all the same */
 	barman_ha_count_helper_call(false);
 
-	if (result.exit_code == HELPER_EXIT_FENCED)
+	if (result.exit_code == BHA_EXIT_FENCED)
 	{
 		fenced_timeline = timeline;
 		/* the endpoints belong to another node now, whichever it is */

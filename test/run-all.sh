@@ -1,15 +1,17 @@
 #!/bin/bash
 # run-all.sh: the whole test suite, from a fresh machine.  Installs the Debian
-# packages it needs, builds and installs the extension and the helper, then runs
+# packages it needs, builds the extension and its three programs, installs the
+# extension and the client, then runs
 #   1. pg_regress and the TAP tests of the extension, as postgres, on a copy of
 #      the tree that postgres owns (initdb and pg_regress refuse root);
-#   2. the helper's tests, as root, in private network namespaces;
-#   3. the namespace cluster's scenarios, as root.
+#   2. the programs' tests (test/nat, test/orchestrator, test/client), as root,
+#      in private network namespaces, and the monitoring rules' tests;
+#   3. the namespace cluster's scenarios and the short benchmark, as root.
 # Ends with one line "N passed, N failed" and exits non-zero if anything failed.
 # Set BHA_SKIP=cluster (space separated section names) to skip sections.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "run-all.sh: run as root (sudo $0)" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "run-all.sh: run as root" >&2; exit 2; }
 passed=0 failed=0
 skip=" ${BHA_SKIP:-} "
 
@@ -41,7 +43,7 @@ count_regress() {		# add pg_regress's counts from its output file $1
 log=$(mktemp -d /tmp/bha-run-all.XXXXXX)
 chmod 755 "$log"
 "$top/test/install-deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
-if ! make -C "$top" -s && make -C "$top" -s install; then
+if ! { make -C "$top" -s && make -C "$top" -s backup && make -C "$top" -s install; }; then
 	echo "build failed"; echo "0 passed, 1 failed"; exit 1
 fi
 
@@ -58,7 +60,7 @@ if [[ $skip != *" extension "* ]]; then
 	rm -rf "$work"
 fi
 
-for section in helper cluster bench; do
+for section in nat orchestrator client monitoring cluster bench; do
 	[[ $skip == *" $section "* ]] && continue
 	ls "$top/test/$section"/*.t >/dev/null 2>&1 || continue
 	# from /: servers and tools run as postgres or barman, who may not enter the checkout

@@ -25,7 +25,7 @@ t_is "$(bha_sql db1 "SELECT role || ' ' || route_state || ' ' || coalesce(routed
 	"primary ok db1" "db1: primary, route ok to db1"
 
 old=$(bha_sql db1 "SELECT pid FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
-t_ok "barman_ha_helper barman reset (backup host, real Barman)" bha_diag_run bha_backup_helper barman reset
+t_ok "barman_ha_orchestrator barman reset (backup host, real Barman)" bha_diag_run bha_orchestrator barman reset
 t_ok "Barman streams from db1 again after the reset" bha_wait 30 "Barman streaming" bha_barman_streams_from db1
 new=$(bha_sql db1 "SELECT pid FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
 t_ok "the reset restarted receive-wal (walsender $old -> $new)" test -n "$new" -a "$old" != "$new"

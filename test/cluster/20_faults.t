@@ -2,7 +2,8 @@
 # Fault matrix of issue 6, part 1: faults on the primary db1 and the backup host, no failover
 # (repmgrd paused while db1 is restarted on purpose).  One bring-up; a writer commits
 # through BACKUP:54322 all along; every scenario prints "# FIGURE ..." lines (docs/faults.md).
-#   6. helper missing, not setuid, wrong group, its config writable by others
+#   6. barman_ha_client missing, not executable, its config writable by others, the
+#      backup host's key unknown (StrictHostKeyChecking=yes)
 #   7. PostgreSQL restarted on the primary; the worker SIGKILLed (crash restart)
 #   8. slow helper: the backup's sshd stopped (SIGSTOP): helper_timeout, SIGHUP, SIGTERM, pg_ctl stop
 #   2. backup host "reboot": NAT flushed, forwarding off, receive-wal killed; then chains deleted + nat init
@@ -21,20 +22,20 @@ bha_writer_start w 0
 t_ok "writer commits through $BHA_APP_PORT" bha_wait 30 "10 commits" bha_writer_has w 10
 sw0=$(bhf_switch_wal_count)
 tl=$(bhf_helper_status timeline)
-t_is "$(bhf_helper_status switch_wal)" done "the backup host's helper state: switch_wal=done for timeline $tl"
+t_is "$(bhf_helper_status switch_wal)" done "the backup host's state: switch_wal=done for timeline $tl"
 
 # ------------------------------------------------------------ 7a. PostgreSQL restarted on the primary
-# db1 gets its own copy of the helper (helper_path is a postmaster setting: one restart), which
+# db1 gets its own copy of the client (helper_path is a postmaster setting: one restart), which
 # scenario 6 breaks in every way; the restart itself is fault 7's "PostgreSQL restarted".
 hdir=$BHA_DATA/db1/bin
 bha_mkdir root:root 0755 "$hdir"
-install -o root -g postgres -m 4750 "$BHA_HELPER" "$hdir/barman_ha_helper"
-bha_sql db1 "ALTER SYSTEM SET barman_ha.helper_path = '$hdir/barman_ha_helper'" >/dev/null
+install -o root -g root -m 0755 "$BHA_CLIENT" "$hdir/barman_ha_client"
+bha_sql db1 "ALTER SYSTEM SET barman_ha.helper_path = '$hdir/barman_ha_client'" >/dev/null
 t0=$(bha_now_ms)
 t_ok "db1 restarted (pg_ctl stop -m fast, start)" bhf_pg_restart db1
 t_ok "route ok on db1 after the restart" bha_wait 30 "route ok on db1" bha_route_ok db1
 conv=$(bhf_since "$t0")
-t_is "$(bha_sql db1 "SHOW barman_ha.helper_path")" "$hdir/barman_ha_helper" "db1 uses its own copy of the helper"
+t_is "$(bha_sql db1 "SHOW barman_ha.helper_path")" "$hdir/barman_ha_client" "db1 uses its own copy of the client"
 t_ok "both endpoints still on db1" bha_endpoints_on db1
 t_ok "Barman streams from db1" bha_wait 30 "Barman streaming from db1" bha_barman_streams_from db1
 t_ok "the writer commits again" bha_wait 30 "5 commits after the restart" bha_writer_has w 5 "$(bha_now_ms)"
@@ -42,10 +43,11 @@ t_is "$(bhf_switch_wal_count)" "$sw0" "no second switch-wal for timeline $tl aft
 t_is "$(bhf_event_count db1 switch_wal)" 0 "db1's events after the restart: no switch_wal step"
 bhf_fig 7-restart "converge_ms=$conv (pg_ctl restart to route ok)" "switch_wal_runs=$(( $(bhf_switch_wal_count) - sw0 ))"
 
-# ------------------------------------------------------------ 6. the helper broken in four ways
-h=$hdir/barman_ha_helper
-conf=/etc/netns/$(bha_ns db1)/repmgr_barman_ha/helper.conf
-nat_before=$(bha_backup_helper nat show)
+# ------------------------------------------------------------ 6. the client broken in four ways
+h=$hdir/barman_ha_client
+conf=/etc/netns/$(bha_ns db1)/repmgr_barman_ha/client.conf
+kh=$BHA_DATA/db1/ssh/known_hosts
+nat_before=$(bha_nat show)
 # bhf_broken NAME REGEX: after the break, a forced reconcile fails with REGEX; all else stays
 bhf_broken() {
 	local name=$1 re=$2 log0 t0 ms
@@ -60,7 +62,7 @@ bhf_broken() {
 	t_ok "$name: the route_failed event has it" bhf_event_has db1 route_failed "$re" "$t0"
 	t_ok "$name: PostgreSQL runs, db1 primary" bha_is_primary db1
 	t_ok "$name: commits through $BHA_APP_PORT go on" bha_wait 15 "a commit" bha_writer_has w 1 "$(bha_now_ms)"
-	t_is "$(bha_backup_helper nat show)" "$nat_before" "$name: the nat table is unchanged"
+	t_is "$(bha_nat show)" "$nat_before" "$name: the nat table is unchanged"
 	bhf_fig "6-$name" "error_ms=$ms"
 }
 bhf_repaired() {
@@ -73,18 +75,18 @@ mv "$h" "$h.away"
 bhf_broken missing 'could not execute helper .*No such file'
 mv "$h.away" "$h"
 bhf_repaired missing
-chgrp root "$h" && chmod 4750 "$h"
-bhf_broken wrong-group 'could not execute helper .*Permission denied'
-chgrp postgres "$h" && chmod 4750 "$h"
-bhf_repaired wrong-group
+chmod 0644 "$h"
+bhf_broken not-executable 'could not execute helper .*Permission denied'
 chmod 0755 "$h"
-bhf_broken not-setuid 'not running as root'
-chmod 4750 "$h"
-bhf_repaired not-setuid
+bhf_repaired not-executable
 chmod 0666 "$conf"
-bhf_broken config-writable 'writable|untrusted|owner|permission'
+bhf_broken config-writable 'nobody else can write'
 chmod 0644 "$conf"
 bhf_repaired config-writable
+cp "$kh" "$kh.good" && : >"$kh"
+bhf_broken host-key-unknown 'ssh to barman@.* failed'
+cp "$kh.good" "$kh" && rm -f "$kh.good"
+bhf_repaired host-key-unknown
 t_ok "after scenario 6: both endpoints on db1" bha_endpoints_on db1
 
 # ------------------------------------------------------------ 7b. the primary worker SIGKILLed
@@ -147,7 +149,7 @@ bhf_fig 8-timeout "call_ms=$d failed_seen_ms=$ms helper_timeout=6 retry_ms=$retr
 # SIGTERM to the worker while a call hangs
 t_ok "the retry hangs again" bha_wait 20 "the helper running" bhf_helper_running db1
 wpid=$(bhf_worker_pid db1)
-hp=$(bhf_ns_pids db1 '(^|/)barman_ha_helper promote|^ssh ')
+hp=$(bhf_ns_pids db1 '(^|/)barman_ha_client promote|^/usr/bin/ssh ')
 t0=$(bha_now_ms)
 kill -TERM "$wpid"
 t_ok "SIGTERM: the worker exits, bounded (one reconcile interval + grace)" bha_wait 13 "worker $wpid to exit" bhf_gone "$wpid"
@@ -188,8 +190,13 @@ t_ok "both endpoints on db1" bha_endpoints_on db1
 # ------------------------------------------------------------ 2. backup host "reboot"
 # bhf_reboot_backup DELETE_CHAINS: what a reboot leaves: empty nat table, forwarding off, no receive-wal
 bhf_reboot_backup() {
-	bha_in backup iptables-legacy -w -t nat -F
-	[ "$1" = 1 ] && bha_in backup iptables-legacy -w -t nat -X
+	if [ "$BHA_NAT_BACKEND" = nftables ]; then
+		bha_in backup nft flush table ip repmgr_barman_ha
+		[ "$1" = 1 ] && bha_in backup nft delete table ip repmgr_barman_ha
+	else
+		bha_in backup iptables-legacy -w -t nat -F
+		[ "$1" = 1 ] && bha_in backup iptables-legacy -w -t nat -X
+	fi
 	bha_in backup sysctl -qw net.ipv4.ip_forward=0
 	# shellcheck disable=SC2046
 	kill -KILL $(bhf_ns_pids backup 'pg_receivewal|receive-wal') 2>/dev/null
@@ -211,7 +218,7 @@ bhf_fig 2-flush "endpoints_ms=$ep barman_streaming_ms=$st"
 
 t0=$(bha_now_ms)
 bhf_reboot_backup 1
-t_ok "chains deleted: the helper's status says chains=missing" bhf_chains_missing
+t_ok "chains deleted: barman_ha_nat show says missing" bhf_chains_missing
 sleep 12		# one reconcile interval without nat init: what does the level check do?
 if bha_endpoints_on db1; then
 	ep=$(bhf_since "$t0"); diag "the level check re-created the chains by itself after $ep ms"
@@ -220,7 +227,7 @@ else
 	diag "without nat init: $(bhf_last_error db1)"
 	t_ok "chains deleted: the failure is visible in status" bha_route_state_is db1 failed
 	t1=$(bha_now_ms)
-	t_ok "nat init (as at boot)" bha_diag_run bha_backup_helper nat init
+	t_ok "nat init (as at boot)" bha_diag_run bha_nat init
 	t_ok "after nat init: routes back by the next reconcile" bha_wait 20 "both endpoints on db1" bha_endpoints_on db1
 	ep="$(bhf_since "$t1") after nat init"
 fi

@@ -65,8 +65,8 @@ bha_write "$down" root:root 0755 <<'EOF'
 echo "barman: simulated outage" >&2
 exit 1
 EOF
-bconf=/etc/netns/$(bha_ns backup)/repmgr_barman_ha/helper.conf
-cp "$bconf" "$BHA_DATA/backup/helper.conf.orig"
+bconf=/etc/netns/$(bha_ns backup)/repmgr_barman_ha/orchestrator.conf
+cp "$bconf" "$BHA_DATA/backup/orchestrator.conf.orig"
 echo "barman_path = $down" >>"$bconf"
 bha_kill_pidfile "$BHA_DATA/backup/cron.pid"		# no barman cron either: Barman is down
 sw0=$(bhf_switch_wal_count)
@@ -83,21 +83,21 @@ t_ok "events show a failed Barman step" test "$(bha_sql db1 "SELECT count(*) FRO
 slot_at=$(bha_sql db1 "SELECT extract(epoch FROM min(at)) * 1000 FROM barman_ha_events() WHERE event IN ('slot_created', 'promoted')")
 app_at=$(bha_sql db1 "SELECT extract(epoch FROM min(at)) * 1000 FROM barman_ha_events() WHERE event = 'route_app' AND ok")
 t_ok "the slot existed before the app endpoint moved (slot ${slot_at%.*}, route_app ${app_at%.*})" test -n "$app_at" -a "${slot_at%.*}" -le "${app_at%.*}"
-t_is "$(bhf_helper_status switch_wal)" pending "helper state: switch_wal=pending"
+t_is "$(bhf_helper_status switch_wal)" pending "backup host state: switch_wal=pending"
 bha_events db1 | sed 's/^/# db1 event: /'
 sleep 5
 n_down=$(bha_writer_after w2 $((t_kill + 3000)))
 diag "commits acknowledged through $BHA_APP_PORT while Barman is down (db2 gone, Barman the only synchronous standby): $n_down"
 # Barman back
 t_back=$(bha_now_ms)
-cp "$BHA_DATA/backup/helper.conf.orig" "$bconf"
+cp "$BHA_DATA/backup/orchestrator.conf.orig" "$bconf"
 t_ok "barman cron loop back" bha_cron_start
 t_ok "Barman back: route ok on db1 (retry back-off, at most $retry s)" bha_wait $((retry + 40)) "route ok on db1" bha_route_ok db1
 conv=$(bhf_since "$t_back")
 t_ok "Barman streams from db1" bha_wait 30 "Barman streaming from db1" bha_barman_streams_from db1
 t_ok "the writer commits again" bha_wait 30 "5 commits" bha_writer_has w2 5 "$t_back"
 first=$(bha_writer_first_after w2 "$t_back")
-t_is "$(bhf_helper_status switch_wal)" done "helper state: switch_wal=done"
+t_is "$(bhf_helper_status switch_wal)" done "backup host state: switch_wal=done"
 t_is "$(( $(bhf_switch_wal_count) - sw0 ))" 1 "one switch-wal for the new timeline"
 bha_writer_stop w2
 lost=$(bha_writer_lost w2 db1)

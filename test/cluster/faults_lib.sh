@@ -34,8 +34,8 @@ bhf_repmgrd_unpause() { bha_repmgr db1 service unpause >>"$BHA_DATA/db1/repmgr.l
 bhf_log_size() { stat -c %s "$BHA_DATA/$1/postgresql.log"; }
 bhf_log_since() { tail -c +"$(( $2 + 1 ))" "$BHA_DATA/$1/postgresql.log"; }
 
-# bhf_helper_status KEY: a key of the backup host's `barman_ha_helper status`
-bhf_helper_status() { bha_backup_helper status 2>/dev/null | sed -n "s/^$1=//p"; }
+# bhf_helper_status KEY: a key of the backup host's `barman_ha_orchestrator status`
+bhf_helper_status() { bha_orchestrator status 2>/dev/null | sed -n "s/^$1=//p"; }
 
 # Barman's log: how many switch-wal ran (each closes one WAL file)
 bhf_switch_wal_count() { grep -c "has been closed on server" "$BHA_DATA/backup/log/barman.log"; }
@@ -47,7 +47,7 @@ bhf_ns_pids() {
 		tr "\0" " " 2>/dev/null <"/proc/$p/cmdline" | grep -qE "$2" && echo "$p"
 	done
 }
-bhf_helper_running() { [ -n "$(bhf_ns_pids "$1" '(^|/)barman_ha_helper promote')" ]; }
+bhf_helper_running() { [ -n "$(bhf_ns_pids "$1" '(^|/)barman_ha_client promote')" ]; }
 bhf_gone() { local p; for p; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
 
 # bhf_wal_missing: after a switch-wal, WAL segment numbers absent from Barman's archive between the
@@ -72,9 +72,9 @@ bhf_wal_report() {		# bhf_wal_report FAULT: switch-wal, then the number of missi
 
 # predicates for bha_wait
 bhf_new_worker() { local p; p=$(bhf_worker_pid "$1"); [ -n "$p" ] && [ "$p" != "$2" ]; }
-bhf_no_helper() { [ -z "$(bhf_ns_pids "$1" '(^|/)barman_ha_helper|^ssh ')" ]; }
+bhf_no_helper() { [ -z "$(bhf_ns_pids "$1" '(^|/)barman_ha_client|^/usr/bin/ssh ')" ]; }
 bhf_pg_restart() { bha_pg_stop "$1" fast && bha_pg_start "$1"; }
-bhf_chains_missing() { bha_backup_helper status 2>/dev/null | grep -q '^chains=missing'; }
+bhf_chains_missing() { bha_nat show 2>/dev/null | grep -q '^endpoint barman .* missing$'; }
 # a TCP connect from app to BACKUP:PORT fails (nothing routed)
 bhf_app_port_dead() { ! bha_in app timeout 5 bash -c "echo >/dev/tcp/$BHA_BACKUP_ADDR/$1" 2>/dev/null; }
 # bhf_backup_conns NODE OFFSET: "connection authorized" lines (log_connections) of the connections

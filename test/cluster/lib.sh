@@ -3,13 +3,13 @@
 # Hosts are network namespaces on one machine, joined by a bridge that lives in a
 # namespace of its own (nothing of 10.213.0.0/24 on the root namespace, no default
 # routes):
-#   PREFIX-backup 10.213.0.10   Barman, the helper (group barman), sshd, NAT endpoints
+#   PREFIX-backup 10.213.0.10   Barman, barman_ha_orchestrator + barman_ha_nat, sshd, NAT endpoints
 #   PREFIX-db1    10.213.0.11   PostgreSQL 15 + repmgr_barman_ha + repmgrd, sshd
 #   PREFIX-db2    10.213.0.12   idem
 #   PREFIX-app    10.213.0.20   clients (through BACKUP:54322)
 #   PREFIX-br     the bridge
 # Per-host /etc files live in /etc/netns/PREFIX-HOST/ ("ip netns exec" bind-mounts them
-# over /etc): the helper's config and Barman's.  Everything else lives under $BHA_DATA
+# over /etc): the programs' configs and Barman's.  Everything else lives under $BHA_DATA
 # (root-owned 0755, so sshd's StrictModes accepts the keys there).
 #
 # Environment: BHA_PREFIX (default bha), BHA_DATA (default /var/lib/bha-cluster/$BHA_PREFIX),
@@ -23,8 +23,8 @@ BHA_PREFIX=${BHA_PREFIX:-bha}
 BHA_DATA=${BHA_DATA:-/var/lib/bha-cluster/$BHA_PREFIX}
 BHA_TOP=${BHA_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BHA_PGBIN=/usr/lib/postgresql/15/bin
-BHA_HELPER=$BHA_PGBIN/barman_ha_helper			# DB nodes: group postgres
-BHA_BACKUP_BIN=$BHA_DATA/backup/bin			# backup host: its own copy, group barman
+BHA_CLIENT=$BHA_PGBIN/barman_ha_client			# DB nodes: make install, unprivileged
+BHA_BACKUP_BIN=$BHA_DATA/backup/bin			# backup host: make install-backup there
 BHA_NET=10.213.0
 BHA_BACKUP_ADDR=$BHA_NET.10
 BHA_BARMAN_PORT=54321
@@ -35,6 +35,7 @@ BHA_HOSTS="backup db1 db2 app"
 BHA_PASS_BARMAN=ast84kd
 BHA_PASS_STREAMING=nxs62jk
 BHA_PASS_APP=app84pw
+BHA_NAT_BACKEND=${BHA_NAT_BACKEND:-iptables}	# barman_ha_nat's nat_backend
 BHA_STANDBY_SLOT=${BHA_STANDBY_SLOT:-drop}	# the seed's behaviour; 'sync' is issue 7's
 
 declare -A BHA_ADDR=([backup]=$BHA_NET.10 [db1]=$BHA_NET.11 [db2]=$BHA_NET.12 [app]=$BHA_NET.20 [pitr]=$BHA_NET.30)
@@ -106,7 +107,7 @@ bha_barman_streams_from() {
 	[ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'barman_receive_wal' AND state = 'streaming'" 2>/dev/null)" = 1 ]
 }
 bha_has_ext() { [ -f "$(pg_config --pkglibdir)/repmgr_barman_ha.so" ]; }
-bha_has_helper() { [ -x "$BHA_HELPER" ]; }
+bha_has_client() { [ -x "$BHA_CLIENT" ]; }
 bha_status_row() { bha_sql "$1" "SELECT role, route_state, routed_node, last_error FROM barman_ha_status()"; }
 bha_route_state_is() { [ "$(bha_sql "$1" "SELECT route_state FROM barman_ha_status()" 2>/dev/null)" = "$2" ]; }
 bha_route_ok() { bha_route_state_is "$1" ok; }
@@ -161,32 +162,52 @@ bha_mkdir() {			# bha_mkdir OWNER MODE DIR...
 	for d; do mkdir -p "$d" && chown "$o" "$d" && chmod "$m" "$d" || return 1; done
 }
 
-# The helper's config for HOST (backup: local; db nodes: remote over ssh).
-bha_helper_conf() {
+# The programs' configs for HOST: the backup host's barman_ha_nat (nat.conf, the
+# only place with addresses) and barman_ha_orchestrator; a DB node's barman_ha_client.
+bha_program_conf() {
 	local h=$1 n dir
 	dir=/etc/netns/$(bha_ns "$h")/repmgr_barman_ha
 	bha_mkdir root:root 0755 "/etc/netns/$(bha_ns "$h")" "$dir"
-	{
-		echo "# written by test/cluster/lib.sh for host $h of cluster $BHA_PREFIX"
-		echo "backup_address = $BHA_BACKUP_ADDR"
-		echo "barman_port = $BHA_BARMAN_PORT"
-		echo "app_port = $BHA_APP_PORT"
-		echo "barman_server = $BHA_SERVER"
-		echo "barman_user = barman"
-		echo "archive_timeout = 60"
-		for n in db1 db2; do echo "node.$n = ${BHA_ADDR[$n]}:5432"; done
-		if [ "$h" = backup ]; then
-			echo "state_file = $BHA_DATA/backup/state/helper.state"
+	if [ "$h" = backup ]; then
+		{
+			echo "# written by test/cluster/lib.sh for cluster $BHA_PREFIX"
+			echo "backup_address = $BHA_BACKUP_ADDR"
+			echo "barman_port = $BHA_BARMAN_PORT"
+			echo "app_port = $BHA_APP_PORT"
+			echo "nat_backend = $BHA_NAT_BACKEND"
+			echo "state_file = $BHA_DATA/backup/state/nat.state"
+			for n in db1 db2; do echo "node.$n = ${BHA_ADDR[$n]}:5432"; done
+		} | bha_write "$dir/nat.conf" root:root 0644
+		{
+			echo "# written by test/cluster/lib.sh for cluster $BHA_PREFIX"
+			echo "nat_program = $BHA_BACKUP_BIN/barman_ha_nat"
+			echo "barman_server = $BHA_SERVER"
+			echo "barman_user = barman"
+			echo "archive_timeout = 60"
+			echo "state_directory = $BHA_DATA/backup/ostate"
 			echo "barman_conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT user=barman dbname=postgres connect_timeout=5 passfile=$BHA_DATA/backup/pgpass"
 			echo "claim_check = on"
-			echo "claim_conninfo = user=barman dbname=postgres connect_timeout=5 passfile=$BHA_DATA/backup/pgpass"
-		else
-			echo "remote = barman@$BHA_BACKUP_ADDR"
+			echo "claim_conninfo = user=barman dbname=postgres sslmode=require channel_binding=require connect_timeout=5 passfile=$BHA_DATA/backup/pgpass"
+		} | bha_write "$dir/orchestrator.conf" root:root 0644
+	else
+		{
+			echo "# written by test/cluster/lib.sh for host $h of cluster $BHA_PREFIX"
+			echo "backup = barman@$BHA_BACKUP_ADDR"
 			echo "ssh_key = $BHA_DATA/$h/ssh/id_ed25519"
 			echo "ssh_known_hosts = $BHA_DATA/$h/ssh/known_hosts"
 			echo "ssh_port = 22"
-		fi
-	} | bha_write "$dir/helper.conf" root:root 0644
+		} | bha_write "$dir/client.conf" root:root 0644
+	fi
+}
+
+# A self-signed certificate per DB node: the claim check's channel_binding=require
+# needs TLS (and sends no password to a server that cannot bind the channel).
+bha_node_cert() {
+	local n=$1 d=$BHA_DATA/$1
+	[ -f "$d/server.crt" ] && return 0
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+		-subj "/CN=$n" -keyout "$d/server.key" -out "$d/server.crt" 2>/dev/null &&
+		chown postgres:postgres "$d/server.key" "$d/server.crt" && chmod 0600 "$d/server.key"
 }
 
 bha_pg_conf() {			# shared postgresql.conf lines, appended once to db1's
@@ -226,6 +247,9 @@ bha_node_conf() {
 		echo "cluster_name = '$n'"
 		echo "unix_socket_directories = '$BHA_DATA/$n/run'"
 		echo "barman_ha.node_name = '$n'"
+		echo "ssl = on"
+		echo "ssl_cert_file = '$BHA_DATA/$n/server.crt'"
+		echo "ssl_key_file = '$BHA_DATA/$n/server.key'"
 		[ "${2:-0}" = 1 ] && echo "synchronous_standby_names = 'FIRST 1 ($peer, barman_receive_wal)'"
 		[ "${3:-0}" = 1 ] && echo "barman_ha.enabled = on" || echo "barman_ha.enabled = off"
 	} | bha_write "$BHA_DATA/$n/node.conf" postgres:postgres 0644
@@ -318,14 +342,18 @@ bha_known_host() { echo "${BHA_ADDR[$1]} $(cut -d' ' -f1,2 "$BHA_DATA/$1/sshd/ss
 # An account that is locked ('!' in shadow) cannot log in with sshd's UsePAM no.
 bha_unlock() { grep -q "^$1:!" /etc/shadow && usermod -p '*' "$1"; return 0; }
 
-# ---------------------------------------------------------------- install of the helper
+# ---------------------------------------------------------------- install of the backup programs
 
-# The backup host's copy of the helper (setuid root, group barman), in a root-owned dir.
-bha_install_backup_helper() {
+# The backup host's programs, in a root-owned dir: barman_ha_orchestrator (0755) and
+# barman_ha_nat (root:barman 4750), as make install-backup installs them.
+bha_install_backup_programs() {
 	bha_mkdir root:root 0755 "$BHA_BACKUP_BIN"
-	make -s -C "$BHA_TOP/src/helper" install BINDIR="$BHA_BACKUP_BIN" HELPER_GROUP=barman >/dev/null
+	make -s -C "$BHA_TOP/orchestrator" install BINDIR="$BHA_BACKUP_BIN" >/dev/null &&
+		make -s -C "$BHA_TOP/nat" install BINDIR="$BHA_BACKUP_BIN" NAT_GROUP=barman >/dev/null
 }
-bha_backup_helper() { bha_in backup "$BHA_BACKUP_BIN/barman_ha_helper" "$@"; }
+# The operator on the backup host (as root: the orchestrator becomes barman itself).
+bha_orchestrator() { bha_in backup "$BHA_BACKUP_BIN/barman_ha_orchestrator" "$@"; }
+bha_nat() { bha_in backup "$BHA_BACKUP_BIN/barman_ha_nat" "$@"; }
 
 # ---------------------------------------------------------------- bring-up steps
 
@@ -333,7 +361,7 @@ bha_setup_files() {
 	local h n
 	bha_mkdir root:root 0755 "$(dirname "$BHA_DATA")" "$BHA_DATA" /etc/repmgr_barman_ha
 	for h in $BHA_HOSTS; do bha_mkdir root:root 0755 "$BHA_DATA/$h"; done
-	for h in backup db1 db2; do bha_helper_conf "$h"; done
+	for h in backup db1 db2; do bha_program_conf "$h"; done
 	for n in db1 db2; do
 		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n"
 		bha_mkdir postgres:postgres 0700 "$BHA_DATA/$n/ssh"
@@ -341,8 +369,10 @@ bha_setup_files() {
 		[ -f "$BHA_DATA/$n/ssh/id_ed25519" ] ||
 			runuser -u postgres -- ssh-keygen -q -t ed25519 -N '' -C "postgres@$n" -f "$BHA_DATA/$n/ssh/id_ed25519"
 		bha_repmgr_conf "$n"
+		bha_node_cert "$n" || return 1
 	done
 	bha_mkdir root:root 0755 "$BHA_DATA/backup/state"
+	bha_mkdir barman:barman 0750 "$BHA_DATA/backup/ostate"
 	bha_mkdir barman:barman 0750 "$BHA_DATA/backup/barman" "$BHA_DATA/backup/log"
 	printf '*:*:*:barman:%s\n*:*:*:streaming_barman:%s\n' "$BHA_PASS_BARMAN" "$BHA_PASS_STREAMING" |
 		bha_write "$BHA_DATA/backup/pgpass" barman:barman 0600
@@ -379,22 +409,22 @@ slot_name = $BHA_SLOT
 EOF
 }
 
-# The backup host: NAT chains (helper nat init), sshd with one forced command per DB node.
+# The backup host: NAT endpoints (barman_ha_nat init), sshd with one forced command per DB node.
 bha_backup_up() {
 	local n d=$BHA_DATA/backup/sshd
-	bha_has_ext && bha_has_helper ||
-		{ bha_die "install the extension and the helper first: make && make install (at the top)"; return 1; }
-	bha_install_backup_helper || return 1
+	bha_has_ext && bha_has_client ||
+		{ bha_die "install the extension and its client first: make && make install (at the top)"; return 1; }
+	bha_install_backup_programs || return 1
 	bha_sshd_conf backup barman || return 1
 	for n in db1 db2; do
-		echo "command=\"$BHA_BACKUP_BIN/barman_ha_helper --from-ssh --node $n\",restrict $(cat "$BHA_DATA/$n/ssh/id_ed25519.pub")"
+		echo "command=\"$BHA_BACKUP_BIN/barman_ha_orchestrator --from-ssh --node $n\",restrict $(cat "$BHA_DATA/$n/ssh/id_ed25519.pub")"
 	done | bha_write "$d/authorized_keys/barman" root:root 0644
 	bha_unlock barman
 	bha_sshd_start backup || return 1
 	for n in db1 db2; do
 		bha_known_host backup | bha_write "$BHA_DATA/$n/ssh/known_hosts" postgres:postgres 0644
 	done
-	bha_backup_helper nat init >/dev/null
+	bha_nat init >/dev/null
 }
 
 # DB nodes' own sshd (repmgr switchover runs repmgr on the other node over ssh).
@@ -454,7 +484,7 @@ bha_streams_from() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication
 
 # The endpoints and the slot on the first primary: synchronous replication as in the seed
 # once the standby streams, then the extension switched on; its worker creates the slot and
-# runs the helper's promote over ssh.  The harness only waits for it.
+# runs barman_ha_client, which asks the orchestrator over ssh.  The harness only waits.
 bha_first_route() {
 	bha_node_conf_all 1 0 || return 1
 	bha_node_conf_all 1 1 || return 1
@@ -490,7 +520,7 @@ bha_up() {
 	bha_net_up || return 1
 	bha_log "files under $BHA_DATA and /etc/netns/$BHA_PREFIX-*"
 	bha_setup_files || return 1
-	bha_log "backup host: helper nat init, sshd"
+	bha_log "backup host: barman_ha_nat init, sshd"
 	bha_backup_up || return 1
 	bha_db_sshd_up || return 1
 	bha_log "db1: initdb, users, extension, repmgr primary register"
@@ -554,7 +584,7 @@ bha_status() {
 			-c "SELECT * FROM barman_ha_status()" 2>&1 | sed 's/^/   /'
 	done
 	echo "== endpoints: barman $BHA_BARMAN_PORT -> $(bha_endpoint_node $BHA_BARMAN_PORT || echo none), app $BHA_APP_PORT -> $(bha_endpoint_node $BHA_APP_PORT || echo none)"
-	echo "== barman_ha_helper nat show (backup)"; bha_backup_helper nat show 2>&1 | sed 's/^/   /'
+	echo "== barman_ha_nat show (backup)"; bha_nat show 2>&1 | sed 's/^/   /'
 	echo "== barman check $BHA_SERVER"
 	bha_barman_check 2>&1 | sed 's/^/   /'
 	for n in db1 db2; do

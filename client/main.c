@@ -1,0 +1,272 @@
+/*-------------------------------------------------------------------------
+ *
+ * main.c
+ *	  barman_ha_client: the DB node's side.  The extension's worker runs it
+ *	  as postgres; it holds no privilege and decides nothing.  It reads
+ *	  /etc/repmgr_barman_ha/client.conf (which backup host, which key) and
+ *	  runs ssh with a fixed argv: the backup host's forced command, pinned
+ *	  to this node's key, answers.  Its stdout, stderr and exit code pass
+ *	  straight through, so the worker reads the orchestrator's step lines;
+ *	  only ssh's own failure (255) becomes exit 1 with a line naming the
+ *	  host.  The host key is checked (StrictHostKeyChecking=yes): put it in
+ *	  ssh_known_hosts out of band.
+ *
+ *	  Exit codes (barman_ha_contract.h): 0 done, 1 failure, 2 usage or
+ *	  configuration error, 3 fenced.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "barman_ha_contract.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SSH_PATH		"/usr/bin/ssh"
+#define CONFIG_MAX		8192
+
+struct client_config
+{
+	char		user[BHA_NAME_MAX + 1];
+	char		host[BHA_NAME_MAX + 1];
+	char		ssh_key[256];
+	char		known_hosts[256];
+	long		port;
+	long		connect_timeout;
+};
+
+static const char usage_text[] =
+"usage: barman_ha_client [-c FILE] promote NODE TIMELINE\n"
+"       barman_ha_client [-c FILE] status\n"
+"\n"
+"Asks the backup host (backup = USER@HOST in " BHA_CLIENT_CONF ")\n"
+"over ssh; its forced command answers.  exit codes: 0 done, 1 failure,\n"
+"2 usage or configuration error, 3 fenced\n";
+
+static volatile pid_t ssh_pid = 0;
+
+static void
+errorf(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	fputs("barman_ha_client: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Digits only, within [min, max]. */
+static int
+parse_long(const char *s, long min, long max, long *out)
+{
+	char	   *end;
+
+	if (s[0] < '0' || s[0] > '9' || strlen(s) > 10)
+		return -1;
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return (*end || errno || *out < min || *out > max) ? -1 : 0;
+}
+
+static bool
+valid_path(const char *s)
+{
+	return s[0] == '/' && strlen(s) < 256 && strstr(s, "..") == NULL &&
+		strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-") ==
+		strlen(s);
+}
+
+static int
+set_key(struct client_config *cfg, const char *k, char *v)
+{
+	char	   *at;
+
+	if (strcmp(k, "backup") == 0 && (at = strchr(v, '@')) != NULL)
+	{
+		*at = '\0';
+		if (!bha_valid_name(v) || !bha_valid_name(at + 1))
+			return -1;
+		strcpy(cfg->user, v);
+		strcpy(cfg->host, at + 1);
+		return 0;
+	}
+	if (strcmp(k, "ssh_key") == 0 && valid_path(v))
+		return snprintf(cfg->ssh_key, sizeof(cfg->ssh_key), "%s", v) < 0;
+	if (strcmp(k, "ssh_known_hosts") == 0 && valid_path(v))
+		return snprintf(cfg->known_hosts, sizeof(cfg->known_hosts), "%s", v) < 0;
+	if (strcmp(k, "ssh_port") == 0)
+		return parse_long(v, 1, 65535, &cfg->port);
+	if (strcmp(k, "ssh_connect_timeout") == 0)
+		return parse_long(v, 1, 600, &cfg->connect_timeout);
+	return -1;
+}
+
+/* key = value lines; returns BHA_EXIT_OK or BHA_EXIT_USAGE after a line. */
+static int
+load_config(struct client_config *cfg, const char *path)
+{
+	static char buf[CONFIG_MAX + 1];
+	char	   *line, *save = NULL;
+	struct stat st;
+	ssize_t		len;
+	int			fd, lineno = 0;
+
+	cfg->port = 22;
+	cfg->connect_timeout = 10;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+	{
+		errorf("cannot open %s: %s", path, strerror(errno));
+		return BHA_EXIT_USAGE;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+		(st.st_mode & (S_IWGRP | S_IWOTH)))
+	{
+		close(fd);
+		errorf("%s must be a regular file of root's that nobody else can write", path);
+		return BHA_EXIT_USAGE;
+	}
+	len = read(fd, buf, CONFIG_MAX);
+	close(fd);
+	if (len < 0 || len == CONFIG_MAX || memchr(buf, '\0', len) != NULL)
+	{
+		errorf("cannot read %s (at most %d bytes of text)", path, CONFIG_MAX - 1);
+		return BHA_EXIT_USAGE;
+	}
+	buf[len] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	{
+		char		k[40], v[300];
+
+		lineno++;
+		line[strcspn(line, "#")] = '\0';
+		if (line[strspn(line, " \t\r")] == '\0')
+			continue;
+		if (sscanf(line, " %39[a-z_] = %299s", k, v) != 2 || set_key(cfg, k, v) != 0)
+		{
+			errorf("%s: line %d: expected backup, ssh_key, ssh_known_hosts, ssh_port or "
+				   "ssh_connect_timeout = a valid value", path, lineno);
+			return BHA_EXIT_USAGE;
+		}
+	}
+	if (cfg->host[0] == '\0' || cfg->ssh_key[0] == '\0' || cfg->known_hosts[0] == '\0')
+	{
+		errorf("%s: backup, ssh_key and ssh_known_hosts are required", path);
+		return BHA_EXIT_USAGE;
+	}
+	return BHA_EXIT_OK;
+}
+
+static void
+forward_signal(int sig)
+{
+	if (ssh_pid > 0)
+		kill(ssh_pid, sig);
+}
+
+/* The request is one string of names and numbers: nothing to quote. */
+static int
+join_request(int argc, char **argv, char *cmd, size_t len)
+{
+	cmd[0] = '\0';
+	for (int i = 0; i < argc; i++)
+	{
+		if (!bha_valid_name(argv[i]) || strlen(cmd) + strlen(argv[i]) + 2 > len)
+			return -1;
+		if (i > 0)
+			strcat(cmd, " ");
+		strcat(cmd, argv[i]);
+	}
+	return 0;
+}
+
+static int
+run_ssh(const struct client_config *cfg, const char *cmd)
+{
+	char		dest[2 * BHA_NAME_MAX + 2], port[8], kh[300], ct[40];
+	char	   *av[] = {SSH_PATH, "-F", "/dev/null", "-T",
+		"-o", "BatchMode=yes", "-o", ct,
+		"-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
+		"-o", "StrictHostKeyChecking=yes", "-o", kh,
+		"-o", "IdentitiesOnly=yes", "-i", (char *) cfg->ssh_key,
+		"-o", "LogLevel=ERROR",	/* no warnings that would hide our last line */
+		"-p", port, "--", dest, (char *) cmd, NULL};
+	struct sigaction sa = {.sa_handler = forward_signal};
+	int			status;
+	pid_t		child;
+
+	snprintf(dest, sizeof(dest), "%s@%s", cfg->user, cfg->host);
+	snprintf(port, sizeof(port), "%ld", cfg->port);
+	snprintf(ct, sizeof(ct), "ConnectTimeout=%ld", cfg->connect_timeout);
+	snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", cfg->known_hosts);
+	fflush(NULL);
+	if ((child = fork()) < 0)
+	{
+		errorf("cannot fork: %s", strerror(errno));
+		return BHA_EXIT_FAIL;
+	}
+	if (child == 0)
+	{
+		execv(SSH_PATH, av);
+		errorf("cannot run %s: %s", SSH_PATH, strerror(errno));
+		_exit(BHA_EXIT_FAIL);
+	}
+	ssh_pid = child;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			return BHA_EXIT_FAIL;
+	if (WIFEXITED(status) && WEXITSTATUS(status) <= BHA_EXIT_FENCED)
+		return WEXITSTATUS(status);
+	errorf("ssh to %s failed (%s %d)", dest, WIFEXITED(status) ? "exit" : "signal",
+		   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	return BHA_EXIT_FAIL;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct client_config cfg = {0};
+	const char *path = BHA_CLIENT_CONF;
+	char		cmd[200];
+	int			rc, i = 1;
+
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+	{
+		fputs(usage_text, stdout);
+		return BHA_EXIT_OK;
+	}
+	if (argc > 2 && strcmp(argv[1], "-c") == 0)
+	{
+		path = argv[2];
+		i = 3;
+	}
+	argc -= i;
+	argv += i;
+	if (!((argc == 3 && strcmp(argv[0], BHA_VERB_PROMOTE) == 0) ||
+		  (argc == 1 && strcmp(argv[0], BHA_VERB_STATUS) == 0)))
+	{
+		errorf("expected promote NODE TIMELINE or status (see barman_ha_client --help)");
+		return BHA_EXIT_USAGE;
+	}
+	if (join_request(argc, argv, cmd, sizeof(cmd)) != 0)
+	{
+		errorf("invalid argument: names and numbers only");
+		return BHA_EXIT_USAGE;
+	}
+	if ((rc = load_config(&cfg, path)) != BHA_EXIT_OK)
+		return rc;
+	return run_ssh(&cfg, cmd);
+}

@@ -1,0 +1,513 @@
+/*-------------------------------------------------------------------------
+ *
+ * barman.c
+ *	  Puts Barman's WAL stream on the new primary, in the order that was
+ *	  measured to work (FACTS.md, "Barman 3.4"):
+ *		1. end the server's receive-wal and pg_receivewal by pid (SIGINT as
+ *		   `receive-wal --stop` sends it, SIGKILL after a bound): after a host
+ *		   vanished they hang on the dead connection.  A /proc scan first:
+ *		   when nothing runs, nothing is started (no Python, < 1 ms);
+ *		2. Barman's WAL past the new timeline's fork point aside (fork.c);
+ *		3. start `barman receive-wal SERVER` at once, detached (it runs
+ *		   pg_receivewal --no-loop in the foreground; waiting for `barman
+ *		   cron` kept synchronous commits blocked up to a minute);
+ *		4. wait until Barman has the primary's flush position: its flush_lsn
+ *		   when it is a synchronous standby (commits flow again from here),
+ *		   its sent_lsn when it is asynchronous (nothing waits for it);
+ *		5. `barman switch-wal --force --archive`, bounded.
+ *	  Everything runs as the barman user, in bounded children (run.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "orchestrator.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#define MAX_PIDS 64
+
+static struct run_result res;	/* big: keep it off the stack */
+static char streaming_dir[256];
+
+bool
+barman_configured(const struct config *cfg)
+{
+	return cfg->barman_server[0] != '\0';
+}
+
+/* argv for `barman [-c CONF] WORDS... SERVER` */
+static void
+barman_argv(const struct config *cfg, char **av, const char *w1,
+			const char *w2, const char *w3, const char *w4)
+{
+	int			n = 0;
+
+	av[n++] = (char *) cfg->barman_path;
+	if (cfg->barman_config[0])
+	{
+		av[n++] = "-c";
+		av[n++] = (char *) cfg->barman_config;
+	}
+	av[n++] = (char *) w1;
+	if (w2)
+		av[n++] = (char *) w2;
+	if (w3)
+		av[n++] = (char *) w3;
+	if (w4)
+		av[n++] = (char *) w4;
+	av[n++] = (char *) cfg->barman_server;
+	av[n] = NULL;
+}
+
+/* What show-server told us (or the state file's copy of it), else "". */
+const char *
+barman_known_dir(void)
+{
+	return streaming_dir;
+}
+
+void
+barman_remember_dir(const char *dir)
+{
+	snprintf(streaming_dir, sizeof(streaming_dir), "%s", dir);
+}
+
+/*
+ * The server's streaming folder: from the configuration, else from what we
+ * learnt before (the state file keeps it), else from Barman.
+ */
+static const char *
+get_streaming_dir(const struct config *cfg)
+{
+	char	   *av[12];
+	char	   *p, *e;
+
+	if (cfg->streaming_dir[0])
+		return cfg->streaming_dir;
+	if (streaming_dir[0])
+		return streaming_dir;
+	barman_argv(cfg, av, "show-server", NULL, NULL, NULL);
+	if (run_exec(20000, av, &res) != 0 || res.status != 0)
+		return NULL;
+	p = strstr(res.out, "streaming_wals_directory:");
+	if (p == NULL)
+		return NULL;
+	p += strlen("streaming_wals_directory:");
+	while (*p == ' ' || *p == '\t')
+		p++;
+	e = strchr(p, '\n');
+	if (e == NULL || e - p <= 1 || e - p >= (long) sizeof(streaming_dir) || *p != '/')
+		return NULL;
+	memcpy(streaming_dir, p, e - p);
+	streaming_dir[e - p] = '\0';
+	return streaming_dir;
+}
+
+static bool
+same_dir(const char *a, const char *b)
+{
+	size_t		la = strlen(a), lb = strlen(b);
+
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && strncmp(a, b, la) == 0;
+}
+
+/*
+ * Processes of uid that stream for this server: pg_receivewal with
+ * --directory DIR, or `barman ... receive-wal SERVER` (not --stop etc.).
+ * Returns the count; pids[] gets them.
+ */
+static int
+scan_receivers(uid_t uid, const char *dir, const char *server, bool with_barman,
+			   pid_t *pids, int max)
+{
+	DIR		   *d = opendir("/proc");
+	struct dirent *de;
+	int			n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < max)
+	{
+		char		path[64], buf[4096];
+		char	   *args[64];
+		int			nargs = 0, fd;
+		ssize_t		len;
+		struct stat st;
+		long		pid;
+		bool		receivewal, barman = false, match = false;
+		const char *base;
+
+		if (parse_long(de->d_name, 1, INT32_MAX, &pid) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld", pid);
+		if (stat(path, &st) != 0 || st.st_uid != uid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		for (char *p = buf; p < buf + len && nargs < 64; p += strlen(p) + 1)
+			args[nargs++] = p;
+		base = strrchr(args[0], '/') ? strrchr(args[0], '/') + 1 : args[0];
+		receivewal = strcmp(base, "pg_receivewal") == 0;
+		for (int i = 1; i < nargs; i++)
+		{
+			const char *a = args[i];
+
+			if (receivewal && strncmp(a, "--directory=", 12) == 0)
+				match |= same_dir(a + 12, dir);
+			else if (receivewal && (strcmp(a, "-D") == 0 ||
+									strcmp(a, "--directory") == 0) && i + 1 < nargs)
+				match |= same_dir(args[i + 1], dir);
+			else if (!receivewal && strcmp(a, "receive-wal") == 0)
+				barman = true;
+			else if (barman && a[0] == '-' && strcmp(a, "-c") != 0)
+				barman = false; /* --stop, --reset, --create-slot: leave them */
+		}
+		if (with_barman && barman && strcmp(args[nargs - 1], server) == 0 &&
+			strstr(buf, "barman") != NULL)
+			match = true;
+		if (match)
+			pids[n++] = (pid_t) pid;
+	}
+	closedir(d);
+	return n;
+}
+
+struct kill_args
+{
+	const char *dir;
+	const char *server;
+	int			grace_ms;
+};
+
+/*
+ * Runs as the barman user: it can end only barman's own processes.  What
+ * `receive-wal --stop` does (SIGINT: pg_receivewal finishes its segment
+ * cleanly, barman passes it on), without the 0.5 s of Python start-up and
+ * without its 10 s of waiting: SIGCONT too (a stopped process would never
+ * see the SIGINT), then SIGKILL whatever still runs after grace_ms (a
+ * pg_receivewal hanging on a vanished host waits for the network, not for
+ * us; what it wrote is in the page cache and survives SIGKILL).
+ */
+static int
+kill_child(void *p)
+{
+	struct kill_args *a = p;
+	pid_t		pids[MAX_PIDS];
+	int			n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
+	int			total = n, killed = 0;
+	double		t0 = now_ms();
+
+	for (int i = 0; i < n; i++)
+	{
+		kill(pids[i], SIGINT);
+		kill(pids[i], SIGCONT);
+	}
+	while (n > 0 && now_ms() - t0 < a->grace_ms)
+	{
+		usleep(20000);
+		n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
+	}
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	killed = n;
+	/* gone for good before anyone starts a new one (barman's lock file) */
+	for (int tries = 0; n > 0 && tries < 100; tries++)
+	{
+		usleep(10000);
+		n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
+	}
+	printf("ended %d process%s in %.0f ms%s\n", total, total == 1 ? "" : "es",
+		   now_ms() - t0, killed > 0 ? " (some with SIGKILL)" : "");
+	return n > 0;
+}
+
+/* Runs as the barman user: `barman receive-wal SERVER`, detached. */
+static int
+start_child(void *p)
+{
+	char	  **av = p;
+	pid_t		pid;
+	int			fd;
+
+	pid = fork();
+	if (pid < 0)
+	{
+		printf("cannot fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid > 0)
+	{
+		printf("started pid %d\n", (int) pid);
+		return 0;
+	}
+
+	/*
+	 * The grandchild: a session of its own (we, its parent, lead a process
+	 * group, so setsid has to happen here), so that our timeouts and the
+	 * worker's SIGTERM do not reach it; no descriptors of ours, so our
+	 * pipe gets its EOF.
+	 */
+	setsid();
+	fd = open("/dev/null", O_RDWR);
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	closefrom(3);
+	execve(av[0], av, child_env());
+	_exit(127);
+}
+
+struct catchup_args
+{
+	const char *conninfo;
+	const char *appname;
+	int			timeout_ms;
+};
+
+/* Runs as the barman user: wait for Barman's flush_lsn to reach ours. */
+static int
+catchup_child(void *p)
+{
+	struct catchup_args *a = p;
+	PGconn	   *c = pq_open(a->conninfo);
+	PGresult   *r;
+	char		target[64];
+	char		last[300] = "not connected";
+	const char *params[2];
+	double		deadline = now_ms() + a->timeout_ms;
+
+	if (c == NULL || (r = pq_row(c, "SELECT pg_current_wal_flush_lsn()")) == NULL)
+		return 1;
+	snprintf(target, sizeof(target), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	params[0] = target;
+	params[1] = a->appname;
+	while (now_ms() < deadline)
+	{
+		/*
+		 * A synchronous Barman (pg_receivewal --synchronous) reports its
+		 * flush position at once: wait for it, commits depend on it.  An
+		 * asynchronous one (not in synchronous_standby_names) or a potential
+		 * one that streams (another standby is the synchronous one) flushes
+		 * only at a segment's end and reports its write position every 10 s;
+		 * no commit waits for it, so the WAL sent to it is enough.
+		 */
+		r = PQexecParams(c,
+						 "SELECT s.sync_state, s.flush_lsn::text, s.write_lsn::text, s.sent_lsn::text,"
+						 " CASE WHEN s.sync_state IN ('async', 'potential') AND s.state = 'streaming'"
+						 " THEN s.sent_lsn >= $1::pg_lsn ELSE coalesce(s.flush_lsn >= $1::pg_lsn, false) END"
+						 " FROM pg_stat_replication s WHERE s.application_name = $2"
+						 " ORDER BY s.sent_lsn DESC NULLS LAST LIMIT 1",
+						 2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		{
+			printf("query failed: %s\n", PQerrorMessage(c));
+			return 1;
+		}
+		if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 4), "t") == 0)
+		{
+			if (strcmp(PQgetvalue(r, 0, 0), "async") == 0 ||
+				strcmp(PQgetvalue(r, 0, 0), "potential") == 0)
+				printf("%s: sent_lsn %s (write_lsn %s) reached %s\n", PQgetvalue(r, 0, 0),
+					   PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 2), target);
+			else
+				printf("%s: flush_lsn %s reached %s\n", PQgetvalue(r, 0, 0),
+					   PQgetvalue(r, 0, 1), target);
+			return 0;
+		}
+		if (PQntuples(r) == 1)
+			snprintf(last, sizeof(last), "%s, flush_lsn %s, write_lsn %s, sent_lsn %s",
+					 PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
+					 PQgetvalue(r, 0, 3));
+		PQclear(r);
+		usleep(50000);
+	}
+	printf("%s did not reach %s within %d ms (%s)\n", a->appname, target,
+		   a->timeout_ms, last);
+	return 1;
+}
+
+static const char *
+out_line(char *buf, size_t len)
+{
+	return last_line(res.out, buf, len);
+}
+
+int
+barman_receiving(const struct config *cfg, bool *running)
+{
+	const char *dir = get_streaming_dir(cfg);
+	pid_t		pids[MAX_PIDS];
+
+	if (dir == NULL)
+		return -1;
+	*running = scan_receivers(geteuid(), dir, cfg->barman_server, false, pids, MAX_PIDS) > 0;
+	return 0;
+}
+
+/* Which step of barman_stop_start failed last ("" when none). */
+static const char *failed_step = "";
+
+const char *
+barman_failed_step(void)
+{
+	return failed_step;
+}
+
+/*
+ * Step barman_stop: end the server's receive-wal and pg_receivewal by pid.
+ * The /proc scan first: when nothing runs (kill -9 of the primary ended
+ * the stream), there is nothing to stop and no reason to start Python.
+ */
+static int
+barman_stop(const struct config *cfg, const char *dir)
+{
+	pid_t		pids[MAX_PIDS];
+	double		t0 = now_ms();
+	struct kill_args ka;
+	char		line[300];
+	int			n;
+
+	n = scan_receivers(geteuid(), dir, cfg->barman_server, true, pids, MAX_PIDS);
+	if (n == 0)
+	{
+		step("barman_stop", "ok", now_ms() - t0, "nothing running");
+		return 0;
+	}
+	ka.dir = dir;
+	ka.server = cfg->barman_server;
+	ka.grace_ms = cfg->stop_grace_ms;
+	if (run_child(ka.grace_ms + 5000, kill_child, &ka, &res) != 0 ||
+		res.status != 0)
+	{
+		step("barman_stop", "failed", now_ms() - t0, "cannot end receive-wal: %s",
+			 out_line(line, sizeof(line)));
+		errorf("cannot end receive-wal / pg_receivewal of %s", cfg->barman_server);
+		return -1;
+	}
+	step("barman_stop", "ok", now_ms() - t0, "%s", out_line(line, sizeof(line)));
+	return 0;
+}
+
+/* Steps barman_stop, barman_fork, barman_start, barman_caught_up.  0 when all ok. */
+int
+barman_stop_start(const struct config *cfg)
+{
+	char	   *av[12];
+	char		line[300];
+	const char *dir;
+	double		t0 = now_ms();
+	struct catchup_args ca;
+	bool		running = false;
+
+	failed_step = "barman_stop";
+	dir = get_streaming_dir(cfg);
+	if (dir == NULL)
+	{
+		step("barman_stop", "failed", now_ms() - t0,
+			 "cannot find streaming_wals_directory of %s: %s",
+			 cfg->barman_server, out_line(line, sizeof(line)));
+		errorf("barman show-server %s failed", cfg->barman_server);
+		return -1;
+	}
+	if (barman_stop(cfg, dir) != 0)
+		return -1;
+
+	/* Barman ahead of the new timeline's fork point: its extra WAL aside */
+	barman_fork(cfg, dir);
+
+	failed_step = "barman_start";
+	t0 = now_ms();
+	barman_argv(cfg, av, "receive-wal", NULL, NULL, NULL);
+	if (run_child(5000, start_child, av, &res) != 0 || res.status != 0)
+	{
+		step("barman_start", "failed", now_ms() - t0, "%s", out_line(line, sizeof(line)));
+		errorf("cannot start barman receive-wal %s", cfg->barman_server);
+		return -1;
+	}
+	out_line(line, sizeof(line));
+	/* barman (python) needs ~0.5 s before pg_receivewal appears */
+	for (int i = 0; i < 100 && !running; i++)
+	{
+		usleep(50000);
+		barman_receiving(cfg, &running);
+	}
+	if (!running)
+	{
+		step("barman_start", "failed", now_ms() - t0,
+			 "%s, but no pg_receivewal into %s after 5 s (see barman's log)", line, dir);
+		errorf("barman receive-wal %s did not start pg_receivewal", cfg->barman_server);
+		return -1;
+	}
+	step("barman_start", "ok", now_ms() - t0, "receive-wal %s", line);
+
+	failed_step = "barman_caught_up";
+	t0 = now_ms();
+	ca.conninfo = cfg->barman_conninfo;
+	ca.appname = cfg->barman_appname;
+	ca.timeout_ms = cfg->catchup_timeout * 1000;
+	if (run_child(ca.timeout_ms + 10000, catchup_child, &ca, &res) != 0 ||
+		res.status != 0)
+	{
+		step("barman_caught_up", "failed", now_ms() - t0, "%s", out_line(line, sizeof(line)));
+		errorf("barman did not catch up: %s", line);
+		return -1;
+	}
+	step("barman_caught_up", "ok", now_ms() - t0, "%s", out_line(line, sizeof(line)));
+	failed_step = "";
+	return 0;
+}
+
+/* Step switch_wal.  0 when ok. */
+int
+barman_switch_wal(const struct config *cfg)
+{
+	char	   *av[12];
+	char		to[40], line[300];
+	double		t0 = now_ms();
+
+	snprintf(to, sizeof(to), "--archive-timeout=%d", cfg->archive_timeout);
+	barman_argv(cfg, av, "switch-wal", "--force", "--archive", to);
+	run_exec((cfg->archive_timeout + 10) * 1000, av, &res);
+	if (res.timed_out || res.status != 0)
+	{
+		step("switch_wal", "failed", now_ms() - t0, "%s%s",
+			 res.timed_out ? "timed out: " : "", out_line(line, sizeof(line)));
+		errorf("barman switch-wal %s failed: %s", cfg->barman_server, line);
+		return -1;
+	}
+	step("switch_wal", "ok", now_ms() - t0, "%s", out_line(line, sizeof(line)));
+	return 0;
+}
+
+int
+barman_reset(const struct config *cfg)
+{
+	if (!barman_configured(cfg))
+	{
+		errorf("barman_server is not set in %s", cfg->path);
+		return -1;
+	}
+	if (barman_stop_start(cfg) != 0)
+		return -1;
+	return barman_switch_wal(cfg);
+}

@@ -1,0 +1,310 @@
+/*-------------------------------------------------------------------------
+ *
+ * config.c
+ *	  Loads /etc/repmgr_barman_ha/orchestrator.conf: Barman's server and
+ *	  commands, the claim check, where barman_ha_nat is.  It names no
+ *	  address: nodes and endpoints are barman_ha_nat's, read from its
+ *	  `show`.  The file decides where the barman user's password goes, so it
+ *	  is trusted only when it and every folder up to "/" belong to root and
+ *	  nobody else can write them (fstat on the descriptor we read).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "orchestrator.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONFIG_MAX_BYTES 65536
+
+static int
+trusted_stat(const struct stat *st, bool want_dir, const char *path,
+			 char *err, size_t errlen)
+{
+	if (want_dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
+	{
+		snprintf(err, errlen, "%s is not a %s", path,
+				 want_dir ? "directory" : "regular file");
+		return -1;
+	}
+	if (st->st_uid != 0)
+	{
+		snprintf(err, errlen, "%s is not owned by root", path);
+		return -1;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+	{
+		snprintf(err, errlen, "%s is writable by group or others", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_trusted_file(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+	{
+		snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return trusted_stat(&st, false, path, err, errlen);
+}
+
+/* path's folder and every folder above it, up to "/" */
+static int
+check_trusted_dirs(const char *path, char *err, size_t errlen)
+{
+	char		dir[256],
+				up[256];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	do
+	{
+		snprintf(up, sizeof(up), "%s", dir);
+		snprintf(dir, sizeof(dir), "%s", dirname(up));
+		if (stat(dir, &st) != 0)
+		{
+			snprintf(err, errlen, "cannot stat %s: %s", dir, strerror(errno));
+			return -1;
+		}
+		if (trusted_stat(&st, true, dir, err, errlen) != 0)
+			return -1;
+	} while (strcmp(dir, "/") != 0);
+	return 0;
+}
+
+/* Absolute paths with plain characters only: no "..", no spaces. */
+static bool
+valid_path(const char *s)
+{
+	return s[0] == '/' && strlen(s) < 256 && strstr(s, "..") == NULL &&
+		plain_chars(s, "_./-");
+}
+
+/* libpq conninfo: key=value words of plain characters (no quotes). */
+static bool
+valid_conninfo(const char *s)
+{
+	return strlen(s) < 512 && plain_chars(s, "_./-=: ,");
+}
+
+/* The configuration keys, their kinds and where they go. */
+enum kind
+{
+	K_NAME, K_PATH, K_CONNINFO, K_INT, K_BOOL
+};
+
+#define F(field) offsetof(struct config, field), sizeof(((struct config *) 0)->field)
+static const struct key
+{
+	const char *name;
+	enum kind	kind;
+	size_t		off,
+				size;
+	long		min,
+				max;
+}			keys[] = {
+	{"nat_program", K_PATH, F(nat_program), 0, 0},
+	{"barman_server", K_NAME, F(barman_server), 0, 0},
+	{"barman_user", K_NAME, F(barman_user), 0, 0},
+	{"barman_path", K_PATH, F(barman_path), 0, 0},
+	{"barman_config", K_PATH, F(barman_config), 0, 0},
+	{"streaming_wals_directory", K_PATH, F(streaming_dir), 0, 0},
+	{"barman_conninfo", K_CONNINFO, F(barman_conninfo), 0, 0},
+	{"barman_application_name", K_NAME, F(barman_appname), 0, 0},
+	{"archive_timeout", K_INT, F(archive_timeout), 1, 3600},
+	{"receive_wal_stop_grace_ms", K_INT, F(stop_grace_ms), 0, 60000},
+	{"catchup_timeout", K_INT, F(catchup_timeout), 1, 600},
+	{"lock_timeout", K_INT, F(lock_timeout), 1, 600},
+	{"state_directory", K_PATH, F(state_dir), 0, 0},
+	{"claim_check", K_BOOL, F(claim_check), 0, 0},
+	{"claim_conninfo", K_CONNINFO, F(claim_conninfo), 0, 0},
+	{"claim_timeout_ms", K_INT, F(claim_timeout_ms), 100, 60000},
+	{"probe_timeout_ms", K_INT, F(probe_timeout_ms), 10, 60000},
+};
+
+static int
+set_value(struct config *cfg, const struct key *k, const char *v)
+{
+	void	   *dst = (char *) cfg + k->off;
+	long		l;
+
+	switch (k->kind)
+	{
+		case K_NAME:
+		case K_PATH:
+		case K_CONNINFO:
+			if (strlen(v) >= k->size ||
+				!(k->kind == K_NAME ? bha_valid_name(v) :
+				  k->kind == K_PATH ? valid_path(v) : valid_conninfo(v)))
+				return -1;
+			strcpy(dst, v);
+			return 0;
+		case K_INT:
+			if (parse_long(v, k->min, k->max, &l) != 0)
+				return -1;
+			*(int *) dst = (int) l;
+			return 0;
+		case K_BOOL:
+			if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0)
+				*(bool *) dst = true;
+			else if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0)
+				*(bool *) dst = false;
+			else
+				return -1;
+			return 0;
+	}
+	return -1;
+}
+
+static int
+set_key(struct config *cfg, const char *k, char *v)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(k, keys[i].name) == 0)
+			return set_value(cfg, &keys[i], v);
+	errno = ENOENT;
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	char	   *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static void
+set_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->nat_program, NAT_PROGRAM);
+	strcpy(cfg->barman_user, "barman");
+	strcpy(cfg->barman_path, "/usr/bin/barman");
+	strcpy(cfg->barman_appname, "barman_receive_wal");
+	cfg->archive_timeout = 90;
+	cfg->stop_grace_ms = 200;
+	cfg->catchup_timeout = 20;
+	cfg->lock_timeout = 5;
+	strcpy(cfg->state_dir, DEFAULT_STATE_DIR);
+	cfg->claim_check = true;
+	/* no password to a server that cannot prove it is the node (README) */
+	strcpy(cfg->claim_conninfo,
+		   "user=barman dbname=postgres sslmode=require channel_binding=require");
+	cfg->claim_timeout_ms = 3000;
+	cfg->probe_timeout_ms = 300;
+}
+
+/*
+ * Parses the text of a configuration (NUL-terminated, changed in place).
+ * Separate from config_load so the fuzzer can reach it.
+ */
+int
+config_parse(struct config *cfg, char *buf, const char *path)
+{
+	int			lineno = 0;
+	char	   *line, *save = NULL;
+
+	set_defaults(cfg);
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	{
+		char	   *eq, *k, *v, *hash;
+
+		lineno++;
+		if ((hash = strchr(line, '#')) != NULL)
+			*hash = '\0';
+		line = trim(line);
+		if (*line == '\0')
+			continue;
+		eq = strchr(line, '=');
+		if (eq == NULL)
+		{
+			errorf("%s: line %d: expected key = value", path, lineno);
+			return BHA_EXIT_USAGE;
+		}
+		*eq = '\0';
+		k = trim(line);
+		v = trim(eq + 1);
+		errno = 0;
+		if (set_key(cfg, k, v) != 0)
+		{
+			errorf("%s: line %d: %s \"%s\"", path, lineno,
+				   errno == ENOENT ? "unknown key" : "invalid value for", k);
+			return BHA_EXIT_USAGE;
+		}
+	}
+
+	return BHA_EXIT_OK;
+}
+
+
+/*
+ * Reads and parses the trusted file.  Returns BHA_EXIT_OK or BHA_EXIT_USAGE (after
+ * printing one line saying why).
+ */
+int
+config_load(struct config *cfg, const char *path)
+{
+	static char buf[CONFIG_MAX_BYTES + 1];
+	char		err[512];
+	ssize_t		len = 0, r;
+	int			fd;
+
+	if (path[0] != '/')
+	{
+		errorf("configuration %s: an absolute path is required", path);
+		return BHA_EXIT_USAGE;
+	}
+	if (check_trusted_dirs(path, err, sizeof(err)) != 0)
+	{
+		errorf("untrusted configuration: %s", err);
+		return BHA_EXIT_USAGE;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+	{
+		errorf("cannot open configuration %s: %s", path, strerror(errno));
+		return BHA_EXIT_USAGE;
+	}
+	if (check_trusted_file(fd, path, err, sizeof(err)) != 0)
+	{
+		close(fd);
+		errorf("untrusted configuration: %s", err);
+		return BHA_EXIT_USAGE;
+	}
+	while (len < CONFIG_MAX_BYTES &&
+		   (r = read(fd, buf + len, CONFIG_MAX_BYTES - len)) > 0)
+		len += r;
+	close(fd);
+	if (len >= CONFIG_MAX_BYTES)
+	{
+		errorf("configuration %s is larger than %d bytes", path, CONFIG_MAX_BYTES);
+		return BHA_EXIT_USAGE;
+	}
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL)
+	{
+		errorf("configuration %s contains a NUL byte", path);
+		return BHA_EXIT_USAGE;
+	}
+	return config_parse(cfg, buf, path);
+}

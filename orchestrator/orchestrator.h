@@ -1,0 +1,176 @@
+/*-------------------------------------------------------------------------
+ *
+ * orchestrator.h
+ *	  Declarations shared by the files of barman_ha_orchestrator, the
+ *	  backup host's unprivileged program: it runs as the barman user (the
+ *	  ssh forced command, the operator), checks a node's claim with the node
+ *	  itself, resets Barman onto a new primary, and asks barman_ha_nat, the
+ *	  only privileged program, to move the endpoints.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef BARMAN_HA_ORCHESTRATOR_H
+#define BARMAN_HA_ORCHESTRATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <netinet/in.h>
+
+#include "barman_ha_contract.h"
+
+#define DEFAULT_STATE_DIR	"/var/lib/barman/repmgr_barman_ha"
+#define SAFE_PATH			"/usr/local/bin:/usr/bin:/bin"
+
+#define MAX_NODES		32
+#define MAX_ARGS		8
+#define MAX_TLI			64		/* timelines kept from a history */
+
+/* A DB node as barman_ha_nat's configuration names it. */
+struct node
+{
+	char		name[BHA_NAME_MAX + 1];
+	struct in_addr addr;
+	uint16_t	port;
+};
+
+/* orchestrator.conf */
+struct config
+{
+	char		path[256];
+	char		nat_program[256];
+	char		barman_server[BHA_NAME_MAX + 1];
+	char		barman_user[BHA_NAME_MAX + 1];
+	char		barman_path[256];
+	char		barman_config[256];
+	char		streaming_dir[256];
+	char		barman_conninfo[512];
+	char		barman_appname[BHA_NAME_MAX + 1];
+	int			archive_timeout;	/* seconds */
+	int			stop_grace_ms;	/* SIGINT -> SIGKILL */
+	int			catchup_timeout;	/* seconds */
+	int			lock_timeout;	/* seconds */
+	char		state_dir[256];
+	bool		claim_check;
+	char		claim_conninfo[512];
+	int			claim_timeout_ms;	/* the claimant's answer */
+	int			probe_timeout_ms;	/* the routed primary's answer */
+};
+
+/* What barman_ha_nat show says: the network and the fencing state. */
+struct nat_view
+{
+	char		backend[16];
+	struct in_addr backup_address;
+	uint16_t	ports[2];		/* barman, app */
+	char		target[2][BHA_NAME_MAX + 1];	/* node name, "closed", "" */
+	int			nnodes;
+	struct node nodes[MAX_NODES];
+	bool		routed;			/* a node holds the endpoints */
+	char		routed_node[BHA_NAME_MAX + 1];
+	long		routed_timeline;
+	long		routed_at;		/* unix time of the claim */
+};
+
+/* Our own record, beside Barman's files: what is done for which claim. */
+struct ostate
+{
+	char		node[BHA_NAME_MAX + 1];
+	long		timeline;
+	bool		switch_wal_done;
+	char		streaming_dir[256];	/* Barman's, cached: show-server costs 0.5 s */
+	double		promote_ms;		/* the last promote's duration */
+	long		promoted_at;	/* and when it ended (unix time) */
+};
+
+/* A timeline history as TIMELINE_HISTORY returns it: the ancestors. */
+struct tl_history
+{
+	int			n;
+	unsigned	tli[MAX_TLI];	/* parent timelines, oldest first */
+	uint64_t	end[MAX_TLI];	/* where each ended (switchpoint) */
+};
+
+/* parse.c: strict parsers; each returns 0 on success, -1 otherwise */
+extern bool plain_chars(const char *s, const char *extra);
+extern int	parse_long(const char *s, long min, long max, long *out);
+extern int	parse_port(const char *s, uint16_t *out);
+extern int	parse_ipv4(const char *s, struct in_addr *out);
+extern int	split_words(char *line, char **words, int maxwords);
+extern bool parse_lsn(const char *s, uint64_t *lsn);
+
+/* config.c */
+extern int	config_load(struct config *cfg, const char *path);
+extern int	config_parse(struct config *cfg, char *buf, const char *path);
+
+/* history.c: replies of a server, validated before use */
+extern int	history_parse(const char *text, struct tl_history *h);
+extern int	parse_timeline(const char *s, unsigned *tli);
+extern uint64_t parse_segment_size(const char *s);
+
+/* run.c: bounded children, each in a session of its own */
+struct run_result
+{
+	int			status;			/* exit code, or 128+signal, or -1 */
+	bool		timed_out;
+	char		out[65536];		/* stdout+stderr, NUL-terminated, truncated */
+};
+typedef int (*child_fn) (void *arg);
+extern int	run_child(int timeout_ms, child_fn fn, void *arg, struct run_result *res);
+extern int	run_exec(int timeout_ms, char *const argv[], struct run_result *res);
+extern const char *last_line(const char *text, char *buf, size_t len);
+extern double now_ms(void);
+extern int	flock_wait(int fd, int timeout_s);
+extern char **child_env(void);
+
+/* output (main.c) */
+extern void step(const char *name, const char *result, double ms,
+				 const char *fmt,...) __attribute__((format(printf, 4, 5)));
+extern void errorf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+
+/* natprog.c: barman_ha_nat, run and read */
+extern int	nat_show(const struct config *cfg, struct nat_view *v);
+extern int	nat_call(const struct config *cfg, char *reply, size_t len,
+					 const char *verb, const char *a1, const char *a2);
+extern int	nat_passthrough(const struct config *cfg, int argc, char **argv);
+extern const struct node *view_node(const struct nat_view *v, const char *name);
+
+/* state.c */
+extern int	ostate_lock(const struct config *cfg);
+extern int	ostate_read(const struct config *cfg, struct ostate *st);
+extern int	ostate_write(const struct config *cfg, const struct ostate *st);
+
+/* barman.c */
+extern bool barman_configured(const struct config *cfg);
+extern int	barman_stop_start(const struct config *cfg);
+extern int	barman_switch_wal(const struct config *cfg);
+extern int	barman_reset(const struct config *cfg);
+extern int	barman_receiving(const struct config *cfg, bool *running);
+extern const char *barman_known_dir(void);
+extern void barman_remember_dir(const char *dir);
+extern const char *barman_failed_step(void);
+
+/* timeline_fork.c: Barman's WAL beyond the new timeline's fork point, aside */
+extern void barman_fork(const struct config *cfg, const char *dir);
+
+/* pq.c */
+struct pg_conn;
+struct pg_result;
+extern struct pg_conn *pq_open(const char *conninfo);
+extern struct pg_conn *pq_open_bounded(const char *conninfo, int timeout_ms);
+extern struct pg_result *pq_row(struct pg_conn *c, const char *sql);
+
+/* claim.c */
+extern int	claim_check(const struct config *cfg, const struct nat_view *v,
+						const struct node *node, long timeline,
+						char *detail, size_t len);
+
+/* promote.c */
+extern int	cmd_promote(const struct config *cfg, const char *ssh_node,
+						const char *nodename, const char *tlstr);
+
+/* status.c */
+extern int	cmd_status(const struct config *cfg, const char *textfile);
+
+#endif							/* BARMAN_HA_ORCHESTRATOR_H */

@@ -1,0 +1,139 @@
+/*-------------------------------------------------------------------------
+ *
+ * state.c
+ *	  The orchestrator's own record, in a folder of the barman user's
+ *	  (state_directory): for which claim (node, timeline) Barman's
+ *	  switch-wal is done, Barman's streaming folder (show-server costs
+ *	  0.5 s of Python), and the last promote's time and duration.  Who
+ *	  holds the endpoints is not here: that is barman_ha_nat's fencing
+ *	  state, which only root can write.
+ *
+ *	  One lock serialises the orchestrator's own runs (a dying primary's
+ *	  level check and the next primary's promote); written atomically
+ *	  (temporary file, fsync, rename).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "orchestrator.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STATE_NAME	"orchestrator.state"
+#define LOCK_NAME	"orchestrator.lock"
+
+/* Returns the lock's descriptor (closing it releases the lock), or -1. */
+int
+ostate_lock(const struct config *cfg)
+{
+	char		path[300];
+	int			fd;
+
+	if (mkdir(cfg->state_dir, 0750) != 0 && errno != EEXIST)
+	{
+		errorf("cannot create %s: %s", cfg->state_dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, LOCK_NAME);
+	fd = open(path, O_CREAT | O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0)
+	{
+		errorf("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock_wait(fd, cfg->lock_timeout) != 0)
+	{
+		errorf("another request is running (%s still locked after %d s)", path,
+			   cfg->lock_timeout);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Returns 0 (all fields empty when there is no record yet) or -1. */
+int
+ostate_read(const struct config *cfg, struct ostate *st)
+{
+	char		path[300], buf[1024];
+	char	   *line, *save = NULL;
+	struct stat sb;
+	ssize_t		n;
+	long		v;
+	int			fd;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, STATE_NAME);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : (errorf("cannot open %s: %s", path, strerror(errno)), -1);
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid())
+	{
+		close(fd);
+		errorf("%s is not a regular file of ours", path);
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+	{
+		errorf("cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	{
+		char	   *eq = strchr(line, '=');
+		const char *val = eq ? eq + 1 : "";
+
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		if (strcmp(line, "node") == 0 && bha_valid_name(val))
+			strcpy(st->node, val);
+		else if (strcmp(line, "timeline") == 0 && parse_long(val, 1, BHA_TIMELINE_MAX, &v) == 0)
+			st->timeline = v;
+		else if (strcmp(line, "switch_wal") == 0)
+			st->switch_wal_done = strcmp(val, "done") == 0;
+		else if (strcmp(line, "streaming_dir") == 0 && val[0] == '/' &&
+				 strlen(val) < sizeof(st->streaming_dir) &&
+				 plain_chars(val, "_./-") && strstr(val, "..") == NULL)
+			strcpy(st->streaming_dir, val);
+		else if (strcmp(line, "promote_ms") == 0 && parse_long(val, 0, 86400000L, &v) == 0)
+			st->promote_ms = v;
+		else if (strcmp(line, "promoted_at") == 0 && parse_long(val, 0, INT64_MAX, &v) == 0)
+			st->promoted_at = v;
+	}
+	return 0;
+}
+
+int
+ostate_write(const struct config *cfg, const struct ostate *st)
+{
+	char		path[300], tmp[320], buf[800];
+	int			fd, len;
+
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, STATE_NAME);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	len = snprintf(buf, sizeof(buf),
+				   "node=%s\ntimeline=%ld\nswitch_wal=%s\nstreaming_dir=%s\n"
+				   "promote_ms=%.0f\npromoted_at=%ld\n",
+				   st->node, st->timeline, st->switch_wal_done ? "done" : "pending",
+				   st->streaming_dir, st->promote_ms, st->promoted_at);
+	unlink(tmp);				/* left by a run that died; we hold the lock */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0 || write(fd, buf, len) != len || fsync(fd) != 0 || close(fd) != 0 ||
+		rename(tmp, path) != 0)
+	{
+		errorf("cannot write %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+		return -1;
+	}
+	return 0;
+}

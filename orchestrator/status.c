@@ -1,0 +1,109 @@
+/*-------------------------------------------------------------------------
+ *
+ * status.c
+ *	  `status`: what the backup host knows, as key=value lines for the
+ *	  operator and the worker; `status --textfile FILE`: the same in
+ *	  Prometheus's text format for node_exporter's textfile collector
+ *	  (names in docs/monitoring.md; systemd/barman-ha-textfile.timer).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "orchestrator.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int	print_status(const struct config *cfg, bool textfile);
+
+/*
+ * `status`, or `status --textfile FILE`: FILE.tmp written, then renamed,
+ * so node_exporter never reads half a file.
+ */
+int
+cmd_status(const struct config *cfg, const char *textfile)
+{
+	char		tmp[300];
+	int			rc;
+
+	if (textfile == NULL)
+		return print_status(cfg, false);
+	if (textfile[0] != '/' || snprintf(tmp, sizeof(tmp), "%s.tmp", textfile) >= (int) sizeof(tmp))
+	{
+		errorf("--textfile needs an absolute path");
+		return BHA_EXIT_USAGE;
+	}
+	if (freopen(tmp, "w", stdout) == NULL || fchmod(fileno(stdout), 0644) != 0)
+	{
+		errorf("cannot write %s: %s", tmp, strerror(errno));
+		return BHA_EXIT_FAIL;
+	}
+	rc = print_status(cfg, true);
+	if (fflush(stdout) != 0 || fsync(fileno(stdout)) != 0 || rc != BHA_EXIT_OK ||
+		rename(tmp, textfile) != 0)
+	{
+		errorf("cannot write %s: %s", textfile, rc == BHA_EXIT_OK ? strerror(errno) : "no status");
+		unlink(tmp);
+		return BHA_EXIT_FAIL;
+	}
+	return BHA_EXIT_OK;
+}
+
+static int
+print_status(const struct config *cfg, bool textfile)
+{
+	struct nat_view v;
+	struct ostate st;
+	bool		streaming = false;
+	bool		known = true;
+
+	if (nat_show(cfg, &v) != 0 || ostate_read(cfg, &st) != 0)
+		return BHA_EXIT_FAIL;
+	if (st.streaming_dir[0] && !cfg->streaming_dir[0])
+		barman_remember_dir(st.streaming_dir);
+	if (barman_configured(cfg) && barman_receiving(cfg, &streaming) != 0)
+		known = false;
+	if (!textfile)
+	{
+		printf("backend=%s\n", v.backend);
+		printf("routed_node=%s\n", v.routed ? v.routed_node : "");
+		printf("timeline=%ld\n", v.routed ? v.routed_timeline : 0L);
+		printf("routed_at=%ld\n", v.routed ? v.routed_at : 0L);
+		printf("barman_target=%s\n", v.target[0][0] ? v.target[0] : "none");
+		printf("app_target=%s\n", v.target[1][0] ? v.target[1] : "none");
+		printf("switch_wal=%s\n", !v.routed ? "" :
+			   strcmp(st.node, v.routed_node) == 0 && st.timeline == v.routed_timeline &&
+			   st.switch_wal_done ? "done" : "pending");
+		printf("barman_streaming=%s\n", !barman_configured(cfg) ? "" :
+			   !known ? "unknown" : streaming ? "yes" : "no");
+		printf("last_promote_ms=%.0f\n", st.promote_ms);
+		printf("last_promote_at=%ld\n", st.promoted_at);
+		return BHA_EXIT_OK;
+	}
+	printf("# HELP barman_ha_backup_routed_node_info The node the endpoints lead to.\n"
+		   "# TYPE barman_ha_backup_routed_node_info gauge\n");
+	if (v.routed)
+		printf("barman_ha_backup_routed_node_info{node=\"%s\",backend=\"%s\"} 1\n",
+			   v.routed_node, v.backend);
+	printf("# HELP barman_ha_backup_routed_timeline The timeline of the routed node's claim.\n"
+		   "# TYPE barman_ha_backup_routed_timeline gauge\n"
+		   "barman_ha_backup_routed_timeline %ld\n", v.routed ? v.routed_timeline : 0L);
+	printf("# HELP barman_ha_backup_app_endpoint_open Whether the application endpoint leads to the routed node.\n"
+		   "# TYPE barman_ha_backup_app_endpoint_open gauge\n"
+		   "barman_ha_backup_app_endpoint_open %d\n",
+		   v.routed && strcmp(v.target[1], v.routed_node) == 0);
+	printf("# HELP barman_ha_backup_last_promote_timestamp_seconds When the last promote ended.\n"
+		   "# TYPE barman_ha_backup_last_promote_timestamp_seconds gauge\n"
+		   "barman_ha_backup_last_promote_timestamp_seconds %ld\n", st.promoted_at);
+	printf("# HELP barman_ha_backup_last_promote_duration_seconds How long the last promote took.\n"
+		   "# TYPE barman_ha_backup_last_promote_duration_seconds gauge\n"
+		   "barman_ha_backup_last_promote_duration_seconds %.3f\n", st.promote_ms / 1000.0);
+	if (barman_configured(cfg) && known)
+		printf("# HELP barman_ha_backup_barman_streaming Whether Barman's receive-wal runs for the server.\n"
+			   "# TYPE barman_ha_backup_barman_streaming gauge\n"
+			   "barman_ha_backup_barman_streaming{server=\"%s\"} %d\n",
+			   cfg->barman_server, streaming);
+	return BHA_EXIT_OK;
+}

@@ -1,0 +1,76 @@
+#!/bin/bash
+# 08_barman.t: `barman reset` and promote's Barman steps against a real
+# Barman 3.4 streaming from a real PostgreSQL through the barman endpoint,
+# with Barman as the synchronous standby.  Checks: receive-wal is (re)started
+# by the orchestrator itself (no barman cron), Barman catches up, switch-wal runs,
+# a synchronous commit completes afterwards; a stray pg_receivewal is ended;
+# promote's level check restarts a dead receive-wal without a second
+# switch-wal.  Barman runs as barman, never as root.
+. "$(dirname "$0")/lib.sh"
+plan 20
+hosts 1
+barman_setup "$B" 5 "orchestrator test" "keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
+
+pg_up 1 "$S1"
+psql1() { ip netns exec "$S1" runuser -u postgres -- "$PGBIN/psql" -X -At -h "$T/pg1" -d postgres "$@"; }
+psql1 -c "SELECT pg_create_physical_replication_slot('barman', true)" >/dev/null || bail "slot"
+psql1 -c "ALTER SYSTEM SET synchronous_standby_names = 'barman_receive_wal'" -c "SELECT pg_reload_conf()" >/dev/null
+natroot "$B" init >/dev/null && natroot "$B" route db1 >/dev/null || bail "route"
+
+# Barman's processes in OUR backup namespace only (other clusters may run
+# Barman on this machine too), ended at exit by pid.
+ours() { local p; for p; do [ "$(ip netns identify "$p" 2>/dev/null)" = "$B" ] && echo "$p"; done; }
+barman_pids() { ours $(pgrep -u barman -f "pg_receivewal|receive-wal"); }
+receivewal_pid() { ours $(pgrep -u barman -x pg_receivewal); }
+trap 'for p in $(barman_pids); do kill $p; done; cleanup' EXIT
+
+out=$(ip netns exec "$B" "$ORCH" barman reset 2>"$T/err"); rc=$?
+diag "$(echo "$out" | sed 's/^/  /')"
+[ $rc -eq 0 ] || diag "$(tail -n 20 "$T/barman/barman.log" 2>&1)"
+is $rc 0 "barman reset exits 0 ($(tail -n 1 "$T/err"))"
+like "$out" "step barman_stop ok" "barman_stop step"
+like "$out" "step barman_start ok [0-9.]+ receive-wal started pid" "receive-wal started by the orchestrator"
+like "$out" "step barman_caught_up ok [0-9.]+ sync: flush_lsn" "Barman caught up (synchronous: on flush_lsn)"
+like "$out" "step switch_wal ok" "switch-wal done"
+owner=$(ps -o user= -p "$(receivewal_pid)")
+is "$owner" barman "pg_receivewal runs as barman"
+is "$(psql1 -c "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")" sync \
+	"Barman is the synchronous standby"
+timeout 10 ip netns exec "$S1" runuser -u postgres -- "$PGBIN/psql" -X -At -h "$T/pg1" -d postgres \
+	-c "CREATE TABLE t AS SELECT 1 AS x" >/dev/null
+ok $? "a synchronous commit completes"
+
+# A stray pg_receivewal (its barman parent gone) is ended and replaced.
+[ $rc -eq 0 ] || bail "barman reset does not work here"
+old=$(receivewal_pid)
+parent=$(ps -o ppid= -p "$old" | tr -d ' ')
+kill -9 "$parent"
+out=$(ip netns exec "$B" "$ORCH" barman reset 2>"$T/err"); rc=$?
+is $rc 0 "second reset exits 0 ($(tail -n 1 "$T/err"))"
+like "$out" "ended [1-9] process" "the orphaned pg_receivewal was ended"
+new=$(receivewal_pid)
+ok $(( ${new:-0} == old || ${new:-0} == 0 )) "a new pg_receivewal streams ($old -> $new)"
+
+# promote's level check: receive-wal dead, same claim: restarted, no switch-wal.
+hh "$B" promote db1 1 >/dev/null 2>&1 || bail "promote"
+kill $(barman_pids) ; sleep 0.5
+out=$(hh "$B" promote db1 1 2>"$T/err"); rc=$?
+is $rc 0 "same claim with receive-wal dead: exit 0 ($(tail -n 1 "$T/err"))"
+like "$out" "repairing: receive-wal" "the check restarts receive-wal"
+ok $([[ $out != *switch_wal* ]]; echo $?) "no second switch-wal for the same timeline"
+is "$(grep -c "^streaming_dir=$T/barman/pg/streaming\$" "$T/ostate-$B/orchestrator.state")" 1 \
+	"the orchestrator state keeps Barman's streaming folder (no show-server per check)"
+out=$(hh "$B" promote db1 1); like "$out" '^step check ok [0-9.]+ routed$' "then the check is quiet again"
+# The worker's timeout: SIGTERM while switch-wal runs ends the orchestrator and
+# switch-wal with it, with one last line; receive-wal (own session) stays.
+ip netns exec "$B" "$ORCH" barman reset >"$T/out" 2>"$T/err" &
+hp=$!
+for _ in $(seq 100); do grep -q "step barman_caught_up" "$T/out" && break; sleep 0.1; done
+sleep 1
+kill -TERM $hp; wait $hp; rc=$?
+is $rc 1 "SIGTERM during switch-wal: exit 1"
+is "$(tail -n 1 "$T/err")" "barman_ha_orchestrator: terminated by signal" "...with one clear last line"
+sleep 0.5
+is "$(ours $(pgrep -u barman -f switch-wal))" "" "no switch-wal left behind"
+ok $([ -n "$(receivewal_pid)" ]; echo $?) "receive-wal keeps streaming"
+exit $((TAP_FAIL > 0))
