@@ -1,0 +1,106 @@
+#!/bin/bash
+# 02_ssh.t: the DB node's side.  barman_ha_client runs as postgres with no
+# privilege and runs ssh to a real sshd in the backup host's namespace, where
+# authorized_keys pins each key to its node with the forced command
+# (barman_ha_orchestrator --from-ssh --node NAME).  Output and exit codes pass
+# through.  Review finding 2: a DB node holds nothing privileged, and the
+# client serves no --from-ssh at all; the host key is checked
+# (StrictHostKeyChecking=yes): an unknown backup host gets nothing.
+. "$(dirname "$0")/lib.sh"
+plan 22
+hosts 1
+D=$S1
+
+# Keys of db1 and db2, owned by postgres (ssh insists), in a root-owned dir.
+mkdir -p "$T/keys" "$T/auth" && chmod 755 "$T/keys" "$T/auth"
+for n in db1 db2; do
+	ssh-keygen -q -t ed25519 -N '' -C "$n" -f "$T/keys/id_$n" || bail "ssh-keygen"
+	chown postgres: "$T/keys/id_$n"
+done
+for n in db1 db2; do
+	echo "command=\"$ORCH --from-ssh --node $n\",restrict $(cat "$T/keys/id_$n.pub")"
+done >"$T/auth/barman"
+chmod 644 "$T/auth/barman"
+ssh-keygen -q -t ed25519 -N '' -f "$T/ssh_host_ed25519_key" || bail "host key"
+echo "$BACKUP_ADDR $(cut -d' ' -f1,2 "$T/ssh_host_ed25519_key.pub")" >"$T/keys/known_hosts"
+chmod 644 "$T/keys/known_hosts"
+cat >"$T/sshd_config" <<EOF
+ListenAddress $BACKUP_ADDR
+Port 22
+HostKey $T/ssh_host_ed25519_key
+PidFile none
+AuthorizedKeysFile $T/auth/%u
+AllowUsers barman
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+StrictModes yes
+LogLevel ERROR
+EOF
+# sshd needs its privilege-separation dir; the barman account must not be
+# locked ("!") for sshd with UsePAM no (test/cluster unlocks it the same way).
+mkdir -p /run/sshd && chmod 755 /run/sshd
+if getent shadow barman | cut -d: -f2 | grep -q '^!'; then usermod -p '*' barman; fi
+ip netns exec "$B" /usr/sbin/sshd -D -e -f "$T/sshd_config" 2>"$T/sshd.log" &
+PIDS+=($!)
+for _ in $(seq 50); do ip netns exec "$B" ss -ltn | grep -q "$BACKUP_ADDR:22 " && break; sleep 0.1; done
+
+dbconf() {			# the DB node's client.conf: ssh port $1, known_hosts $2
+	conf "$D" client.conf <<EOF
+backup = barman@$BACKUP_ADDR
+ssh_key = $T/keys/id_db1
+ssh_known_hosts = ${2:-$T/keys/known_hosts}
+ssh_port = $1
+ssh_connect_timeout = 3
+EOF
+}
+dbconf 22
+rc() { ip netns exec "$D" runuser -u postgres -- "$CLIENT" "$@"; }
+
+out=$(rc promote db1 2 2>"$T/err"); ok $? "promote db1 2 over ssh exits 0 ($(tail -n 1 "$T/err"))"
+like "$out" $'step fence ok [0-9.]+ claim recorded db1 2.*\nstep state ok' "step lines pass through"
+is "$(endpoints "$B")" $'barman db1\napp db1' "the backup host routes to db1"
+out=$(rc promote db1 2); like "$out" '^step check ok [0-9.]+ routed$' "again: the cheap check"
+like "$(rc status)" $'routed_node=db1\ntimeline=2' "status over ssh"
+rc promote db1 1 >/dev/null 2>"$T/err"; is $? 3 "a lower timeline is fenced through ssh (3)"
+like "$(tail -n 1 "$T/err")" "^barman_ha_orchestrator: fenced" "...with the backup host's line last"
+rc promote db2 5 >/dev/null 2>"$T/err"; is $? 2 "db1's key cannot promote db2 (2)"
+rc frob >/dev/null 2>&1; is $? 2 "unknown verb refused by the client (2)"
+rc promote 'db1;id' 3 >/dev/null 2>&1; is $? 2 "metacharacters refused by the client (2)"
+
+# db2's key, used by hand: may only speak for db2.
+sshc() {
+	ip netns exec "$D" runuser -u postgres -- ssh -F /dev/null -o BatchMode=yes \
+		-o UserKnownHostsFile="$T/keys/known_hosts" -o IdentitiesOnly=yes -i "$T/keys/id_$1" \
+		barman@$BACKUP_ADDR "${@:2}"
+}
+sshc db2 promote db1 7 >/dev/null 2>&1; is $? 2 "db2's key cannot promote db1 (2)"
+sshc db2 "nat route db2; id" >/dev/null 2>&1; is $? 2 "metacharacters over ssh refused (2)"
+is "$(endpoints "$B")" $'barman db1\napp db1' "nothing moved"
+
+# Finding 2: nothing privileged on a DB node, and no --from-ssh there.
+install -d -m 0755 "$T/dbnode"
+make -s -C "$TOP" install DESTDIR="$T/dbnode" >/dev/null 2>&1 || make -s -C "$TOP/client" install BINDIR="$T/dbnode/bin" >/dev/null
+is "$(find "$T/dbnode" -type f -perm /6000 | wc -l)" 0 "make install (a DB node) installs no setuid or setgid file"
+is "$(getcap -r "$T/dbnode" 2>/dev/null | wc -l)" 0 "...and no file capability"
+ip netns exec "$D" runuser -u postgres -- env SSH_ORIGINAL_COMMAND="nat init" "$CLIENT" --from-ssh >/dev/null 2>"$T/err"
+is $? 2 "SSH_ORIGINAL_COMMAND=\"nat init\" barman_ha_client --from-ssh on a DB node: usage error (2)"
+if [ "${BHA_NAT_BACKEND:-iptables}" = nftables ]; then
+	is "$(ip netns exec "$D" nft list ruleset | wc -l)" 0 "...and the DB node's netfilter is untouched"
+else
+	is "$(ip netns exec "$D" iptables-legacy -t nat -S | grep -c repmgr)" 0 "...and the DB node's nat table is untouched"
+fi
+is "$(ip netns exec "$D" cat /proc/sys/net/ipv4/ip_forward)" 0 "...and forwarding stays off there"
+
+# The host key is checked: an unknown backup host gets no request.
+install -o postgres -g postgres -m 0644 /dev/null "$T/keys/empty_known_hosts"
+dbconf 22 "$T/keys/empty_known_hosts"
+rc status >/dev/null 2>"$T/err"; is $? 1 "unknown host key: exit 1 (StrictHostKeyChecking=yes)"
+is "$(wc -c <"$T/keys/empty_known_hosts")" 0 "...and the key was not learnt (no accept-new)"
+
+# The backup host unreachable: exit 1, one line naming it.
+dbconf 2222
+rc status >/dev/null 2>"$T/err"; is $? 1 "unreachable backup host: exit 1"
+like "$(tail -n 1 "$T/err")" "^barman_ha_client: ssh to barman@$BACKUP_ADDR failed" "...and the last line says so"
+exit $((TAP_FAIL > 0))

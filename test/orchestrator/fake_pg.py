@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""fake_pg.py: what a compromised DB node can put on its PostgreSQL port.
+
+Speaks just enough of the PostgreSQL protocol (v3) for the backup host's claim
+check: refuses SSL, asks for a cleartext password (recorded in --password-log)
+or lets anyone in, and answers IDENTIFY_SYSTEM, pg_is_in_recovery() and
+TIMELINE_HISTORY with whatever it is told.  Used by test/orchestrator/03_claim.t
+to run the review's attacks; it listens on a namespace address only.
+
+usage: fake_pg.py ADDR PORT --timeline N [--in-recovery] [--history TEXT]
+                  [--cleartext --password-log FILE]
+"""
+import argparse
+import socket
+import struct
+import threading
+
+SSL_REQUEST = 80877103
+GSS_REQUEST = 80877104
+
+
+def msg(kind, payload=b""):
+    return kind + struct.pack("!I", len(payload) + 4) + payload
+
+
+def recv_exact(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def recv_message(conn):
+    kind = recv_exact(conn, 1)
+    (length,) = struct.unpack("!I", recv_exact(conn, 4))
+    return kind, recv_exact(conn, length - 4)
+
+
+def rows(conn, names, values, tag):
+    desc = struct.pack("!H", len(names))
+    for name in names:
+        desc += name.encode() + b"\0" + struct.pack("!IhIhih", 0, 0, 25, -1, -1, 0)
+    data = struct.pack("!H", len(values))
+    for value in values:
+        data += struct.pack("!I", len(value)) + value.encode()
+    conn.sendall(msg(b"T", desc) + msg(b"D", data) + msg(b"C", tag.encode() + b"\0")
+                 + msg(b"Z", b"I"))
+
+
+def serve(conn, args):
+    try:
+        while True:
+            (length,) = struct.unpack("!I", recv_exact(conn, 4))
+            body = recv_exact(conn, length - 4)
+            (code,) = struct.unpack("!I", body[:4])
+            if code in (SSL_REQUEST, GSS_REQUEST):
+                conn.sendall(b"N")
+                continue
+            break
+        if args.cleartext:
+            conn.sendall(msg(b"R", struct.pack("!I", 3)))
+            kind, payload = recv_message(conn)
+            if kind == b"p":
+                with open(args.password_log, "ab") as log:
+                    log.write(payload.rstrip(b"\0") + b"\n")
+        conn.sendall(msg(b"R", struct.pack("!I", 0)))
+        for key, value in (("server_version", "15.20"), ("server_encoding", "UTF8"),
+                           ("client_encoding", "UTF8"), ("integer_datetimes", "on"),
+                           ("standard_conforming_strings", "on"), ("DateStyle", "ISO, MDY")):
+            conn.sendall(msg(b"S", key.encode() + b"\0" + value.encode() + b"\0"))
+        conn.sendall(msg(b"K", struct.pack("!II", 4242, 4242)) + msg(b"Z", b"I"))
+        while True:
+            kind, payload = recv_message(conn)
+            if kind == b"X":
+                return
+            query = payload.rstrip(b"\0").decode().strip().rstrip(";")
+            if query == "IDENTIFY_SYSTEM":
+                rows(conn, ["systemid", "timeline", "xlogpos", "dbname"],
+                     ["7000000000000000001", str(args.timeline), "0/3000000", "postgres"],
+                     "IDENTIFY_SYSTEM")
+            elif query.startswith("SELECT pg_is_in_recovery()"):
+                rows(conn, ["pg_is_in_recovery"], ["t" if args.in_recovery else "f"], "SELECT 1")
+            elif query.startswith("TIMELINE_HISTORY"):
+                tli = int(query.split()[1])
+                rows(conn, ["filename", "content"], ["%08X.history" % tli, args.history],
+                     "TIMELINE_HISTORY")
+            else:
+                err = b"SERROR\0C42601\0Mnot supported here\0\0"
+                conn.sendall(msg(b"E", err) + msg(b"Z", b"I"))
+    except (EOFError, OSError):
+        pass
+    finally:
+        conn.close()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("addr")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--timeline", type=int, required=True)
+    parser.add_argument("--in-recovery", action="store_true")
+    parser.add_argument("--history", default="")
+    parser.add_argument("--cleartext", action="store_true")
+    parser.add_argument("--password-log", default="/dev/null")
+    args = parser.parse_args()
+    args.history = args.history.replace("\\t", "\t").replace("\\n", "\n")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.addr, args.port))
+    sock.listen(16)
+    while True:
+        conn, _ = sock.accept()
+        threading.Thread(target=serve, args=(conn, args), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
