@@ -138,6 +138,7 @@ extern const struct node *view_node(const struct nat_view *v, const char *name);
 
 /* state.c */
 extern int	ostate_lock(const struct config *cfg);
+extern void ostate_parse(char *buf, struct ostate *st);
 extern int	ostate_read(const struct config *cfg, struct ostate *st);
 extern int	ostate_write(const struct config *cfg, const struct ostate *st);
 

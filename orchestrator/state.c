@@ -56,36 +56,17 @@ ostate_lock(const struct config *cfg)
 	return fd;
 }
 
-/* Returns 0 (all fields empty when there is no record yet) or -1. */
-int
-ostate_read(const struct config *cfg, struct ostate *st)
+/*
+ * The record's text (NUL-terminated, changed in place): what is not
+ * understood is left empty, so a damaged record means "not done yet".
+ */
+void
+ostate_parse(char *buf, struct ostate *st)
 {
-	char		path[300], buf[1024];
 	char	   *line, *save = NULL;
-	struct stat sb;
-	ssize_t		n;
 	long		v;
-	int			fd;
 
 	memset(st, 0, sizeof(*st));
-	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, STATE_NAME);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : (errorf("cannot open %s: %s", path, strerror(errno)), -1);
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid())
-	{
-		close(fd);
-		errorf("%s is not a regular file of ours", path);
-		return -1;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-	{
-		errorf("cannot read %s: %s", path, strerror(errno));
-		return -1;
-	}
-	buf[n] = '\0';
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 	{
 		char	   *eq = strchr(line, '=');
@@ -109,6 +90,37 @@ ostate_read(const struct config *cfg, struct ostate *st)
 		else if (strcmp(line, "promoted_at") == 0 && parse_long(val, 0, INT64_MAX, &v) == 0)
 			st->promoted_at = v;
 	}
+}
+
+/* Returns 0 (all fields empty when there is no record yet) or -1. */
+int
+ostate_read(const struct config *cfg, struct ostate *st)
+{
+	char		path[300], buf[1024];
+	struct stat sb;
+	ssize_t		n;
+	int			fd;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, STATE_NAME);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : (errorf("cannot open %s: %s", path, strerror(errno)), -1);
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid())
+	{
+		close(fd);
+		errorf("%s is not a regular file of ours", path);
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+	{
+		errorf("cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	buf[n] = '\0';
+	ostate_parse(buf, st);
 	return 0;
 }
 

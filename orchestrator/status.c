@@ -58,6 +58,7 @@ print_status(const struct config *cfg, bool textfile)
 	struct ostate st;
 	bool		streaming = false;
 	bool		known = true;
+	const char *srv;
 
 	if (nat_show(cfg, &v) != 0 || ostate_read(cfg, &st) != 0)
 		return BHA_EXIT_FAIL;
@@ -82,28 +83,31 @@ print_status(const struct config *cfg, bool textfile)
 		printf("last_promote_at=%ld\n", st.promoted_at);
 		return BHA_EXIT_OK;
 	}
+	srv = cfg->barman_server[0] ? cfg->barman_server : "none";
 	printf("# HELP barman_ha_backup_routed_node_info The node the endpoints lead to.\n"
 		   "# TYPE barman_ha_backup_routed_node_info gauge\n");
 	if (v.routed)
-		printf("barman_ha_backup_routed_node_info{node=\"%s\",backend=\"%s\"} 1\n",
-			   v.routed_node, v.backend);
+		printf("barman_ha_backup_routed_node_info{server=\"%s\",node=\"%s\",backend=\"%s\"} 1\n",
+			   srv, v.routed_node, v.backend);
 	printf("# HELP barman_ha_backup_routed_timeline The timeline of the routed node's claim.\n"
 		   "# TYPE barman_ha_backup_routed_timeline gauge\n"
-		   "barman_ha_backup_routed_timeline %ld\n", v.routed ? v.routed_timeline : 0L);
+		   "barman_ha_backup_routed_timeline{server=\"%s\"} %ld\n",
+		   srv, v.routed ? v.routed_timeline : 0L);
 	printf("# HELP barman_ha_backup_app_endpoint_open Whether the application endpoint leads to the routed node.\n"
 		   "# TYPE barman_ha_backup_app_endpoint_open gauge\n"
-		   "barman_ha_backup_app_endpoint_open %d\n",
-		   v.routed && strcmp(v.target[1], v.routed_node) == 0);
+		   "barman_ha_backup_app_endpoint_open{server=\"%s\"} %d\n",
+		   srv, v.routed && strcmp(v.target[1], v.routed_node) == 0);
 	printf("# HELP barman_ha_backup_last_promote_timestamp_seconds When the last promote ended.\n"
 		   "# TYPE barman_ha_backup_last_promote_timestamp_seconds gauge\n"
-		   "barman_ha_backup_last_promote_timestamp_seconds %ld\n", st.promoted_at);
+		   "barman_ha_backup_last_promote_timestamp_seconds{server=\"%s\"} %ld\n",
+		   srv, st.promoted_at);
 	printf("# HELP barman_ha_backup_last_promote_duration_seconds How long the last promote took.\n"
 		   "# TYPE barman_ha_backup_last_promote_duration_seconds gauge\n"
-		   "barman_ha_backup_last_promote_duration_seconds %.3f\n", st.promote_ms / 1000.0);
+		   "barman_ha_backup_last_promote_duration_seconds{server=\"%s\"} %.3f\n",
+		   srv, st.promote_ms / 1000.0);
 	if (barman_configured(cfg) && known)
 		printf("# HELP barman_ha_backup_barman_streaming Whether Barman's receive-wal runs for the server.\n"
 			   "# TYPE barman_ha_backup_barman_streaming gauge\n"
-			   "barman_ha_backup_barman_streaming{server=\"%s\"} %d\n",
-			   cfg->barman_server, streaming);
+			   "barman_ha_backup_barman_streaming{server=\"%s\"} %d\n", srv, streaming);
 	return BHA_EXIT_OK;
 }
