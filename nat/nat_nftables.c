@@ -80,24 +80,28 @@ hdr(char *buf, uint16_t type, uint16_t flags)
 	return nlh;
 }
 
-/* Send the batch (type 0) or a dump request; cb gets the replies. */
+/*
+ * Send the batch (type 0) or a dump request; cb gets the replies.  One
+ * socket per process: releasing one right after a commit waits for an RCU
+ * grace period (nf_tables flushes its destroy work), 8-16 ms here.  After
+ * an error, replies may be left in it: a new socket then.
+ */
 static int
 talk(uint16_t type, mnl_cb_t cb, void *data)
 {
+	static struct mnl_socket *nl;
 	static char buf[65536];
 	char		req[256];
 	struct nlmsghdr *nlh = type ? hdr(req, type, NLM_F_DUMP) : (struct nlmsghdr *) batch;
-	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
 	int			rc = -1, n, err;
 
-	if (nl && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == 0 &&
-		mnl_socket_sendto(nl, nlh, type ? nlh->nlmsg_len : blen) >= 0)
+	if (!nl && (nl = mnl_socket_open(NETLINK_NETFILTER)) && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		mnl_socket_close(nl), nl = NULL;
+	if (nl && mnl_socket_sendto(nl, nlh, type ? nlh->nlmsg_len : blen) >= 0)
 		while ((rc = -1, n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0 &&
 			   (rc = mnl_cb_run(buf, n, 0, mnl_socket_get_portid(nl), cb, data)) > 0);
-	err = errno;
-	if (nl)
-		mnl_socket_close(nl);
-	errno = err;
+	if (rc < 0 && nl)
+		err = errno, mnl_socket_close(nl), nl = NULL, errno = err;
 	return rc < 0 ? -1 : 0;		/* done, or the ack: 0 */
 }
 
