@@ -112,7 +112,7 @@ while True:
 # or the error (bash /dev/tcp), within 3 s
 tcp_ask() {
 	ip netns exec "$1" timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" && read -r l <&3 && echo "$l"' \
-		"$BACKUP" "$2" 2>&1 | sed 's/.*: //'
+		"$BACKUP" "$2" 2>&1 | tail -n 1 | sed 's/.*: //'
 }
 
 # net: bridge, backup host B at $BACKUP, db1/db2 (S1, S2) at .1/.2, an app
