@@ -74,3 +74,19 @@ installcheck-regress:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
 installcheck-tap:
 	$(prove_installcheck)
+
+# make deb: the Debian packages (debian/), built with dpkg-buildpackage -b in
+# a scratch copy of the tree (the checkout's files, build products left out),
+# so nothing of the build lands in the checkout.  The .debs go to DEB_DIR.
+DEB_DIR ?= $(abspath ..)
+.PHONY: deb
+deb:
+	@set -e; w=$$(mktemp -d /var/tmp/repmgr-barman-ha-deb.XXXXXX); trap 'rm -rf "$$w"' EXIT; \
+	mkdir "$$w/src"; \
+	if git -C '$(CURDIR)' rev-parse --git-dir >/dev/null 2>&1; then \
+		git -C '$(CURDIR)' ls-files -z -co --exclude-standard | \
+			(cd '$(CURDIR)' && xargs -0 cp -a --parents -t "$$w/src"); \
+	else cp -a '$(CURDIR)/.' "$$w/src/"; fi; \
+	(cd "$$w/src" && dpkg-buildpackage -us -uc -b); \
+	mkdir -p '$(DEB_DIR)' && cp "$$w"/*.deb "$$w"/*.buildinfo "$$w"/*.changes '$(DEB_DIR)/' && \
+	ls "$$w"/*.deb | sed 's|.*/|$(DEB_DIR)/|'
