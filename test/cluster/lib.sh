@@ -25,6 +25,7 @@ BHA_TOP=${BHA_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BHA_PGBIN=/usr/lib/postgresql/15/bin
 BHA_CLIENT=$BHA_PGBIN/barman_ha_client			# DB nodes: make install, unprivileged
 BHA_BACKUP_BIN=$BHA_DATA/backup/bin			# backup host: make install-backup there
+if [ "${BHA_INSTALL:-make}" = deb ]; then BHA_BACKUP_BIN=/usr/lib/repmgr-barman-ha; fi	# the packages (bha_check_debs)
 BHA_NET=10.213.0
 BHA_BACKUP_ADDR=$BHA_NET.10
 BHA_BARMAN_PORT=54321
@@ -347,10 +348,30 @@ bha_unlock() { grep -q "^$1:!" /etc/shadow && usermod -p '*' "$1"; return 0; }
 # The backup host's programs, in a root-owned dir: barman_ha_orchestrator (0755) and
 # barman_ha_nat (root:barman 4750), as make install-backup installs them.
 bha_install_backup_programs() {
+	[ "${BHA_INSTALL:-make}" = deb ] && { bha_check_debs; return; }
 	bha_mkdir root:root 0755 "$BHA_BACKUP_BIN"
 	make -s -C "$BHA_TOP/orchestrator" install BINDIR="$BHA_BACKUP_BIN" >/dev/null &&
 		make -s -C "$BHA_TOP/nat" install BINDIR="$BHA_BACKUP_BIN" NAT_GROUP=barman >/dev/null
 }
+
+# BHA_INSTALL=deb (test/packages/02_cluster_deb.t installs the .debs): the cluster runs on
+# the packages instead of make install: the extension and barman_ha_client from
+# postgresql-15-repmgr-barman-ha, both backup programs in /usr/lib/repmgr-barman-ha from
+# repmgr-barman-ha-backup, barman_ha_nat made root:barman 4750 by its postinst.
+bha_check_debs() {
+	local p f
+	for p in postgresql-15-repmgr-barman-ha repmgr-barman-ha-backup; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$' ||
+			{ bha_die "BHA_INSTALL=deb: package $p is not installed"; return 1; }
+	done
+	for f in "$(pg_config --pkglibdir)/repmgr_barman_ha.so" "$BHA_CLIENT" \
+		"$BHA_BACKUP_BIN/barman_ha_orchestrator" "$BHA_BACKUP_BIN/barman_ha_nat"; do
+		dpkg -S "$f" >/dev/null 2>&1 || { bha_die "BHA_INSTALL=deb: $f is not a packaged file"; return 1; }
+	done
+	[ "$(stat -c '%U:%G %a' "$BHA_BACKUP_BIN/barman_ha_nat")" = "root:barman 4750" ] ||
+		{ bha_die "BHA_INSTALL=deb: $BHA_BACKUP_BIN/barman_ha_nat is not root:barman 4750"; return 1; }
+}
+
 # The operator on the backup host (as root: the orchestrator becomes barman itself).
 bha_orchestrator() { bha_in backup "$BHA_BACKUP_BIN/barman_ha_orchestrator" "$@"; }
 bha_nat() { bha_in backup "$BHA_BACKUP_BIN/barman_ha_nat" "$@"; }
