@@ -4,11 +4,12 @@
 # extension and the client, then runs
 #   1. pg_regress and the TAP tests of the extension, as postgres, on a copy of
 #      the tree that postgres owns (initdb and pg_regress refuse root);
-#   2. the programs' tests (test/nat, test/orchestrator, test/client), as root,
+#   2. the programs' tests (test/nat, test/orchestrator), as root,
 #      in private network namespaces, and the monitoring rules' tests;
 #   3. the namespace cluster's scenarios and the short benchmark, as root.
 # Ends with one line "N passed, N failed" and exits non-zero if anything failed.
-# Set BHA_SKIP=cluster (space separated section names) to skip sections.
+# Set BHA_SKIP="cluster nftables" (space separated section or backend names) to skip
+# sections, or the second pass over the nftables backend.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "run-all.sh: run as root" >&2; exit 2; }
@@ -60,12 +61,18 @@ if [[ $skip != *" extension "* ]]; then
 	rm -rf "$work"
 fi
 
-for section in nat orchestrator client monitoring cluster bench; do
+# The NAT program's and the cluster's tests run once per NAT backend: the same
+# files, with BHA_NAT_BACKEND naming the backend their configurations use.
+for section in nat orchestrator client monitoring packages cluster bench; do
 	[[ $skip == *" $section "* ]] && continue
 	ls "$top/test/$section"/*.t >/dev/null 2>&1 || continue
-	# from /: servers and tools run as postgres or barman, who may not enter the checkout
-	(cd / && prove -v "$top/test/$section"/*.t) 2>&1 | tee "$log/$section.out"
-	count_prove "$log/$section.out"
+	case $section in nat|cluster) backends="iptables nftables" ;; *) backends=iptables ;; esac
+	for backend in $backends; do
+		[[ $skip == *" $backend "* ]] && continue
+		# from /: servers and tools run as postgres or barman, who may not enter the checkout
+		(cd / && BHA_NAT_BACKEND=$backend prove -v "$top/test/$section"/*.t) 2>&1 | tee "$log/$section-$backend.out"
+		count_prove "$log/$section-$backend.out"
+	done
 done
 
 echo "logs: $log"
