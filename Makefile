@@ -84,8 +84,8 @@ deb:
 	@set -e; w=$$(mktemp -d /var/tmp/repmgr-barman-ha-deb.XXXXXX); trap 'rm -rf "$$w"' EXIT; \
 	mkdir "$$w/src"; \
 	if git -C '$(CURDIR)' rev-parse --git-dir >/dev/null 2>&1; then \
-		git -C '$(CURDIR)' ls-files -z -co --exclude-standard | \
-			(cd '$(CURDIR)' && xargs -0 cp -a --parents -t "$$w/src"); \
+		git -C '$(CURDIR)' ls-files -z -co --exclude-standard | (cd '$(CURDIR)' && \
+			xargs -0 sh -c 'for f; do [ ! -e "$$f" ] || cp -a --parents "$$f" "$$0"; done' "$$w/src"); \
 	else cp -a '$(CURDIR)/.' "$$w/src/"; fi; \
 	(cd "$$w/src" && dpkg-buildpackage -us -uc -b); \
 	mkdir -p '$(DEB_DIR)' && cp "$$w"/*.deb "$$w"/*.buildinfo "$$w"/*.changes '$(DEB_DIR)/' && \
