@@ -3,8 +3,8 @@
  * config.c
  *	  nat.conf, the only source of the addresses barman_ha_nat routes to:
  *	  "key = value" lines and '#' comments, every value parsed with bounds,
- *	  an unknown key refused with its line number (exit 2).  Trusted only
- *	  as privilege.c says: root's file among root's directories up to "/".
+ *	  an unknown key refused with its line number.  Trusted only as
+ *	  privilege.c says: root's file among root's directories up to "/".
  *
  *-------------------------------------------------------------------------
  */
@@ -34,7 +34,7 @@ parse_number(const char *s, long min, long max, long *out)
 	return v >= min && v <= max;
 }
 
-/* A dotted quad (inet_pton refuses the short and octal forms), not 0 or broadcast. */
+/* A dotted quad (inet_pton refuses short and octal forms), not 0 or broadcast. */
 static bool
 parse_addr(const char *s, struct in_addr *a)
 {
@@ -47,36 +47,17 @@ parse_port(const char *s, uint16_t *port)
 {
 	long		v;
 
-	if (!parse_number(s, 1, 65535, &v))
-		return false;
-	*port = (uint16_t) v;
-	return true;
-}
-
-/* node.NAME = A.B.C.D:PORT */
-static bool
-set_node(struct nat_config *cfg, const char *name, char *v)
-{
-	char	   *colon = strchr(v, ':');
-	struct node *n = &cfg->nodes[cfg->nnodes];
-
-	if (!bha_valid_name(name) || colon == NULL || cfg->nnodes >= NAT_MAX_NODES ||
-		config_node(cfg, name) != NULL)
-		return false;
-	*colon = '\0';
-	if (!parse_addr(v, &n->addr) || !parse_port(colon + 1, &n->port))
-		return false;
-	strcpy(n->name, name);
-	cfg->nnodes++;
-	return true;
+	return parse_number(s, 1, 65535, &v) ? (*port = (uint16_t) v, true) : false;
 }
 
 /* Returns 1 set, 0 bad value, -1 unknown key. */
 static int
 set_key(struct nat_config *cfg, const char *k, char *v)
 {
-	long		l;
 	int			ep = strncmp(k, "app_", 4) == 0 ? EP_APP : EP_BARMAN;
+	struct node *n = &cfg->nodes[cfg->nnodes];
+	char	   *colon = strchr(v, ':');
+	long		l;
 
 	if (strcmp(k, "backup_address") == 0)
 		return parse_addr(v, &cfg->backup_address);
@@ -85,24 +66,24 @@ set_key(struct nat_config *cfg, const char *k, char *v)
 	if (strcmp(k, "barman_snat_address") == 0 || strcmp(k, "app_snat_address") == 0)
 		return cfg->snat_per_endpoint = true, parse_addr(v, &cfg->snat_address[ep]);
 	if (strcmp(k, "nat_backend") == 0)
-	{
-		cfg->backend = strcmp(v, "nftables") == 0 ? BACKEND_NFTABLES : BACKEND_IPTABLES;
-		return strcmp(v, "nftables") == 0 || strcmp(v, "iptables") == 0;
-	}
-	if (strcmp(k, "state_file") == 0)
-	{
-		/* absolute, plain characters, a file name after the last '/' */
-		if (v[0] != '/' || strlen(v) >= sizeof(cfg->state_file) - 8 || strstr(v, "/.") ||
-			strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-")
-			!= strlen(v) || v[strlen(v) - 1] == '/')
-			return 0;
-		return strcpy(cfg->state_file, v), 1;
-	}
+		return (cfg->backend = strcmp(v, "nftables") == 0 ? BACKEND_NFTABLES : BACKEND_IPTABLES,
+				strcmp(v, "nftables") == 0 || strcmp(v, "iptables") == 0);
 	if (strcmp(k, "lock_timeout") == 0)
 		return parse_number(v, 1, 600, &l) ? (cfg->lock_timeout = (int) l, 1) : 0;
-	if (strncmp(k, "node.", 5) == 0)
-		return set_node(cfg, k + 5, v);
-	return -1;
+	if (strcmp(k, "state_file") == 0)	/* absolute, plain, a name after the last '/' */
+		return v[0] == '/' && strlen(v) < sizeof(cfg->state_file) - 8 && !strstr(v, "/.") &&
+			strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-") == strlen(v) &&
+			v[strlen(v) - 1] != '/' ? (strcpy(cfg->state_file, v), 1) : 0;
+	if (strncmp(k, "node.", 5) != 0)
+		return -1;
+	/* node.NAME = A.B.C.D:PORT */
+	if (!bha_valid_name(k + 5) || colon == NULL || cfg->nnodes >= NAT_MAX_NODES || config_node(cfg, k + 5))
+		return 0;
+	*colon = '\0';
+	if (!parse_addr(v, &n->addr) || !parse_port(colon + 1, &n->port))
+		return 0;
+	strcpy(n->name, k + 5);
+	return cfg->nnodes++, 1;
 }
 
 static char *
@@ -110,31 +91,25 @@ trim(char *s)
 {
 	char	   *e = s + strlen(s);
 
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+	while (e > s && strchr(" \t\r", e[-1]))
 		*--e = '\0';
 	return s + strspn(s, " \t");
 }
 
-/*
- * Parses the text of a configuration (NUL-terminated, changed in place);
- * apart from config_load so that the fuzzer reaches it.  Returns 0 or 2.
- */
+/* The text of a configuration (NUL-terminated, changed in place): 0 or 2. */
 int
 config_parse(struct nat_config *cfg, char *text, const char *path)
 {
-	int			lineno = 0;
+	int			lineno = 0,
+				r;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ports[EP_BARMAN] = 54321;
 	cfg->ports[EP_APP] = 54322;
 	cfg->lock_timeout = 5;
 	strcpy(cfg->state_file, "/var/lib/repmgr_barman_ha/state");
-	for (char *line = text, *next; line; line = next)
+	for (char *line = text, *next, *eq; line; line = next)
 	{
-		char	   *eq,
-				   *k;
-		int			r;
-
 		lineno++;
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
@@ -142,34 +117,23 @@ config_parse(struct nat_config *cfg, char *text, const char *path)
 		if (*(line = trim(line)) == '\0')
 			continue;
 		if ((eq = strchr(line, '=')) == NULL)
-		{
-			errorf("%s: line %d: expected key = value", path, lineno);
-			return BHA_EXIT_USAGE;
-		}
+			return errorf("%s: line %d: expected key = value", path, lineno), BHA_EXIT_USAGE;
 		*eq = '\0';
-		k = trim(line);
-		if ((r = set_key(cfg, k, trim(eq + 1))) != 1)
-		{
-			errorf("%s: line %d: %s \"%s\"", path, lineno,
-				   r < 0 ? "unknown key" : "invalid value for", k);
-			return BHA_EXIT_USAGE;
-		}
+		if ((r = set_key(cfg, trim(line), trim(eq + 1))) != 1)
+			return errorf("%s: line %d: %s \"%s\"", path, lineno, r < 0 ? "unknown key" : "invalid value for",
+						  trim(line)), BHA_EXIT_USAGE;
 	}
 	if (cfg->backup_address.s_addr == 0)
-		errorf("%s: backup_address is required", path);
-	else if (cfg->ports[EP_BARMAN] == cfg->ports[EP_APP])
-		errorf("%s: barman_port and app_port must differ", path);
-	else
-	{
-		for (int ep = 0; ep < EP_COUNT; ep++)
-			if (cfg->snat_address[ep].s_addr == 0)
-				cfg->snat_address[ep] = cfg->backup_address;
-		return BHA_EXIT_OK;
-	}
-	return BHA_EXIT_USAGE;
+		return errorf("%s: backup_address is required", path), BHA_EXIT_USAGE;
+	if (cfg->ports[EP_BARMAN] == cfg->ports[EP_APP])
+		return errorf("%s: barman_port and app_port must differ", path), BHA_EXIT_USAGE;
+	for (int ep = 0; ep < EP_COUNT; ep++)
+		if (cfg->snat_address[ep].s_addr == 0)
+			cfg->snat_address[ep] = cfg->backup_address;
+	return BHA_EXIT_OK;
 }
 
-/* Reads the trusted file and parses it.  Returns 0 or 2. */
+/* Reads the trusted file and parses it: 0 or 2. */
 int
 config_load(struct nat_config *cfg, const char *path)
 {
@@ -188,19 +152,17 @@ config_load(struct nat_config *cfg, const char *path)
 	else if ((dfd = trusted_dir(dir[0] ? dir : "/", false)) >= 0 &&
 			 (fd = openat(dfd, slash + 1, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
 		errorf("cannot open %s: %m", path);
-	if (dfd >= 0)
-		close(dfd);
 	ok = fd >= 0 && trusted_file(fd, path) == 0;
 	while (ok && len < CONFIG_MAX && (r = read(fd, text + len, CONFIG_MAX - len)) > 0)
 		len += r;
-	if (fd >= 0)
-		close(fd);
 	if (ok && (r < 0 || len >= CONFIG_MAX || memchr(text, '\0', len)))
 		errorf("%s: unreadable, larger than %d bytes, or binary", path, CONFIG_MAX), ok = false;
-	if (!ok)
-		return BHA_EXIT_USAGE;
+	if (dfd >= 0)
+		close(dfd);
+	if (fd >= 0)
+		close(fd);
 	text[len] = '\0';
-	return config_parse(cfg, text, path);
+	return ok ? config_parse(cfg, text, path) : BHA_EXIT_USAGE;
 }
 
 const struct node *

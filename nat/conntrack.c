@@ -2,14 +2,13 @@
  *
  * conntrack.c
  *	  A NAT change does not move established connections: conntrack keeps
- *	  their mapping, so Barman's stream and open client sessions would stay
- *	  on the old node (and hang if its host is gone).  After a route we
- *	  delete every flow to BACKUP:PORT of a changed endpoint whose replies
- *	  do not come from the endpoint's new target (for a closed endpoint:
- *	  from the backup host itself); the client's next packet gets a reset
- *	  and it reconnects through the new route.  Dump and delete repeat
- *	  until a dump finds none left: no cap on the number of flows, a
- *	  bounded number of passes.
+ *	  their mapping, so Barman's stream and client sessions would stay on
+ *	  the old node (and hang if its host is gone).  After a route we delete
+ *	  every flow to BACKUP:PORT of a changed endpoint whose replies do not
+ *	  come from its new target (for a closed endpoint: from us); the
+ *	  client's next packet gets a reset and it reconnects on the new route.
+ *	  Dump and delete repeat until a dump finds none left: no cap on the
+ *	  number of flows, a bounded number of passes.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,11 +27,11 @@
 struct sweep
 {
 	struct nfct_handle *del;	/* deletes go on a socket of their own */
-	uint32_t	backup;
+	uint32_t	backup,
+				to[EP_COUNT];	/* the reply source a flow may keep */
+	uint16_t	port[EP_COUNT],
+				toport[EP_COUNT];	/* network order, as the library's */
 	unsigned	epmask;
-	uint16_t	port[EP_COUNT];	/* network order, like the library's */
-	uint32_t	to[EP_COUNT];	/* the reply source a flow may keep */
-	uint16_t	toport[EP_COUNT];
 	long		found,
 				removed;
 	int			err;
@@ -48,24 +47,22 @@ visit(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 		nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST) != s->backup)
 		return NFCT_CB_CONTINUE;
 	for (int ep = 0; ep < EP_COUNT; ep++)
-		if ((s->epmask & (1u << ep)) && nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST) == s->port[ep] &&
+		if ((s->epmask & 1u << ep) && nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST) == s->port[ep] &&
 			(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_SRC) != s->to[ep] ||
 			 nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC) != s->toport[ep]))
 		{
 			s->found++;
-			/* ENOENT: the flow ended meanwhile, which is what we wanted */
 			if (nfct_query(s->del, NFCT_Q_DESTROY, ct) == 0)
 				s->removed++;
-			else if (errno != ENOENT)
+			else if (errno != ENOENT)	/* ENOENT: it ended meanwhile, as we wanted */
 				s->err = errno;
 		}
 	return NFCT_CB_CONTINUE;
 }
 
 /*
- * Flows this namespace tracks, 0 when conntrack is not loaded: a dump
- * walks the kernel's whole table (milliseconds even when empty), so a plain
- * route skips it when there is nothing to find.
+ * Flows this namespace tracks (0 without conntrack): a dump walks the
+ * whole table, milliseconds even when empty, so a plain route skips it.
  */
 static long
 flow_count(void)
@@ -78,20 +75,17 @@ flow_count(void)
 		return errno == ENOENT ? 0 : 1;
 	if (read(fd, buf, sizeof(buf) - 1) > 0)
 		buf[strcspn(buf, "\n")] = '\0';
-	if (!parse_number(buf, 0, 1L << 40, &n))
-		n = 1;					/* unreadable: look rather than miss flows */
 	close(fd);
-	return n;
+	return parse_number(buf, 0, 1L << 40, &n) ? n : 1;	/* unreadable: look */
 }
 
 int
-flows_remove(const struct nat_config *cfg, const struct target want[EP_COUNT],
-			 unsigned epmask, long *removed)
+flows_remove(const struct nat_config *cfg, const struct target want[EP_COUNT], unsigned epmask, long *removed)
 {
 	struct sweep s = {.backup = cfg->backup_address.s_addr, .epmask = epmask};
 	struct nfct_handle *h;
 	uint32_t	family = AF_INET;
-	int			pass;
+	int			pass = 0;
 
 	*removed = 0;
 	if (epmask == 0 || flow_count() == 0)
@@ -99,29 +93,24 @@ flows_remove(const struct nat_config *cfg, const struct target want[EP_COUNT],
 	for (int ep = 0; ep < EP_COUNT; ep++)
 	{
 		s.port[ep] = htons(cfg->ports[ep]);
-		s.to[ep] = want[ep].set ? want[ep].addr.s_addr : cfg->backup_address.s_addr;
+		s.to[ep] = want[ep].set ? want[ep].addr.s_addr : s.backup;
 		s.toport[ep] = want[ep].set ? htons(want[ep].port) : s.port[ep];
 	}
 	if ((h = nfct_open(CONNTRACK, 0)) == NULL || (s.del = nfct_open(CONNTRACK, 0)) == NULL)
-	{
-		errorf("cannot open conntrack: %m");
-		return -1;
-	}
+		return errorf("cannot open conntrack: %m"), -1;
 	nfct_callback_register(h, NFCT_T_ALL, visit, &s);
-	for (pass = 0; pass < MAX_PASSES; pass++)
+	do
 	{
 		s.found = 0;
-		if (nfct_query(h, NFCT_Q_DUMP, &family) != 0 && errno != EINTR)
-			s.err = errno;
-		if (s.err || s.found == 0)
-			break;
-	}
+		if (nfct_query(h, NFCT_Q_DUMP, &family) != 0)
+			errno == EINTR ? s.found++ : (s.err = errno);	/* EINTR: the table changed, look again */
+	} while (!s.err && s.found > 0 && ++pass < MAX_PASSES);
 	nfct_close(s.del);
 	nfct_close(h);
 	*removed = s.removed;
 	if (s.err)
 		errorf("cannot list or delete conntrack flows: %s", strerror(s.err));
-	else if (pass == MAX_PASSES)
+	else if (s.found > 0)
 		errorf("%ld flows to the old node remain after %d passes", s.found, MAX_PASSES);
-	return s.err || pass == MAX_PASSES ? -1 : 0;
+	return s.err || s.found > 0 ? -1 : 0;
 }

@@ -103,22 +103,7 @@ struct state
 	long long	mtime;			/* when it was recorded (the file's mtime) */
 };
 
-/* main.c */
-enum verb
-{
-	V_HELP, V_INIT, V_MIGRATE, V_SHOW, V_CLAIM, V_ROUTE
-};
-struct request
-{
-	enum verb	verb;
-	const char *conf;			/* -c FILE, real uid root only */
-	const char *node;
-	long		timeline;
-	bool		force;			/* claim --force, real uid root only */
-	unsigned	epmask;			/* route: 1 << EP_* */
-};
-int			parse_request(int argc, char **argv, struct request *req);
-/* "barman_ha_nat: MSG" on stderr, kept for the syslog outcome */
+/* main.c: "barman_ha_nat: MSG" on stderr, kept for the syslog outcome */
 void		errorf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 
 /* config.c */

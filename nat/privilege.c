@@ -1,12 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * privilege.c
- *	  What barman_ha_nat does before it trusts anything, and the trust rule
- *	  for every file it reads.  A setuid program inherits its caller's
- *	  descriptors, signal mask and handlers, environment and ids, and a
- *	  caller whose real uid it still carries may signal (SIGSTOP) or trace
- *	  it.  So: sane descriptors, default signals, a fixed environment, then
- *	  all ids 0 and nothing left but CAP_NET_ADMIN and CAP_NET_RAW.
+ *	  Before barman_ha_nat trusts anything.  A setuid program inherits its
+ *	  caller's descriptors, signal mask and handlers, environment, and a
+ *	  real uid that lets the caller signal (SIGSTOP) or trace it: we take
+ *	  all of that away and keep only CAP_NET_ADMIN and CAP_NET_RAW.  Also
+ *	  the trust rule for files, and the bounded lock wait.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,7 +15,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -34,152 +32,117 @@ privilege_start(void)
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sigset_t	none;
 
-	/* a closed 0-2 would make our next open() the caller's "stderr" */
+	/* with 0-2 closed, a file we open would become the caller's stderr */
 	for (int fd = 0; fd <= 2; fd++)
 		if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", O_RDWR) != fd)
 			_exit(BHA_EXIT_FAIL);
 	closefrom(3);
-	/* a blocked or ignored signal would defeat every timeout of ours */
+	/* a blocked or ignored signal would defeat our timeouts */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
-		(void) sigaction(sig, &dfl, NULL);	/* EINVAL for KILL, STOP: fine */
+		(void) sigaction(sig, &dfl, NULL);	/* EINVAL for KILL and STOP */
 	clearenv();
 	setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
 	umask(022);
 }
 
-/* The real gid or a supplementary group owns the installed binary. */
-static bool
-in_binary_group(void)
-{
-	struct stat st;
-	gid_t		groups[1024];
-	int			n = getgroups(1024, groups);
-
-	if (stat("/proc/self/exe", &st) != 0)
-		return false;
-	if (getgid() == st.st_gid)
-		return true;
-	for (int i = 0; i < n; i++)
-		if (groups[i] == st.st_gid)
-			return true;
-	return false;
-}
-
 /*
  * Root or the binary's group may run us (mode 4750 says so too; this keeps
  * the promise under looser modes).  All ids become 0, so the caller can no
- * longer signal or ptrace us; only the two capabilities netfilter needs
- * stay, in a bounding set of those two, never to be regained (no exec
- * happens, and no_new_privs would void a setuid one).  The files we touch
- * belong to root, so euid 0 needs no CAP_DAC_OVERRIDE.
+ * longer signal or trace us, and the capabilities shrink to the two that
+ * netfilter needs, bounding set included, never regained: we exec nothing
+ * and no_new_privs voids setuid.  The files we touch are root's, so euid 0
+ * needs no CAP_DAC_OVERRIDE.
  */
 int
 privilege_drop(uid_t *ruid)
 {
-	const uint32_t keep = (1u << CAP_NET_ADMIN) | (1u << CAP_NET_RAW);
+	const uint32_t keep = 1u << CAP_NET_ADMIN | 1u << CAP_NET_RAW;
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct data[2] = {{keep, keep, 0}, {0, 0, 0}};
+	struct __user_cap_data_struct caps[2] = {{keep, keep, 0}, {0, 0, 0}};
+	gid_t		groups[1024];
+	int			n = getgroups(1024, groups);
+	struct stat st;
+	bool		member = stat("/proc/self/exe", &st) == 0 && getgid() == st.st_gid;
 
+	for (int i = 0; i < n; i++)
+		member |= groups[i] == st.st_gid;
 	*ruid = getuid();
 	if (geteuid() != 0)
-	{
-		errorf("not installed setuid root");
-		return BHA_EXIT_USAGE;
-	}
-	if (*ruid != 0 && !in_binary_group())
-	{
-		errorf("uid %u is neither root nor in the program's group", (unsigned) *ruid);
-		return BHA_EXIT_USAGE;
-	}
+		return errorf("not installed setuid root"), BHA_EXIT_USAGE;
+	if (*ruid != 0 && !member)
+		return errorf("uid %u is neither root nor in the program's group", *ruid), BHA_EXIT_USAGE;
 	if (setresgid(0, 0, 0) != 0 || setgroups(0, NULL) != 0 || setresuid(0, 0, 0) != 0)
-	{
-		errorf("cannot set all ids to 0: %m");
-		return BHA_EXIT_FAIL;
-	}
+		return errorf("cannot set all ids to 0: %m"), BHA_EXIT_FAIL;
 	for (int cap = 0; prctl(PR_CAPBSET_READ, cap) >= 0; cap++)
-		if (!(cap < 32 && (keep & (1u << cap))) && prctl(PR_CAPBSET_DROP, cap) != 0)
-		{
-			errorf("cannot drop capability %d from the bounding set: %m", cap);
-			return BHA_EXIT_FAIL;
-		}
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 ||
-		syscall(SYS_capset, &hdr, data) != 0 ||
-		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-	{
-		errorf("cannot drop capabilities: %m");
-		return BHA_EXIT_FAIL;
-	}
+		if ((cap >= 32 || !(keep & 1u << cap)) && prctl(PR_CAPBSET_DROP, cap) != 0)
+			return errorf("cannot drop capability %d: %m", cap), BHA_EXIT_FAIL;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 || syscall(SYS_capset, &hdr, caps) != 0 ||
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return errorf("cannot drop capabilities: %m"), BHA_EXIT_FAIL;
 	return BHA_EXIT_OK;
 }
 
 /* Root's and nobody else's to change: the rule for all we trust. */
 static int
-check(const struct stat *st, bool dir, const char *path, int len)
+check(int fd, bool dir, const char *path, int len)
 {
+	struct stat st;
 	const char *why = NULL;
 
-	if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
+	if (fstat(fd, &st) != 0)
+		why = "cannot be examined";
+	else if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
 		why = dir ? "is not a directory" : "is not a regular file";
-	else if (st->st_uid != 0)
+	else if (st.st_uid != 0)
 		why = "is not owned by root";
-	else if (st->st_mode & (S_IWGRP | S_IWOTH))
+	else if (st.st_mode & (S_IWGRP | S_IWOTH))
 		why = "is writable by group or others";
 	if (why)
 		errorf("untrusted: %.*s %s", len, path, why);
 	return why ? -1 : 0;
 }
 
-/* fd is open O_NOFOLLOW|O_NONBLOCK: a FIFO or a symlink cannot hang us. */
+/* fd was opened O_NOFOLLOW|O_NONBLOCK: a symlink or a FIFO cannot hang us. */
 int
 trusted_file(int fd, const char *path)
 {
-	struct stat st;
-
-	if (fstat(fd, &st) != 0)
-	{
-		errorf("cannot stat %s: %m", path);
-		return -1;
-	}
-	return check(&st, false, path, (int) strlen(path));
+	return check(fd, false, path, (int) strlen(path));
 }
 
 /*
  * Opens the absolute directory path from "/" down, one component at a time
- * with O_NOFOLLOW, checking each on its descriptor: no symlink, no
- * directory anyone but root may write (sticky /tmp included), no swap
- * between check and use.  create makes a missing last component (0755).
- * Returns the directory's descriptor, or -1.
+ * with O_NOFOLLOW, and checks each on its descriptor: no symlink, nothing
+ * anyone but root may write (a sticky /tmp neither), no swap between check
+ * and use.  create makes a missing last component (0755).  Returns the
+ * directory's descriptor, or -1.
  */
 int
 trusted_dir(const char *path, bool create)
 {
-	char		buf[256];
-	char	   *save = NULL,
-			   *c;
-	struct stat st;
+	const int	flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	char		buf[256],
+			   *save = NULL;
 	int			fd = -1;
 
 	if (path[0] != '/' || strlen(path) >= sizeof(buf) || strstr(path, "/.."))
 		errorf("invalid directory \"%s\"", path);
-	else if ((fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0 &&
-			 (fstat(fd, &st) != 0 || check(&st, true, "/", 1) != 0))
+	else if ((fd = open("/", flags)) >= 0 && check(fd, true, "/", 1) != 0)
 		close(fd), fd = -1;
 	strcpy(buf, fd >= 0 ? path : "");
-	for (c = strtok_r(buf, "/", &save); fd >= 0 && c; c = strtok_r(NULL, "/", &save))
+	for (char *c = strtok_r(buf, "/", &save); fd >= 0 && c; c = strtok_r(NULL, "/", &save))
 	{
-		int			len = (int) (c - buf + strlen(c));
-		bool		last = path[len + strspn(path + len, "/")] == '\0';
-		int			next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int			len = (int) (c - buf + strlen(c)),
+					next = openat(fd, c, flags);
 
-		if (next < 0 && errno == ENOENT && create && last && mkdirat(fd, c, 0755) == 0)
-			next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create && path[len + strspn(path + len, "/")] == '\0' &&
+			mkdirat(fd, c, 0755) == 0)
+			next = openat(fd, c, flags);
 		close(fd);
 		if ((fd = next) < 0)
 			errorf("cannot open directory %.*s: %m", len, path);
-		else if (fstat(fd, &st) != 0 || check(&st, true, path, len) != 0)
+		else if (check(fd, true, path, len) != 0)
 			close(fd), fd = -1;
 	}
 	return fd;
@@ -188,15 +151,15 @@ trusted_dir(const char *path, bool create)
 static void
 on_timer(int sig)
 {
-	(void) sig;					/* only to interrupt flock() */
+	(void) sig;					/* only interrupts flock() */
 }
 
 /*
- * flock(LOCK_EX) waited for in the kernel, so we get the lock the moment
- * its holder lets go, at most timeout_s seconds: a one-shot timer (not
- * SIGALRM, which is the overall deadline's) interrupts the wait.  Should
- * the timer fire before flock() starts, the overall deadline still ends
- * us.  Returns 0, or -1 with errno (EWOULDBLOCK: still held).
+ * flock(LOCK_EX) waited for in the kernel, so we have the lock the moment
+ * its holder lets go, for at most timeout_s seconds: a one-shot timer (not
+ * SIGALRM, the overall deadline's) interrupts the wait.  Should it fire
+ * before flock() starts, the overall deadline ends us.  Returns 0, or -1
+ * with errno (EWOULDBLOCK: still held).
  */
 int
 flock_wait(int fd, int timeout_s)
@@ -210,14 +173,12 @@ flock_wait(int fd, int timeout_s)
 
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
-	if (errno != EWOULDBLOCK)
-		return -1;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGUSR1, &sa, NULL) != 0 || timer_create(CLOCK_MONOTONIC, &sev, &t) != 0)
+	if (errno != EWOULDBLOCK || sigaction(SIGUSR1, &sa, NULL) != 0 ||
+		timer_create(CLOCK_MONOTONIC, &sev, &t) != 0)
 		return -1;
 	timer_settime(t, 0, &its, NULL);
 	rc = flock(fd, LOCK_EX);
-	err = (rc != 0 && errno == EINTR) ? EWOULDBLOCK : errno;
+	err = rc != 0 && errno == EINTR ? EWOULDBLOCK : errno;
 	timer_delete(t);
 	signal(SIGUSR1, SIG_IGN);	/* discards a tick that came too late */
 	errno = err;

@@ -2,12 +2,11 @@
  *
  * state.c
  *	  The fencing state: the node and timeline the endpoints were last given
- *	  to, and the rule that refuses a stale primary.  Decisions are read,
- *	  taken and written under one lock (flock on STATE.lock), so two nodes
- *	  claiming one timeline at once cannot both win and a route checks the
- *	  holder under the same lock.  Written atomically (temporary file,
- *	  fsync, rename, fsync of the directory): a crash leaves the old or the
- *	  new record, never half of one.
+ *	  to, and the rule that refuses a stale primary.  Read, decided and
+ *	  written under one lock (flock on STATE.lock), so two nodes claiming a
+ *	  timeline at once cannot both win, and a route checks the holder under
+ *	  the same lock.  Written atomically (temporary file, fsync, rename,
+ *	  fsync of the directory): a crash leaves the old record or the new.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,31 +19,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The state's directory, trusted (created if missing), and the file's name. */
+/* The trusted directory of the state (created if missing), and name in it + suffix. */
 static int
-state_dir(const struct nat_config *cfg, const char **base)
+state_dir(const struct nat_config *cfg, char *name, size_t size, const char *suffix)
 {
 	char		dir[256];
 	const char *slash = strrchr(cfg->state_file, '/');
 
 	snprintf(dir, sizeof(dir), "%.*s", (int) (slash - cfg->state_file), cfg->state_file);
-	*base = slash + 1;
+	snprintf(name, size, "%s%s", slash + 1, suffix);
 	return trusted_dir(dir[0] ? dir : "/", true);
 }
 
-/* Returns the lock's descriptor (held until exit), or -1. */
+/* Returns the lock's descriptor (held until we exit), or -1. */
 int
 state_lock(const struct nat_config *cfg)
 {
 	char		name[300];
-	const char *base;
 	int			fd = -1,
-				dfd = state_dir(cfg, &base);
+				dfd = state_dir(cfg, name, sizeof(name), ".lock");
 
-	snprintf(name, sizeof(name), "%s.lock", cfg->state_file);
-	if (dfd >= 0 && (fd = openat(dfd, strrchr(name, '/') + 1,
-								 O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600)) < 0)
-		errorf("cannot open %s: %m", name);
+	if (dfd >= 0 && (fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600)) < 0)
+		errorf("cannot open %s.lock: %m", cfg->state_file);
 	if (dfd >= 0)
 		close(dfd);
 	if (fd < 0 || trusted_file(fd, name) != 0)
@@ -52,17 +48,14 @@ state_lock(const struct nat_config *cfg)
 	if (flock_wait(fd, cfg->lock_timeout) == 0)
 		return fd;
 	if (errno == EWOULDBLOCK)
-		errorf("%s still held after %d s (another claim or route is running)", name, cfg->lock_timeout);
+		errorf("%s.lock still held after %d s (another claim or route is running)", cfg->state_file,
+			   cfg->lock_timeout);
 	else
-		errorf("cannot lock %s: %m", name);
-	close(fd);
-	return -1;
+		errorf("cannot lock %s.lock: %m", cfg->state_file);
+	return close(fd), -1;
 }
 
-/*
- * "node=NAME" and "timeline=N" lines, both required; other lines (an older
- * helper's) are ignored.  Returns 0, or -1 if corrupt.
- */
+/* "node=NAME" and "timeline=N" lines; others (an older helper's) ignored.  0, or -1: corrupt. */
 int
 state_parse(char *text, struct state *st)
 {
@@ -78,28 +71,26 @@ state_parse(char *text, struct state *st)
 	return st->exists ? 0 : -1;
 }
 
-/* Returns 0 (st->exists false if nothing was ever recorded) or -1. */
+/* 0 (st->exists false if nothing was ever recorded) or -1. */
 int
 state_read(const struct nat_config *cfg, struct state *st)
 {
-	char		text[4096];
-	const char *base;
+	char		text[4096],
+				name[300];
 	struct stat sb;
 	ssize_t		n = -1;
 	int			fd = -1,
-				dfd = state_dir(cfg, &base);
+				dfd = state_dir(cfg, name, sizeof(name), "");
 
 	memset(st, 0, sizeof(*st));
-	if (dfd < 0)
-		return -1;
-	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	close(dfd);
-	if (fd < 0 && errno == ENOENT)
-		return 0;
-	if (fd < 0)
+	if (dfd >= 0 && (fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0 && errno != ENOENT)
 		errorf("cannot open %s: %m", cfg->state_file);
-	else if (trusted_file(fd, cfg->state_file) == 0 && fstat(fd, &sb) == 0 &&
-			 (n = read(fd, text, sizeof(text) - 1)) >= 0)
+	if (dfd >= 0)
+		close(dfd);
+	if (dfd >= 0 && fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd >= 0 && trusted_file(fd, cfg->state_file) == 0 && fstat(fd, &sb) == 0 &&
+		(n = read(fd, text, sizeof(text) - 1)) >= 0)
 	{
 		text[n] = '\0';
 		if (state_parse(text, st) != 0)
@@ -115,37 +106,29 @@ int
 state_write(const struct nat_config *cfg, const struct state *st)
 {
 	char		text[128],
-				tmp[300];
-	const char *base;
-	int			len = snprintf(text, sizeof(text), "node=%s\ntimeline=%ld\n", st->node, st->timeline);
-	int			fd = -1,
-				dfd = state_dir(cfg, &base);
+				tmp[300],
+				*base;
+	int			len = snprintf(text, sizeof(text), "node=%s\ntimeline=%ld\n", st->node, st->timeline),
+				fd = -1,
+				dfd = state_dir(cfg, tmp, sizeof(tmp), ".tmp");
 	bool		ok;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", base);
 	if (dfd < 0)
 		return -1;
-	/* under the lock: nobody else uses the temporary name */
-	(void) unlinkat(dfd, tmp, 0);
+	base = strrchr(cfg->state_file, '/') + 1;
+	(void) unlinkat(dfd, tmp, 0);	/* ours: we hold the lock */
 	ok = (fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) >= 0 &&
 		write(fd, text, len) == len && fsync(fd) == 0 && close(fd) == 0 &&
 		renameat(dfd, tmp, dfd, base) == 0 && fsync(dfd) == 0;
 	if (!ok)
-	{
-		errorf("cannot write %s: %m", cfg->state_file);
-		(void) unlinkat(dfd, tmp, 0);
-	}
+		errorf("cannot write %s: %m", cfg->state_file), unlinkat(dfd, tmp, 0);
 	close(dfd);
 	return ok ? 0 : -1;
 }
 
-/*
- * The fencing rule: a claim on a lower timeline, or by another node on the
- * recorded timeline, would hand the endpoints back to a stale primary.
- */
+/* A lower timeline, or another node on the recorded one, would revive a stale primary. */
 bool
 fenced(const struct state *st, const char *node, long timeline)
 {
-	return st->exists && (timeline < st->timeline ||
-						  (timeline == st->timeline && strcmp(node, st->node) != 0));
+	return st->exists && (timeline < st->timeline || (timeline == st->timeline && strcmp(node, st->node) != 0));
 }

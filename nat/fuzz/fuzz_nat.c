@@ -3,14 +3,15 @@
  * fuzz_nat.c
  *	  libFuzzer target over everything barman_ha_nat parses from outside:
  *	  nat.conf (config_parse), the state file (state_parse) and argv
- *	  (parse_request).  The first byte picks the parser; for argv the rest
+ *	  (parse_request, main.c included).  The first byte picks the parser; for argv the rest
  *	  is split into words at NUL bytes.  Built by `make fuzz` with clang,
  *	  ASan and UBSan; never part of the program.  Run it with
  *	  -close_fd_mask=2: errorf's lines would flood stderr.
  *
  *-------------------------------------------------------------------------
  */
-#include "../nat.h"
+#define main nat_main			/* parse_request is static in main.c */
+#include "../main.c"
 
 #include <stdio.h>
 #include <stdlib.h>
