@@ -14,7 +14,10 @@
 #
 # Environment: BHA_PREFIX (default bha), BHA_DATA (default /var/lib/bha-cluster/$BHA_PREFIX),
 # BHA_STANDBY_SLOT (barman_ha.standby_slot, default drop: the seed's behaviour),
-# BHA_QUIET=1 silences progress lines.
+# BHA_NODE_COUNT (default 2: db1..dbN, dbI at 10.213.0.(10+I)) or BHA_NODES (default "db1 db2"),
+# BHA_SYNC ('FIRST' or 'ANY', default FIRST: synchronous_standby_names = 'FIRST 1 (the other
+# nodes, barman_receive_wal)'; '' for none; BHA_SYNC_NUM the 1), BHA_MANAGER (repmgr, default; pg_auto_failover
+# or patroni: their bring-up lives in managers.sh), BHA_QUIET=1 silences progress lines.
 #
 # Every wait is bounded (bha_wait) and says what it waited for when it gives up.
 # Processes are only ever ended by pid: pid files, and the pids inside our own namespaces.
@@ -32,15 +35,34 @@ BHA_BARMAN_PORT=54321
 BHA_APP_PORT=54322
 BHA_SERVER=main_backup
 BHA_SLOT=barman
-BHA_HOSTS="backup db1 db2 app"
+BHA_MANAGER=${BHA_MANAGER:-repmgr}		# repmgr | pg_auto_failover | patroni (managers.sh)
+if [ -z "${BHA_NODES:-}" ]; then
+	BHA_NODES=""
+	for ((bha_i = 1; bha_i <= ${BHA_NODE_COUNT:-2}; bha_i++)); do BHA_NODES="$BHA_NODES db$bha_i"; done
+	BHA_NODES=${BHA_NODES# }
+fi
+BHA_NODE_COUNT=$(wc -w <<<"$BHA_NODES")
+BHA_SYNC=${BHA_SYNC-FIRST}			# FIRST | ANY | '' (no synchronous replication)
+case "$BHA_MANAGER" in				# a manager's own host
+pg_auto_failover) BHA_EXTRA_HOSTS=monitor ;;	# PREFIX-monitor 10.213.0.40: the monitor
+patroni) BHA_EXTRA_HOSTS=etcd ;;		# PREFIX-etcd 10.213.0.41: etcd
+*) BHA_EXTRA_HOSTS="" ;;
+esac
+BHA_HOSTS="backup $BHA_NODES app${BHA_EXTRA_HOSTS:+ $BHA_EXTRA_HOSTS}"
 BHA_PASS_BARMAN=ast84kd
 BHA_PASS_STREAMING=nxs62jk
 BHA_PASS_APP=app84pw
 BHA_NAT_BACKEND=${BHA_NAT_BACKEND:-iptables}	# barman_ha_nat's nat_backend
 BHA_STANDBY_SLOT=${BHA_STANDBY_SLOT:-drop}	# the seed's behaviour; 'sync' is issue 7's
 
-declare -A BHA_ADDR=([backup]=$BHA_NET.10 [db1]=$BHA_NET.11 [db2]=$BHA_NET.12 [app]=$BHA_NET.20 [pitr]=$BHA_NET.30)
-declare -A BHA_NODE_ID=([db1]=1 [db2]=2)
+declare -A BHA_ADDR=([backup]=$BHA_NET.10 [app]=$BHA_NET.20 [pitr]=$BHA_NET.30 [monitor]=$BHA_NET.40 [etcd]=$BHA_NET.41)
+declare -A BHA_NODE_ID=()
+for bha_n in $BHA_NODES; do			# dbI: 10.213.0.(10+I), node id I
+	BHA_NODE_ID[$bha_n]=${bha_n#db}
+	BHA_ADDR[$bha_n]=$BHA_NET.$((10 + ${bha_n#db}))
+done
+BHA_FIRST=${BHA_NODES%% *}			# the first primary
+BHA_STANDBYS=${BHA_NODES#"$BHA_FIRST"}; BHA_STANDBYS=${BHA_STANDBYS# }
 
 bha_ns() { echo "$BHA_PREFIX-$1"; }
 bha_log() { [ "${BHA_QUIET:-0}" = 1 ] || echo "# [$(date +%T)] $*" >&2; }
@@ -92,7 +114,7 @@ bha_endpoint_sql() {
 bha_endpoint_node() {
 	local addr n
 	addr=$(bha_endpoint_sql "$1" "SELECT host(inet_server_addr())" 2>/dev/null) || return 1
-	for n in db1 db2; do [ "${BHA_ADDR[$n]}" = "$addr" ] && { echo "$n"; return 0; }; done
+	for n in $BHA_NODES; do [ "${BHA_ADDR[$n]}" = "$addr" ] && { echo "$n"; return 0; }; done
 	return 1
 }
 bha_endpoint_is() { [ "$(bha_endpoint_node "$1")" = "$2" ]; }
@@ -177,7 +199,7 @@ bha_program_conf() {
 			echo "app_port = $BHA_APP_PORT"
 			echo "nat_backend = $BHA_NAT_BACKEND"
 			echo "state_file = $BHA_DATA/backup/state/nat.state"
-			for n in db1 db2; do echo "node.$n = ${BHA_ADDR[$n]}:5432"; done
+			for n in $BHA_NODES; do echo "node.$n = ${BHA_ADDR[$n]}:5432"; done
 		} | bha_write "$dir/nat.conf" root:root 0644
 		{
 			echo "# written by test/cluster/lib.sh for cluster $BHA_PREFIX"
@@ -226,7 +248,7 @@ shared_buffers = 32MB
 max_wal_size = 256MB
 wal_keep_size = 128MB
 synchronous_commit = on
-shared_preload_libraries = 'repmgr,repmgr_barman_ha'
+shared_preload_libraries = '$([ "$BHA_MANAGER" = repmgr ] && echo repmgr,)repmgr_barman_ha'
 log_line_prefix = '%m [%p] %q%u@%d '
 barman_ha.slot_name = '$BHA_SLOT'
 barman_ha.reconcile_interval = 10
@@ -238,12 +260,19 @@ include_if_exists = '../node.conf'
 EOF
 }
 
+# bha_sync_names NODE: NODE's synchronous_standby_names under $BHA_SYNC: the other nodes
+# and Barman, e.g. 'FIRST 1 (db2, barman_receive_wal)' on db1 of two nodes.
+bha_sync_names() {
+	local m peers=""
+	for m in $BHA_NODES; do [ "$m" = "$1" ] || peers="$peers$m, "; done
+	echo "$BHA_SYNC ${BHA_SYNC_NUM:-1} (${peers}barman_receive_wal)"
+}
+
 # bha_node_conf NODE SYNC ENABLED: the per-node settings.  The bring-up writes them three
-# times: neither (while db2 is cloned), SYNC=1 once db2 streams, ENABLED=1 once that is in
-# force, so Barman's receive-wal starts as a synchronous standby from the first routing.
+# times: neither (while the standbys are cloned), SYNC=1 once they stream, ENABLED=1 once
+# that is in force, so Barman's receive-wal starts as a synchronous standby from the first routing.
 bha_node_conf() {
-	local n=$1 peer
-	[ "$n" = db1 ] && peer=db2 || peer=db1
+	local n=$1
 	{
 		echo "cluster_name = '$n'"
 		echo "unix_socket_directories = '$BHA_DATA/$n/run'"
@@ -251,13 +280,13 @@ bha_node_conf() {
 		echo "ssl = on"
 		echo "ssl_cert_file = '$BHA_DATA/$n/server.crt'"
 		echo "ssl_key_file = '$BHA_DATA/$n/server.key'"
-		[ "${2:-0}" = 1 ] && echo "synchronous_standby_names = 'FIRST 1 ($peer, barman_receive_wal)'"
+		[ "${2:-0}" = 1 ] && [ -n "$BHA_SYNC" ] && echo "synchronous_standby_names = '$(bha_sync_names "$n")'"
 		[ "${3:-0}" = 1 ] && echo "barman_ha.enabled = on" || echo "barman_ha.enabled = off"
 	} | bha_write "$BHA_DATA/$n/node.conf" postgres:postgres 0644
 }
-bha_node_conf_all() {		# bha_node_conf_all SYNC ENABLED: both nodes, and reload
+bha_node_conf_all() {		# bha_node_conf_all SYNC ENABLED: every node, and reload
 	local n
-	for n in db1 db2; do
+	for n in $BHA_NODES; do
 		bha_node_conf "$n" "$1" "$2"
 		bha_sql "$n" "SELECT pg_reload_conf()" >/dev/null || return 1
 	done
@@ -272,12 +301,13 @@ host    replication  streaming_barman  $BHA_BACKUP_ADDR/32    scram-sha-256
 local   postgres     barman                               scram-sha-256
 host    postgres     barman            $BHA_BACKUP_ADDR/32    scram-sha-256
 local   repmgr       repmgr                               trust
-host    repmgr       repmgr            $BHA_NET.11/32     trust
-host    repmgr       repmgr            $BHA_NET.12/32     trust
-host    replication  repmgr            $BHA_NET.11/32     trust
-host    replication  repmgr            $BHA_NET.12/32     trust
-host    appdb        app               $BHA_BACKUP_ADDR/32    scram-sha-256
 EOF
+	local n
+	for n in $BHA_NODES; do echo "host    repmgr       repmgr            ${BHA_ADDR[$n]}/32     trust"; done
+	for n in $BHA_NODES; do echo "host    replication  repmgr            ${BHA_ADDR[$n]}/32     trust"; done
+	echo "host    appdb        app               $BHA_BACKUP_ADDR/32    scram-sha-256"
+	declare -F bha_mgr_hba >/dev/null && bha_mgr_hba
+	return 0
 }
 
 bha_repmgr_conf() {		# bha_repmgr_conf NODE
@@ -382,8 +412,8 @@ bha_setup_files() {
 	local h n
 	bha_mkdir root:root 0755 "$(dirname "$BHA_DATA")" "$BHA_DATA" /etc/repmgr_barman_ha
 	for h in $BHA_HOSTS; do bha_mkdir root:root 0755 "$BHA_DATA/$h"; done
-	for h in backup db1 db2; do bha_program_conf "$h"; done
-	for n in db1 db2; do
+	for h in backup $BHA_NODES; do bha_program_conf "$h"; done
+	for n in $BHA_NODES; do
 		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n"
 		bha_mkdir postgres:postgres 0700 "$BHA_DATA/$n/ssh"
 		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n/run" "$BHA_DATA/$n/config-archive"
@@ -437,12 +467,12 @@ bha_backup_up() {
 		{ bha_die "install the extension and its client first: make && make install (at the top)"; return 1; }
 	bha_install_backup_programs || return 1
 	bha_sshd_conf backup barman || return 1
-	for n in db1 db2; do
+	for n in $BHA_NODES; do
 		echo "command=\"$BHA_BACKUP_BIN/barman_ha_orchestrator --from-ssh --node $n\",restrict $(cat "$BHA_DATA/$n/ssh/id_ed25519.pub")"
 	done | bha_write "$d/authorized_keys/barman" root:root 0644
 	bha_unlock barman
 	bha_sshd_start backup || return 1
-	for n in db1 db2; do
+	for n in $BHA_NODES; do
 		bha_known_host backup | bha_write "$BHA_DATA/$n/ssh/known_hosts" postgres:postgres 0644
 	done
 	bha_nat init >/dev/null
@@ -452,13 +482,13 @@ bha_backup_up() {
 bha_db_sshd_up() {
 	local n m
 	bha_unlock postgres
-	for n in db1 db2; do
+	for n in $BHA_NODES; do
 		bha_sshd_conf "$n" postgres || return 1
-		cat "$BHA_DATA"/db{1,2}/ssh/id_ed25519.pub | bha_write "$BHA_DATA/$n/sshd/authorized_keys/postgres" root:root 0644
+		for m in $BHA_NODES; do cat "$BHA_DATA/$m/ssh/id_ed25519.pub"; done | bha_write "$BHA_DATA/$n/sshd/authorized_keys/postgres" root:root 0644
 		bha_sshd_start "$n" || return 1
 	done
-	for n in db1 db2; do
-		for m in db1 db2 backup; do bha_known_host "$m"; done |
+	for n in $BHA_NODES; do
+		for m in $BHA_NODES backup; do bha_known_host "$m"; done |
 			bha_write "$BHA_DATA/$n/ssh/known_hosts" postgres:postgres 0644
 	done
 }
@@ -472,14 +502,21 @@ bha_repmgrd_start() {
 	bha_wait 15 "repmgrd on $1" test -s "$BHA_DATA/$1/repmgrd.pid"
 }
 
-bha_db1_up() {
-	local d=$BHA_DATA/db1 q
+bha_db1_up() { bha_db1_init && bha_repmgr db1 primary register >>"$BHA_DATA/db1/repmgr.log" 2>&1; }
+# bha_db1_init: initdb, settings, users, the extension; what every manager's first primary needs
+bha_db1_init() {
+	local d=$BHA_DATA/db1
 	bha_mkdir postgres:postgres 0700 "$d/pgdata"
 	bha_as db1 postgres "$BHA_PGBIN/initdb" -D "$d/pgdata" -U postgres -A peer --no-instructions >/dev/null || return 1
 	bha_pg_conf >>"$d/pgdata/postgresql.conf"
 	bha_hba >"$d/pgdata/pg_hba.conf"
 	bha_node_conf db1
 	bha_pg_start db1 || return 1
+	bha_db1_objects
+}
+# bha_db1_objects: users, databases, the table, the extension, on the running first primary
+bha_db1_objects() {
+	local q
 	for q in "CREATE USER repmgr SUPERUSER" "CREATE DATABASE repmgr OWNER repmgr" \
 		"CREATE USER barman SUPERUSER PASSWORD '$BHA_PASS_BARMAN'" \
 		"CREATE USER streaming_barman REPLICATION PASSWORD '$BHA_PASS_STREAMING'" \
@@ -487,20 +524,21 @@ bha_db1_up() {
 		bha_sql db1 "$q" || return 1
 	done
 	bha_sql db1 appdb "CREATE TABLE rows (i bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp()); ALTER TABLE rows OWNER TO app" || return 1
-	bha_sql db1 "CREATE EXTENSION repmgr_barman_ha" || return 1
-	bha_repmgr db1 primary register >>"$d/repmgr.log" 2>&1
+	bha_sql db1 "CREATE EXTENSION repmgr_barman_ha"
 }
 
-bha_db2_up() {
-	local d=$BHA_DATA/db2
+# bha_standby_up NODE: repmgr standby clone of the first primary, start, register.
+bha_standby_up() {
+	local n=$1 d=$BHA_DATA/$1
 	bha_mkdir postgres:postgres 0700 "$d/pgdata"
-	bha_repmgr db2 -h "${BHA_ADDR[db1]}" -U repmgr -d repmgr standby clone --fast-checkpoint >"$d/clone.log" 2>&1 ||
+	bha_repmgr "$n" -h "${BHA_ADDR[$BHA_FIRST]}" -U repmgr -d repmgr standby clone --fast-checkpoint >"$d/clone.log" 2>&1 ||
 		{ cat "$d/clone.log" >&2; return 1; }
-	bha_node_conf db2
-	bha_pg_start db2 || return 1
-	bha_repmgr db2 standby register >>"$d/repmgr.log" 2>&1 || return 1
-	bha_wait 30 "db2 streaming from db1" bha_streams_from db1 db2
+	bha_node_conf "$n"
+	bha_pg_start "$n" || return 1
+	bha_repmgr "$n" standby register >>"$d/repmgr.log" 2>&1 || return 1
+	bha_wait 30 "$n streaming from $BHA_FIRST" bha_streams_from "$BHA_FIRST" "$n"
 }
+bha_db2_up() { bha_standby_up db2; }
 bha_streams_from() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication WHERE application_name = '$2' AND state = 'streaming'" 2>/dev/null)" = 1 ]; }
 
 # The endpoints and the slot on the first primary: synchronous replication as in the seed
@@ -537,23 +575,31 @@ bha_up() {
 	local t0
 	t0=$(bha_now_ms)
 	[ -e "/run/netns/$(bha_ns br)" ] && { bha_die "cluster $BHA_PREFIX exists already (cluster.sh down first)"; return 1; }
-	bha_log "network namespaces $BHA_PREFIX-{br,backup,db1,db2,app}"
+	bha_log "network namespaces $BHA_PREFIX-{br,${BHA_HOSTS// /,}}"
 	bha_net_up || return 1
 	bha_log "files under $BHA_DATA and /etc/netns/$BHA_PREFIX-*"
 	bha_setup_files || return 1
 	bha_log "backup host: barman_ha_nat init, sshd"
 	bha_backup_up || return 1
 	bha_db_sshd_up || return 1
+	if [ "$BHA_MANAGER" != repmgr ]; then
+		bha_mgr_up || return 1		# managers.sh
+		bha_log "cluster $BHA_PREFIX ($BHA_MANAGER) up in $(( ($(bha_now_ms) - t0) / 1000 )) s"
+		return 0
+	fi
+	local n
 	bha_log "db1: initdb, users, extension, repmgr primary register"
 	bha_db1_up || return 1
-	bha_log "db2: repmgr standby clone, register"
-	bha_db2_up || return 1
+	for n in $BHA_STANDBYS; do
+		bha_log "$n: repmgr standby clone, register"
+		bha_standby_up "$n" || return 1
+	done
 	bha_log "slot and endpoints on db1"
 	bha_first_route || return 1
 	bha_log "barman: cron loop, streaming, two base backups"
 	bha_barman_up || return 1
-	bha_log "repmgrd on db1 and db2"
-	bha_repmgrd_start db1 && bha_repmgrd_start db2 || return 1
+	bha_log "repmgrd on $BHA_NODES"
+	for n in $BHA_NODES; do bha_repmgrd_start "$n" || return 1; done
 	bha_log "cluster $BHA_PREFIX up in $(( ($(bha_now_ms) - t0) / 1000 )) s"
 }
 
@@ -571,7 +617,8 @@ bha_kill_pidfile() {		# bha_kill_pidfile FILE: TERM, then KILL, the pid in FILE
 bha_down() {
 	local n ns pids f i
 	bha_kill_pidfile "$BHA_DATA/backup/cron.pid"
-	for n in db1 db2; do
+	declare -F bha_mgr_down >/dev/null && bha_mgr_down
+	for n in $BHA_NODES; do
 		bha_kill_pidfile "$BHA_DATA/$n/repmgrd.pid"
 		[ -f "$BHA_DATA/$n/pgdata/postmaster.pid" ] &&
 			timeout 20 ip netns exec "$(bha_ns "$n")" runuser -u postgres -- "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$n/pgdata" -m immediate -w -t 15 stop >/dev/null 2>&1
@@ -599,7 +646,7 @@ bha_down() {
 
 bha_status() {
 	local n
-	for n in db1 db2; do
+	for n in $BHA_NODES; do
 		echo "== $n: $(bha_sql "$n" "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END || ', timeline ' || timeline_id FROM pg_control_checkpoint()" 2>/dev/null || echo down)"
 		bha_as "$n" postgres "$BHA_PGBIN/psql" -X -h "$BHA_DATA/$n/run" -d postgres -x \
 			-c "SELECT * FROM barman_ha_status()" 2>&1 | sed 's/^/   /'
@@ -608,7 +655,7 @@ bha_status() {
 	echo "== barman_ha_nat show (backup)"; bha_nat show 2>&1 | sed 's/^/   /'
 	echo "== barman check $BHA_SERVER"
 	bha_barman_check 2>&1 | sed 's/^/   /'
-	for n in db1 db2; do
+	for n in $BHA_NODES; do
 		bha_is_primary "$n" || continue
 		echo "== repmgr cluster show (on $n)"
 		bha_repmgr "$n" cluster show 2>&1 | sed 's/^/   /'
@@ -688,7 +735,7 @@ bha_on_exit() {
 bha_dump_logs() {
 	local f
 	for f in "$BHA_DATA"/db?/postgresql.log "$BHA_DATA"/db?/repmgrd.log "$BHA_DATA"/backup/log/barman.log \
-		"$BHA_DATA"/backup/sshd/sshd.log "$BHA_DATA"/app/*.err; do
+		"$BHA_DATA"/backup/sshd/sshd.log "$BHA_DATA"/*/manager.log "$BHA_DATA"/app/*.err; do
 		[ -f "$f" ] || continue
 		echo "# ---- tail of $f"; tail -n 40 "$f" | sed 's/^/#   /'
 	done
@@ -791,3 +838,9 @@ bha_pitr_stop() {
 	[ -f "$BHA_DATA/pitr/pgdata/postmaster.pid" ] || return 0
 	ip netns exec "$(bha_ns pitr)" runuser -u barman -- "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/pitr/pgdata" -m immediate -w stop >/dev/null 2>&1
 }
+
+# ---------------------------------------------------------------- managers other than repmgr
+# pg_auto_failover and Patroni: their bring-up, hooks (bha_mgr_up, bha_mgr_down, bha_mgr_hba)
+# and helpers.  repmgr, the default, stays above.
+# shellcheck source=test/cluster/managers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/managers.sh"
