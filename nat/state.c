@@ -35,23 +35,24 @@ state_dir(const struct nat_config *cfg, char *name, size_t size, const char *suf
 int
 state_lock(const struct nat_config *cfg)
 {
-	char		name[300];
+	char		name[300],
+				path[300];
 	int			fd = -1,
 				dfd = state_dir(cfg, name, sizeof(name), ".lock");
 
+	snprintf(path, sizeof(path), "%s.lock", cfg->state_file);
 	if (dfd >= 0 && (fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600)) < 0)
-		errorf("cannot open %s.lock: %m", cfg->state_file);
+		errorf("cannot open %s: %m", path);
 	if (dfd >= 0)
 		close(dfd);
-	if (fd < 0 || trusted_file(fd, name) != 0)
+	if (fd < 0 || trusted_file(fd, path) != 0)
 		return fd < 0 ? -1 : (close(fd), -1);
 	if (flock_wait(fd, cfg->lock_timeout) == 0)
 		return fd;
 	if (errno == EWOULDBLOCK)
-		errorf("%s.lock still held after %d s (another claim or route is running)", cfg->state_file,
-			   cfg->lock_timeout);
+		errorf("%s still held after %d s (another claim or route is running)", path, cfg->lock_timeout);
 	else
-		errorf("cannot lock %s.lock: %m", cfg->state_file);
+		errorf("cannot lock %s: %m", path);
 	return close(fd), -1;
 }
 

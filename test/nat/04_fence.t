@@ -97,5 +97,15 @@ nb "$NS" claim db2 40 >/dev/null 2>/dev/null; is $? 1 "state owned by barman: re
 chown root "$STATE"; printf 'node=db1\n' >"$STATE"
 nb "$NS" claim db2 40 >/dev/null 2>"$T/err"; is "$? $(tail -n 1 "$T/err")" \
 	"1 barman_ha_nat: $STATE is corrupt (no node= or timeline= line)" "a corrupt state: refused (1), says why"
+# finding 8: the state file or its lock replaced by a FIFO: a clear error at once, no hang.
+for f in "$STATE" "$STATE.lock"; do
+	rm -f "$f"; mkfifo -m 644 "$f"
+	t0=$(date +%s%N); nb "$NS" claim db2 40 >/dev/null 2>"$T/err"; rc=$?; ms=$((($(date +%s%N) - t0) / 1000000))
+	is "$rc $(tail -n 1 "$T/err")" "1 barman_ha_nat: untrusted: $f is not a regular file" \
+		"$(basename "$f") is a FIFO: refused (1), says why"
+	ok $((ms > 1500)) "...at once (${ms} ms), no hang"
+	rm -f "$f"
+done
+printf 'node=db1\ntimeline=50\n' >"$STATE"
 plan $TAP_N
 exit $((TAP_FAIL > 0))
