@@ -79,6 +79,9 @@ pgautofailover.health_check_max_retries = 1
 pgautofailover.health_check_retry_delay = 500
 pgautofailover.node_considered_unhealthy_timeout = 3000
 EOC
+	# after a crash the new primary takes writes only once this passed (default 30 s): BHA_PGAF_DEMOTE_MS
+	[ -n "${BHA_PGAF_DEMOTE_MS:-}" ] && echo "pgautofailover.primary_demote_timeout = $BHA_PGAF_DEMOTE_MS"
+	return 0
 }
 
 bha_pgaf_up() {
