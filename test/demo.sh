@@ -1,6 +1,6 @@
 #!/bin/bash
 # demo.sh: the README's first command.  On a fresh Debian 12 machine, as root:
-# installs what it needs, builds and installs the extension and the helper, brings up
+# installs what it needs, builds and installs the extension and its programs, brings up
 # the namespace cluster (test/cluster), shows its state, kills the primary with kill -9
 # under a writer that commits through the application endpoint, and prints the failover
 # as it happens, in milliseconds since the kill.  The cluster is left running; the last
@@ -8,7 +8,7 @@
 # Environment: BHA_PREFIX (default bha), BHA_DATA (see test/cluster/lib.sh).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "demo.sh: run as root (sudo $0)" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "demo.sh: run as root" >&2; exit 2; }
 export BHA_PREFIX=${BHA_PREFIX:-bha}
 # shellcheck source=test/cluster/lib.sh
 . "$top/test/cluster/lib.sh"
@@ -50,7 +50,7 @@ while :; do
 		seen_promo=$((now - t0))
 		printf '%8s  %s\n' "$seen_promo" "db2 accepts writes (seen by the demo polling pg_is_in_recovery(); the events below carry their own times)"
 	fi
-	# the extension's and the helper's steps on db2, with their own time stamps
+	# the extension's and the backup host's steps on db2, with their own time stamps
 	while IFS='|' read -r at ev ok ms detail; do
 		[ -n "$at" ] || continue
 		printf '%8s  %-18s %-5s %s\n' "$((at - t0))" "$ev" "$([ "$ok" = t ] && echo ok || echo FAIL)" "$detail (${ms} ms)"
@@ -87,6 +87,6 @@ bha_wait 60 "barman check OK on db2" bha_barman_check_ok
 bha_status
 
 say "the cluster '$BHA_PREFIX' is left running"
-echo "enter a host:   sudo BHA_PREFIX=$BHA_PREFIX $cl enter backup    (or db1, db2, app)"
-echo "its state:      sudo BHA_PREFIX=$BHA_PREFIX $cl status"
-echo "tear it down:   sudo BHA_PREFIX=$BHA_PREFIX $cl down"
+echo "enter a host:   BHA_PREFIX=$BHA_PREFIX $cl enter backup    (or db1, db2, app)"
+echo "its state:      BHA_PREFIX=$BHA_PREFIX $cl status"
+echo "tear it down:   BHA_PREFIX=$BHA_PREFIX $cl down"
