@@ -1,22 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * nat_nftables.c
- *	  The nftables backend, netlink through libmnl and libnftnl (not nft, not
- *	  libnftables).  "table ip repmgr_barman_ha", as nft input in
- *	  repmgr_barman_ha.nft (docs/nftables.md says why it is so):
- *	  map endpoints (BACKUP's port : node address . port; a closed endpoint
- *	  has no element, so its SYN reaches the local stack, which resets it);
- *	  chains prerouting and output: ip daddr BACKUP dnat ip to tcp dport map
- *	  @endpoints; chain postrouting, a rule per endpoint for the flows our
- *	  DNAT made: meta l4proto tcp ct status dnat ct original ip daddr BACKUP
- *	  ct original proto-dst PORT snat ip to SOURCE.
- *
- *	  Every change is one netlink batch, one kernel transaction.  A route
- *	  flushes @endpoints and adds the new elements: packets and readers see
- *	  the old elements or the new ones, never none, and a flush cannot fail
- *	  on an element someone else removed.  init, and a route finding our
- *	  rules changed (the kernel's dump against the rules we would make),
- *	  re-create the whole table in that batch: add table, delete table, ...
+ *	  The nftables backend: netlink through libmnl and libnftnl, no nft, no
+ *	  libnftables.  Table ip repmgr_barman_ha (repmgr_barman_ha.nft is the same
+ *	  as nft input, docs/nftables.md explains it): map endpoints, BACKUP's
+ *	  port : node address . port (a closed endpoint has no element); chains
+ *	  prerouting and output, "ip daddr BACKUP dnat ip to tcp dport map
+ *	  @endpoints"; chain postrouting, an SNAT rule per endpoint for the flows
+ *	  our DNAT made.  Every change is one netlink batch, one transaction: a
+ *	  route flushes @endpoints and adds the new elements; init, and a route
+ *	  that finds our rules changed, make the whole table anew in it.
  *
  *-------------------------------------------------------------------------
  */
@@ -80,14 +73,29 @@ hdr(char *buf, uint16_t type, uint16_t flags)
 	return nlh;
 }
 
+/* Start the batch's next message; NFNL_MSG_BATCH_BEGIN/END start or end it. */
+static struct nlmsghdr *
+msg(uint16_t type, uint16_t flags)
+{
+	if (type == NFNL_MSG_BATCH_BEGIN)
+		blen = 0, nomem = false;
+	else
+		blen += NLMSG_ALIGN(last->nlmsg_len), nomem |= blen > sizeof(batch) - 4096;	/* 2 KB at most */
+	if (type == NFNL_MSG_BATCH_BEGIN || type == NFNL_MSG_BATCH_END)
+		return last = (type == NFNL_MSG_BATCH_END ? nftnl_batch_end : nftnl_batch_begin) (batch + blen, ++seq);
+	return last = hdr(batch + blen, type, flags);
+}
+
 /*
- * Send the batch (type 0) or a dump request; cb gets the replies.  One
+ * Send the batch (type 0; the ack of its last message says it committed) or
+ * a dump request; cb gets the replies; a failure is said on stderr.  One
  * socket per process: releasing one right after a commit waits for an RCU
- * grace period (nf_tables flushes its destroy work), 8-16 ms here.  After
- * an error, replies may be left in it: a new socket then.
+ * grace period (nf_tables flushes its destroy work), 8-16 ms here.  After an
+ * error, replies may be left in it: a new socket then.  A dump that a commit
+ * interrupted (NLM_F_DUMP_INTR) fails with EINTR: exit 1, retried by callers.
  */
 static int
-talk(uint16_t type, mnl_cb_t cb, void *data)
+talk(uint16_t type, mnl_cb_t cb, void *data, const char *what)
 {
 	static struct mnl_socket *nl;
 	static char buf[65536];
@@ -95,39 +103,20 @@ talk(uint16_t type, mnl_cb_t cb, void *data)
 	struct nlmsghdr *nlh = type ? hdr(req, type, NLM_F_DUMP) : (struct nlmsghdr *) batch;
 	int			rc = -1, n, err;
 
+	if (type == 0)
+		last->nlmsg_flags |= NLM_F_ACK, msg(NFNL_MSG_BATCH_END, 0), blen += NLMSG_ALIGN(last->nlmsg_len);
 	if (!nl && (nl = mnl_socket_open(NETLINK_NETFILTER)) && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
 		mnl_socket_close(nl), nl = NULL;
-	if (nl && mnl_socket_sendto(nl, nlh, type ? nlh->nlmsg_len : blen) >= 0)
+	if (!nomem && nl && mnl_socket_sendto(nl, nlh, type ? nlh->nlmsg_len : blen) >= 0)
 		while ((rc = -1, n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0 &&
 			   (rc = mnl_cb_run(buf, n, 0, mnl_socket_get_portid(nl), cb, data)) > 0);
+	err = nomem ? ENOMEM : errno;
 	if (rc < 0 && nl)
-		err = errno, mnl_socket_close(nl), nl = NULL, errno = err;
-	return rc < 0 ? -1 : 0;		/* done, or the ack: 0 */
-}
-
-/* Start the batch's next message; NFNL_MSG_BATCH_BEGIN/END start or end it. */
-static struct nlmsghdr *
-msg(uint16_t type, uint16_t flags)
-{
-	blen = type == NFNL_MSG_BATCH_BEGIN ? 0 : blen + NLMSG_ALIGN(last->nlmsg_len);
-	nomem |= blen > sizeof(batch) - 4096;	/* can't happen: 2 KB at most */
-	if (type == NFNL_MSG_BATCH_BEGIN || type == NFNL_MSG_BATCH_END)
-		return last = (type == NFNL_MSG_BATCH_END ? nftnl_batch_end : nftnl_batch_begin) (batch + blen, ++seq);
-	return last = hdr(batch + blen, type, flags);
-}
-
-/* Send the batch; the ack of its last message says it was committed. */
-static int
-commit(const char *what)
-{
-	last->nlmsg_flags |= NLM_F_ACK;
-	msg(NFNL_MSG_BATCH_END, 0);
-	blen += NLMSG_ALIGN(last->nlmsg_len);
-	errno = ENOMEM;
-	if (!nomem && talk(0, NULL, NULL) == 0)
-		return 0;
-	errorf("nftables: cannot %s: %s", what, strerror(errno));
-	return -1;
+		mnl_socket_close(nl), nl = NULL;
+	if (rc < 0 && !(err == ENOENT && type == NFT_MSG_GETSETELEM))	/* no map: no error */
+		errorf("nftables: cannot %s: %s", what, strerror(err));
+	errno = err;
+	return rc < 0 ? -1 : 0;
 }
 
 /* One expression: (attribute, u32) pairs, (D | attribute, ptr, len), -1 */
@@ -308,8 +297,10 @@ elems_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 /*
- * Dump our rules and @endpoints into got (each dump is one message: never
- * interrupted); *shaped: the rules are those we would make.
+ * Dump our rules and @endpoints into got; *shaped: the rules are those we
+ * would make, printed the same way.  (A commit during the element dump can
+ * tear it: barman_ha_nat changes the table under its lock, and a route is
+ * right whatever it read.)
  */
 static int
 fetch(const struct nat_config *cfg, struct seen *got, bool *shaped)
@@ -320,13 +311,11 @@ fetch(const struct nat_config *cfg, struct seen *got, bool *shaped)
 	int			rc;
 
 	memset(got, 0, sizeof(*got));
-	got->cfg = cfg;
-	if ((rc = talk(NFT_MSG_GETRULE, rule_cb, got)) == 0 &&
-		(rc = talk(NFT_MSG_GETSETELEM, elems_cb, got)) != 0 && errno == ENOENT)
-		rc = 0, got->missing = true;	/* no map, or no table */
-	if (rc != 0)
-		errorf("nftables: cannot read table ip " TABLE ": %s", strerror(errno));
 	memset(&want, 0, sizeof(want));
+	got->cfg = cfg;
+	if ((rc = talk(NFT_MSG_GETRULE, rule_cb, got, "read table ip " TABLE)) == 0 &&
+		talk(NFT_MSG_GETSETELEM, elems_cb, got, "read map " MAP) != 0)
+		rc = errno == ENOENT ? 0 : -1, got->missing = true;	/* no map, or no table */
 	for (int i = 0; i < 4 && (r = rule(cfg, i)) != NULL; i++)	/* through netlink too */
 	{
 		nftnl_rule_nlmsg_build_payload(hdr(buf, NFT_MSG_NEWRULE, 0), r);
@@ -337,10 +326,12 @@ fetch(const struct nat_config *cfg, struct seen *got, bool *shaped)
 	return rc;
 }
 
-/* One batch: @endpoints as want[] says (NULL: as they are), after the whole
- * table if our rules are not what they should be. */
+/*
+ * One batch: @endpoints as want[] says (init: NULL, as they are), after the
+ * whole table if our rules are not what they should be.
+ */
 static int
-apply(const struct nat_config *cfg, const struct target *want, bool *changed)
+nft_route(const struct nat_config *cfg, const struct target *want, bool *changed)
 {
 	static struct seen s;
 	bool		shaped;
@@ -356,19 +347,13 @@ apply(const struct nat_config *cfg, const struct target *want, bool *changed)
 		return 0;
 	msg(NFNL_MSG_BATCH_BEGIN, 0);
 	build(cfg, want, !shaped);
-	return commit(shaped ? "route" : "create table ip " TABLE);
+	return talk(0, NULL, NULL, shaped ? "route" : "make table ip " TABLE);
 }
 
 static int
 nft_init(const struct nat_config *cfg, bool *changed)
 {
-	return apply(cfg, NULL, changed);
-}
-
-static int
-nft_route(const struct nat_config *cfg, const struct target want[EP_COUNT], bool *changed)
-{
-	return apply(cfg, want, changed);
+	return nft_route(cfg, NULL, changed);
 }
 
 static int
@@ -399,7 +384,7 @@ nft_remove(const struct nat_config *cfg)
 	msg(NFNL_MSG_BATCH_BEGIN, 0);
 	msg(NFT_MSG_NEWTABLE, NLM_F_CREATE);	/* so that the delete finds one */
 	msg(NFT_MSG_DELTABLE, 0);
-	return commit("delete table ip " TABLE);
+	return talk(0, NULL, NULL, "delete table ip " TABLE);
 }
 
 const struct nat_backend nat_nftables = {
