@@ -21,6 +21,7 @@ bha_test_setup
 slots() { bha_sql "$1" "SELECT string_agg(slot_name, ' ' ORDER BY slot_name) FROM pg_replication_slots" 2>/dev/null; }
 pgaf_show() { bha_pgaf monitor show state --pgdata "$BHA_DATA/monitor/pgdata" 2>&1 | sed 's/^/# /'; }
 # crash HOST: kill -9 every process of HOST's namespace (the keeper, postgres, sshd), as a host crash would
+# shellcheck disable=SC2086  # one pid per word
 crash() { local p; p=$(ip netns pids "$(bha_ns "$1")"); [ -n "$p" ] && kill -9 $p 2>/dev/null; return 0; }
 
 # ------------------------------------------------------------ 1. steady state

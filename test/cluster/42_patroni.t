@@ -15,7 +15,7 @@
 # Longer suite: runs with BHA_LONG=1 (docs/managers.md).
 set -u
 [ "${BHA_LONG:-0}" = 1 ] || { echo "1..0 # SKIP set BHA_LONG=1 (longer suite)"; exit 0; }
-[ -x /usr/bin/patroni ] && [ -x /usr/bin/etcd ] || { echo "1..0 # SKIP Patroni or etcd is not installed (patroni, etcd-server)"; exit 0; }
+{ [ -x /usr/bin/patroni ] && [ -x /usr/bin/etcd ]; } || { echo "1..0 # SKIP Patroni or etcd is not installed (patroni, etcd-server)"; exit 0; }
 BHA_PREFIX=${BHA_PREFIX:-bhm}pa
 BHA_MANAGER=patroni
 BHA_PATRONI_SLOT=ignore
@@ -26,6 +26,7 @@ bha_test_setup
 
 slots() { bha_sql "$1" "SELECT string_agg(slot_name, ' ' ORDER BY slot_name) FROM pg_replication_slots" 2>/dev/null; }
 plist() { bha_patronictl "$1" list 2>&1 | sed 's/^/# /'; }
+# shellcheck disable=SC2086  # one pid per word
 crash() { local p; p=$(ip netns pids "$(bha_ns "$1")"); [ -n "$p" ] && kill -9 $p 2>/dev/null; return 0; }
 sync_states() { bha_sql "$1" "SELECT string_agg(application_name || '=' || sync_state, ' ' ORDER BY application_name) FROM pg_stat_replication WHERE application_name <> 'barman_ha_slot_sync'"; }
 dropped() { grep -c "Dropped unknown replication slot '$BHA_SLOT'" "$BHA_DATA/$1/manager.log"; }

@@ -9,7 +9,6 @@
 # $BHA_DATA/HOST (manager.pid) and a log (manager.log); the teardown ends them by pid.
 
 BHA_PGAF=/usr/bin/pg_autoctl
-BHA_PGAF_FORMATION=default
 
 bha_mgr_hba() {			# the manager's own connections: trusted from its hosts only
 	local h
