@@ -182,5 +182,22 @@ GP
 	echo "nftables $(nft --version | awk '{print $2}'), $(iptables-legacy --version). Chart: nat_backends.png."
 	echo
 	cat "$T/table.md"
+	cat <<'NOTES'
+
+How to read it:
+
+- Every row is one switch as a caller sees it: process start, the change, exit. barman_ha_nat also
+  takes its locks, reads its configuration and state, and sweeps the moved endpoints' conntrack
+  flows (none here).
+- libiptc reads and replaces the whole legacy nat table, unrelated rules included, so its cost grows
+  with them (the "unchanged" reference row grows too: the read alone). The iptables-legacy CLI does
+  that five times per switch and leaves the chains empty in between.
+- The nftables backend sends one batch of four messages whatever else is in the ruleset; its dumps
+  are filtered to our table and map. Its "unchanged" row (no commit) stays at a few ms. Most of a
+  committing switch is the kernel making the process wait for an RCU grace period when its netlink
+  socket is released after a commit (nf_tables flushes its destroy work; docs/nftables.md), which
+  `nft -f` pays as well: flat, but not small, on this machine.
+- Numbers come from a small VM shared with other work: compare rows of one run, not runs.
+NOTES
 } >"$OUT/nat_backends.md"
 echo >&2 "wrote $OUT/nat_backends.md and $OUT/nat_backends.png"
