@@ -348,14 +348,15 @@ static int
 ipt_present(const struct nat_config *cfg, bool *present)
 {
 	struct xtc_handle *h = iptc_init("nat");
+	int			err = errno;
 
 	(void) cfg;
 	*present = h && (iptc_is_chain(CHAIN_DNAT, h) || iptc_is_chain(CHAIN_SNAT, h));
 	if (h)
-		iptc_free(h);
-	else if (errno != ENOENT && errno != ENOPROTOOPT)
-		errorf("cannot read the legacy nat table: %s", iptc_strerror(errno));
-	return h || errno == ENOENT || errno == ENOPROTOOPT ? 0 : -1;
+		return iptc_free(h), 0;
+	if (err == ENOENT || err == ENOPROTOOPT)
+		return 0;
+	return errorf("cannot read the legacy nat table: %s", iptc_strerror(err)), -1;
 }
 
 const struct nat_backend nat_iptables = {
