@@ -40,6 +40,8 @@ bad=$(grep -c '^not ok ' <<<"$cycle")
 plan=$(grep -E '^1\.\.[0-9]+' <<<"$cycle" | tail -n 1)
 ok "$(test $r -eq 0 && test "$bad" -eq 0 && test "$plan" = "1..$n" && test "$n" -gt 0; echo $?)" \
 	"10_failover_cycle.t with BHA_INSTALL=deb: $((n - bad))/$n passed ($((SECONDS - t0)) s)"
+# on failure, the cycle's failed lines and their diagnostics on stderr (prove shows them without -v)
+[ "$bad" -eq 0 ] && [ $r -eq 0 ] || grep -A 12 -E '^not ok |^Bail out' <<<"$cycle" | sed 's/^/# cycle: /' >&2
 ok "$(test ! -e /run/netns/bhdt1-br; echo $?)" "the cycle's cluster (bhdt1) is down again"
 
 files_resave "$DEB_DB" "$S"
