@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -65,6 +66,8 @@ privilege_drop(uid_t *ruid)
 	int			n = getgroups(1024, groups);
 	struct stat st;
 	bool		member = stat("/proc/self/exe", &st) == 0 && getgid() == st.st_gid;
+	const int	limits[] = {RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CPU, RLIMIT_AS, RLIMIT_DATA};
+	struct rlimit rl, files = {1024, 1024}, inf = {RLIM_INFINITY, RLIM_INFINITY};
 
 	for (int i = 0; i < n; i++)
 		member |= groups[i] == st.st_gid;
@@ -75,6 +78,10 @@ privilege_drop(uid_t *ruid)
 		return errorf("uid %u is neither root nor in the program's group", *ruid), BHA_EXIT_USAGE;
 	if (setresgid(0, 0, 0) != 0 || setgroups(0, NULL) != 0 || setresuid(0, 0, 0) != 0)
 		return errorf("cannot set all ids to 0: %m"), BHA_EXIT_FAIL;
+	/* the caller's limits must not cut a state write or a flow sweep short */
+	for (int i = 0; i < 5; i++)
+		if (setrlimit(limits[i], i ? &inf : &files) != 0 && getrlimit(limits[i], &rl) == 0)
+			rl.rlim_cur = rl.rlim_max, (void) setrlimit(limits[i], &rl);	/* no CAP_SYS_RESOURCE */
 	for (int cap = 0; prctl(PR_CAPBSET_READ, cap) >= 0; cap++)
 		if ((cap >= 32 || !(keep & 1u << cap)) && prctl(PR_CAPBSET_DROP, cap) != 0)
 			return errorf("cannot drop capability %d: %m", cap), BHA_EXIT_FAIL;

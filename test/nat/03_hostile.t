@@ -76,6 +76,9 @@ out=$(ip netns exec "$NS" runuser -u barman -- env -i LD_PRELOAD=/nonexistent.so
 	BIG="$(printf 'y%.0s' {1..100000})" "$NAT" show 2>&1)
 ok $? "a hostile environment: show still works"
 ok $([ ! -e "$T/evil.lock" ]; echo $?) "XTABLES_LOCKFILE is ignored"
+# Resource limits the caller set: reset, so they cannot cut a state write short.
+out=$(ip netns exec "$NS" runuser -u barman -- bash -c 'ulimit -S -f 0 -n 4 -t 1 -v 20000; exec "$0" route db1' "$NAT" 2>&1)
+is "$?" 0 "soft limits -f 0 -n 4 -t 1 -v 20000 by the caller: route still exits 0 ($out)"
 # Closed standard descriptors: re-opened on /dev/null, nothing written into our files.
 nb "$NS" route db1 <&- >&- 2>&-; is $? 0 "stdin, stdout and stderr closed: route still exits 0"
 is "$(cat "$STATE")" "$STSNAP" "...and the state file did not become anyone's stderr"
