@@ -56,7 +56,8 @@ set_key(struct nat_config *cfg, const char *k, char *v)
 {
 	int			ep = strncmp(k, "app_", 4) == 0 ? EP_APP : EP_BARMAN;
 	struct node *n = &cfg->nodes[cfg->nnodes];
-	char	   *colon = strchr(v, ':');
+	char	   *colon = strchr(v, ':'),
+				word[80];
 	long		l;
 
 	if (strcmp(k, "backup_address") == 0)
@@ -76,8 +77,10 @@ set_key(struct nat_config *cfg, const char *k, char *v)
 			v[strlen(v) - 1] != '/' ? (strcpy(cfg->state_file, v), 1) : 0;
 	if (strncmp(k, "node.", 5) != 0)
 		return -1;
-	/* node.NAME = A.B.C.D:PORT */
-	if (!bha_valid_name(k + 5) || colon == NULL || cfg->nnodes >= NAT_MAX_NODES || config_node(cfg, k + 5))
+	/* node.NAME = A.B.C.D:PORT; not a word `show` uses for a target */
+	snprintf(word, sizeof(word), " %s ", k + 5);
+	if (!bha_valid_name(k + 5) || colon == NULL || cfg->nnodes >= NAT_MAX_NODES || config_node(cfg, k + 5) ||
+		strstr(" closed missing unknown none ", word))
 		return 0;
 	*colon = '\0';
 	if (!parse_addr(v, &n->addr) || !parse_port(colon + 1, &n->port))
