@@ -18,10 +18,12 @@
 # there (barman_ha_nat route, unchanged: start-up and read, no commit).
 #
 # Unrelated rules: a chain of N rules in the legacy nat table (not jumped to)
-# for the iptables rows, a table of N rules for the nftables rows.  Every row
-# runs in a fresh private namespace; every call is timed from one bash inside
-# it (fork+exec+wait of the command, no `ip netns exec` per call).  barman_ha_nat
-# runs as root and includes its conntrack sweep of the moved endpoints' flows.
+# for the iptables rows, a table of N rules for the nftables rows.  Each way
+# has a private namespace of its own per size; the ways take turns in rounds
+# of 20 switches, so that load from elsewhere falls on all alike.  Every call
+# is timed from one bash inside the namespace (fork+exec+wait of the command,
+# no `ip netns exec` per call).  barman_ha_nat runs as root and includes its
+# conntrack sweep of the moved endpoints' flows.
 #
 #   sudo bench/nat_backends.sh [SWITCHES [SIZES]]    (default 200 "0 1000 2500 5000")
 #
@@ -37,99 +39,102 @@ for c in nft iptables-legacy iptables-legacy-restore gnuplot; do
 	command -v $c >/dev/null || { echo "needs $c" >&2; exit 2; }
 done
 T=/var/lib/bhf-bench-$$
-NS=bhf$$-bench
 B=10.213.0.10
 OUT=$top/bench/results
-drop_ns() { ip netns del "$NS" 2>/dev/null; rm -rf "/etc/netns/$NS" "$T/state"; }
+WAYS=(ipt iptcli nft nftcli)	# a namespace each, bhf$$-WAY
+drop_ns() { local w; for w in "${WAYS[@]}"; do ip netns del "bhf$$-$w" 2>/dev/null; rm -rf "/etc/netns/bhf$$-$w"; done; }
 cleanup() { drop_ns; rm -rf "$T"; }
 trap cleanup EXIT
-mkdir -p "$T/state" "$OUT" /etc/repmgr_barman_ha && chmod 755 "$T" "$T/state" || exit 1
+mkdir -p "$OUT" /etc/repmgr_barman_ha && mkdir -m 755 "$T" || exit 1
 make -s -C "$top/nat" >/dev/null && make -s -C "$top/nat" install BINDIR="$T/bin" NAT_GROUP=root >/dev/null ||
 	{ echo "barman_ha_nat does not build" >&2; exit 1; }
 NAT=$T/bin/barman_ha_nat
 
-# fresh_ns BACKEND SIZE: a new namespace with SIZE unrelated rules where
-# BACKEND keeps its rules, nat.conf for BACKEND, init, both endpoints on db1
+# fresh_ns WAY SIZE: namespace bhf$$-WAY with SIZE unrelated rules where its
+# backend keeps its rules, nat.conf, init, both endpoints on db1
 fresh_ns() {
-	local d=/etc/netns/$NS/repmgr_barman_ha i
-	drop_ns
-	mkdir -p "$T/state" "$d" && chmod 755 "$T" "$T/state" "/etc/netns/$NS" "$d"
-	ip netns add "$NS" && ip -n "$NS" link set lo up || exit 1
-	printf '%s\n' "backup_address = $B" "nat_backend = $1" "node.db1 = 10.213.0.1:5432" \
-		"node.db2 = 10.213.0.2:5432" "state_file = $T/state/state" "lock_timeout = 5" >"$d/nat.conf"
+	local ns=bhf$$-$1 be=nftables i
+	local d=/etc/netns/$ns/repmgr_barman_ha
+	[[ $1 == ipt* ]] && be=iptables
+	mkdir -p "$d" "$T/state-$1" && chmod 755 "/etc/netns/$ns" "$d" "$T/state-$1"
+	ip netns add "$ns" && ip -n "$ns" link set lo up || exit 1
+	printf '%s\n' "backup_address = $B" "nat_backend = $be" "node.db1 = 10.213.0.1:5432" \
+		"node.db2 = 10.213.0.2:5432" "state_file = $T/state-$1/state" "lock_timeout = 5" >"$d/nat.conf"
 	chmod 644 "$d/nat.conf"
-	if [ "$1" = iptables ]; then
+	if [ $be = iptables ]; then
 		{ echo '*nat'; echo ':unrelated - [0:0]'
 		  for ((i = 0; i < $2; i++)); do
 			echo "-A unrelated -s 10.99.$((i / 250)).$((i % 250 + 1))/32 -p tcp -m tcp --dport $((1024 + i)) -j ACCEPT"
-		  done; echo COMMIT; } | ip netns exec "$NS" iptables-legacy-restore --noflush || exit 1
+		  done; echo COMMIT; } | ip netns exec "$ns" iptables-legacy-restore --noflush || exit 1
 	else
 		{ echo 'table ip unrelated {'; echo ' chain c {'
 		  for ((i = 0; i < $2; i++)); do
 			echo "  ip saddr 10.99.$((i / 250)).$((i % 250 + 1)) tcp dport $((1024 + i)) accept"
-		  done; echo ' }'; echo '}'; } | ip netns exec "$NS" nft -f - || exit 1
+		  done; echo ' }'; echo '}'; } | ip netns exec "$ns" nft -f - || exit 1
 	fi
-	ip netns exec "$NS" "$NAT" init >/dev/null && ip netns exec "$NS" "$NAT" route db1 both >/dev/null ||
+	ip netns exec "$ns" "$NAT" init >/dev/null && ip netns exec "$ns" "$NAT" route db1 both >/dev/null ||
 		{ echo "barman_ha_nat init/route failed ($1)" >&2; exit 1; }
 }
 
-# timed OUT SCRIPT: run SCRIPT (bash, $i = switch number, must set nothing)
-# N times inside the namespace, one duration in us per line into OUT
+# timed WAY OUT K SCRIPT: run SCRIPT (bash; $i = switch number) K times in
+# bhf$$-WAY, from one bash there; one duration in us per line appended to OUT
 timed() {
-	ip netns exec "$NS" bash -c '
+	ip netns exec "bhf$$-$1" bash -c '
 		for ((i = 0; i < $1; i++)); do
 			t0=${EPOCHREALTIME/./}
-			'"$2"' || { echo "switch $i failed" >&2; exit 1; }
+			'"$4"' || { echo "switch $i failed" >&2; exit 1; }
 			t1=${EPOCHREALTIME/./}
 			echo $((t1 - t0))
-		done' bench "$N" >"$1" || { echo "row $1 failed" >&2; exit 1; }
+		done' bench "$3" >>"$2" || { echo "row $2 failed" >&2; exit 1; }
 }
-# node for switch i: db2, db1, db2, ... (starts from db1)
+# node for switch i: db2, db1, db2, ... (a round of an even count ends on db1)
 NODE='db$((2 - i % 2))'
 ADDR='10.213.0.$((2 - i % 2))'
 
-# where NS's endpoints lead, either backend: "A A" addresses
+# routed WAY: where its endpoints lead, "A A"
 routed() {
-	if [ "$1" = iptables ]; then
-		ip netns exec "$NS" iptables-legacy -w -t nat -S repmgr_dnat | awk '/--to-destination/ { split($NF, a, ":"); printf "%s ", a[1] }'
+	if [[ $1 == ipt* ]]; then
+		ip netns exec "bhf$$-$1" iptables-legacy -w -t nat -S repmgr_dnat |
+			awk '/--to-destination/ { split($NF, a, ":"); printf "%s ", a[1] }'
 	else
-		ip netns exec "$NS" nft -j list map ip repmgr_barman_ha endpoints |
+		ip netns exec "bhf$$-$1" nft -j list map ip repmgr_barman_ha endpoints |
 			jq -r '[.nftables[] | select(.map) | .map.elem[][1].concat[0]] | join(" ")'
 	fi
 }
-check() {			# check BACKEND ROW: the last switch left both on one node
-	local want=10.213.0.$((2 - (N - 1) % 2)) got
-	got=$(routed "$1" | xargs)
-	[ "$got" = "$want $want" ] || { echo "$2: after $N switches the endpoints lead to '$got', not $want" >&2; exit 1; }
+check() {			# check WAY: both endpoints on db1, as every round ends
+	local got; got=$(routed "$1" | xargs)
+	[ "$got" = "10.213.0.1 10.213.0.1" ] || { echo "$1: endpoints lead to '$got' after a round" >&2; exit 1; }
 }
 
 printf 'flush map ip repmgr_barman_ha endpoints\nadd element ip repmgr_barman_ha endpoints { 54321 : 10.213.0.%s . 5432, 54322 : 10.213.0.%s . 5432 }\n' \
 	1 1 >"$T/db1.nft"
 sed 's/10\.213\.0\.1 /10.213.0.2 /g' "$T/db1.nft" >"$T/db2.nft"
 
+# Rounds of K switches per way, the ways in turn, so that load from
+# elsewhere on the machine falls on every row alike.
+K=20
+ROUNDS=$(((N + K - 1) / K))
+N=$((ROUNDS * K))
 for s in $SIZES; do
-	echo "# $s unrelated rules" >&2
-	fresh_ns iptables "$s"
-	timed "$T/libiptc.$s" '"'"$NAT"'" route '"$NODE"' both >/dev/null'
-	check iptables "libiptc backend"
-	timed "$T/libiptc_same.$s" '"'"$NAT"'" route db1 both >/dev/null'
-	timed "$T/iptcli.$s" 'ipt() { iptables-legacy -w -t nat "$@"; }; a='"$ADDR"'
-		ipt -F repmgr_dnat && ipt -F repmgr_snat &&
-		ipt -A repmgr_snat -p tcp -d $a --dport 5432 -j SNAT --to-source '$B' &&
-		ipt -A repmgr_dnat -p tcp -d '$B' --dport 54321 -j DNAT --to-destination $a:5432 &&
-		ipt -A repmgr_dnat -p tcp -d '$B' --dport 54322 -j DNAT --to-destination $a:5432'
-	check iptables "iptables-legacy CLI"
-	n=$(ip netns exec "$NS" iptables-legacy -t nat -S unrelated | grep -c -- '^-A')
-	[ "$n" -eq "$s" ] || { echo "the unrelated chain has $n rules, not $s" >&2; exit 1; }
-
-	fresh_ns nftables "$s"
-	timed "$T/nftbe.$s" '"'"$NAT"'" route '"$NODE"' both >/dev/null'
-	check nftables "nftables backend"
-	timed "$T/nftbe_same.$s" '"'"$NAT"'" route db1 both >/dev/null'
-	timed "$T/nftcli.$s" 'nft -f '"$T"'/'"$NODE"'.nft'
-	check nftables "nft CLI"
-	n=$(ip netns exec "$NS" nft -a list chain ip unrelated c | grep -c ' accept')
-	[ "$n" -eq "$s" ] || { echo "the unrelated table has $n rules, not $s" >&2; exit 1; }
+	echo "# $s unrelated rules: $ROUNDS rounds of $K switches per way" >&2
+	drop_ns
+	for w in "${WAYS[@]}"; do fresh_ns "$w" "$s"; done
+	for ((r = 0; r < ROUNDS; r++)); do
+		timed ipt "$T/libiptc.$s" $K '"'"$NAT"'" route '"$NODE"' both >/dev/null'
+		timed ipt "$T/libiptc_same.$s" $K '"'"$NAT"'" route db1 both >/dev/null'
+		timed iptcli "$T/iptcli.$s" $K 'ipt() { iptables-legacy -w -t nat "$@"; }; a='"$ADDR"'
+			ipt -F repmgr_dnat && ipt -F repmgr_snat &&
+			ipt -A repmgr_snat -p tcp -d $a --dport 5432 -j SNAT --to-source '$B' &&
+			ipt -A repmgr_dnat -p tcp -d '$B' --dport 54321 -j DNAT --to-destination $a:5432 &&
+			ipt -A repmgr_dnat -p tcp -d '$B' --dport 54322 -j DNAT --to-destination $a:5432'
+		timed nft "$T/nftbe.$s" $K '"'"$NAT"'" route '"$NODE"' both >/dev/null'
+		timed nft "$T/nftbe_same.$s" $K '"'"$NAT"'" route db1 both >/dev/null'
+		timed nftcli "$T/nftcli.$s" $K 'nft -f '"$T"'/'"$NODE"'.nft'
+		for w in "${WAYS[@]}"; do check "$w"; done
+	done
+	n=$(ip netns exec "bhf$$-ipt" iptables-legacy -t nat -S unrelated | grep -c -- '^-A')
+	m=$(ip netns exec "bhf$$-nft" nft -a list chain ip unrelated c | grep -c ' accept')
+	[ "$n" -eq "$s" ] && [ "$m" -eq "$s" ] || { echo "unrelated rules: $n and $m, not $s" >&2; exit 1; }
 done
 
 # stats FILE: "median p95" in ms
