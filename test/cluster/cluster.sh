@@ -2,10 +2,12 @@
 # cluster.sh: the namespace cluster of repmgr_barman_ha (see lib.sh for its layout).
 #   cluster.sh up            bring it up (namespaces, PostgreSQL + repmgr, Barman, sshd)
 #   cluster.sh down          stop and remove everything of BHA_PREFIX, also half-made clusters
-#   cluster.sh status        both nodes' barman_ha_status(), endpoints, nat show, barman check
-#   cluster.sh enter HOST    a root shell in HOST (backup, db1, db2, app)
+#   cluster.sh status        every node's barman_ha_status(), endpoints, nat show, barman check
+#   cluster.sh enter HOST    a root shell in HOST (backup, db1, db2, ..., app)
 #   cluster.sh psql NODE [ARGS]  psql as postgres on NODE's own socket
-# Environment: BHA_PREFIX (default bha), BHA_DATA (default /var/lib/bha-cluster/$BHA_PREFIX).
+# Environment: BHA_PREFIX (default bha), BHA_DATA (default /var/lib/bha-cluster/$BHA_PREFIX),
+# BHA_NODE_COUNT (2), BHA_MANAGER (repmgr|pg_auto_failover|patroni), BHA_NAT_BACKEND
+# (iptables|nftables), BHA_INSTALL (make|deb): see lib.sh.
 set -u
 # shellcheck source=test/cluster/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -20,5 +22,5 @@ enter)	[ -n "${2:-}" ] || { echo "usage: $0 enter HOST" >&2; exit 2; }
 psql)	[ -n "${2:-}" ] || { echo "usage: $0 psql NODE [ARGS]" >&2; exit 2; }
 	n=$2; shift 2
 	exec ip netns exec "$(bha_ns "$n")" runuser -u postgres -- "$BHA_PGBIN/psql" -X -h "$BHA_DATA/$n/run" -d postgres "$@" ;;
-*)	sed -n '2,8s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+*)	sed -n '2,10s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 esac
