@@ -14,7 +14,7 @@
 # the next failover goes back the other way.  Then, in the same run: the WAL missing from
 # each side's archive, pgbench TPS (2 clients, synchronous commit, PGBENCH_SECONDS,
 # default 60) on the extension's cluster with the library loaded and not loaded,
-# alternating, and with the clusters down bench/nat_switch.sh (1000 switches) and
+# alternating, and with the clusters down bench/nat_backends.sh (both backends and both CLIs) and
 # bench/promotion_slot.sh (idle cost).
 # BHB_FAULTS="kill gone" (default) chooses the faults; BHB_SKIP="pgbench nat idle" leaves parts out.
 #
@@ -96,7 +96,7 @@ uptime >"$BHB_OUT/load.after"
 teardown
 t_fail=$(( $(date +%s) - t_start ))
 
-[[ $skip == *" nat "* ]] || { log "bench/nat_switch.sh 1000"; "$top/bench/nat_switch.sh" 1000 >"$BHB_OUT/nat.md" 2>&1; }
+[[ $skip == *" nat "* ]] || { log "bench/nat_backends.sh"; "$top/bench/nat_backends.sh" >"$BHB_OUT/nat.md" 2>&1; }
 [[ $skip == *" idle "* ]] || { log "bench/promotion_slot.sh 5 60"; "$top/bench/promotion_slot.sh" 5 60 >"$BHB_OUT/idle.md" 2>&1; }
 
 "$top/bench/report.sh" "$BHB_OUT" "$RESULTS" "$ROUNDS" "$t_fail" "$(( $(date +%s) - t_start ))"

@@ -70,7 +70,7 @@ for x in "" -gone; do
 	for s in $SIDES; do cat "$out/$s$x.tsv" 2>/dev/null; done
 done
 echo '```'
-[ -s "$out/nat.md" ] && { echo; echo "### NAT switch alone (bench/nat_switch.sh 1000)"; echo; grep -v '^#' "$out/nat.md" | sed '/./,$!d'; }
+[ -s "$out/nat.md" ] && { echo; echo "### NAT switch alone (bench/nat_backends.sh)"; echo; grep -v '^#' "$out/nat.md" | sed '/./,$!d'; }
 [ -s "$out/idle.md" ] && { echo; echo "### Promotion → slot and idle cost (bench/promotion_slot.sh 5 60)"; sed 's/^## /#### /' "$out/idle.md"; }
 } >"$res/failover.md"
 
