@@ -3,7 +3,7 @@
  * conntrack.c
  *	  A NAT change does not move established connections: conntrack keeps
  *	  their mapping, so Barman's stream and client sessions would stay on
- *	  the old node (and hang if its host is gone).  After a route we delete
+ *	  the old node (and hang if its host is gone).  After a change we delete
  *	  every flow to BACKUP:PORT of a changed endpoint whose replies do not
  *	  come from its new target (for a closed endpoint: from us); the
  *	  client's next packet gets a reset and it reconnects on the new route.
@@ -27,13 +27,10 @@
 struct sweep
 {
 	struct nfct_handle *del;	/* deletes go on a socket of their own */
-	uint32_t	backup,
-				to[EP_COUNT];	/* the reply source a flow may keep */
-	uint16_t	port[EP_COUNT],
-				toport[EP_COUNT];	/* network order, as the library's */
+	uint32_t	backup, to[EP_COUNT];	/* the reply source a flow may keep */
+	uint16_t	port[EP_COUNT], toport[EP_COUNT];	/* network order */
 	unsigned	epmask;
-	long		found,
-				removed;
+	long		found, removed;
 	int			err;
 };
 
@@ -43,11 +40,10 @@ visit(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 	struct sweep *s = arg;
 
 	(void) type;
-	if (nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO) != IPPROTO_TCP ||
-		nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST) != s->backup)
-		return NFCT_CB_CONTINUE;
 	for (int ep = 0; ep < EP_COUNT; ep++)
-		if ((s->epmask & 1u << ep) && nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST) == s->port[ep] &&
+		if ((s->epmask & 1u << ep) && nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO) == IPPROTO_TCP &&
+			nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST) == s->backup &&
+			nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST) == s->port[ep] &&
 			(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_SRC) != s->to[ep] ||
 			 nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC) != s->toport[ep]))
 		{
@@ -60,23 +56,17 @@ visit(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 	return NFCT_CB_CONTINUE;
 }
 
-/*
- * Flows this namespace tracks (0 without conntrack): a dump walks the
- * whole table, milliseconds even when empty, so a plain route skips it.
- */
-static long
-flow_count(void)
+/* A dump walks the whole table, milliseconds even when empty: skipped when it is. */
+static bool
+no_flows(void)
 {
 	char		buf[24] = "";
-	long		n = 1;
 	int			fd = open("/proc/sys/net/netfilter/nf_conntrack_count", O_RDONLY | O_CLOEXEC);
+	bool		none = fd < 0 ? errno == ENOENT : read(fd, buf, sizeof(buf) - 1) > 0 && strcmp(buf, "0\n") == 0;
 
-	if (fd < 0)
-		return errno == ENOENT ? 0 : 1;
-	if (read(fd, buf, sizeof(buf) - 1) > 0)
-		buf[strcspn(buf, "\n")] = '\0';
-	close(fd);
-	return parse_number(buf, 0, 1L << 40, &n) ? n : 1;	/* unreadable: look */
+	if (fd >= 0)
+		close(fd);
+	return none;				/* ENOENT: no conntrack in this namespace */
 }
 
 int
@@ -88,7 +78,7 @@ flows_remove(const struct nat_config *cfg, const struct target want[EP_COUNT], u
 	int			pass = 0;
 
 	*removed = 0;
-	if (epmask == 0 || flow_count() == 0)
+	if (epmask == 0 || no_flows())
 		return 0;
 	for (int ep = 0; ep < EP_COUNT; ep++)
 	{

@@ -2,34 +2,28 @@
  *
  * nat_iptables.c
  *	  The libiptc backend: the endpoints in the legacy nat table.
- *
- *	  repmgr_dnat (jumped from OUTPUT and PREROUTING) holds one rule per
- *	  open endpoint, barman first; a closed endpoint has none:
+ *	  repmgr_dnat (jumped from OUTPUT and PREROUTING) holds one rule per open
+ *	  endpoint, barman first; a closed endpoint has none:
  *		-p tcp -d BACKUP --dport PORT -j DNAT --to-destination ADDR:PGPORT
- *	  repmgr_snat (jumped from POSTROUTING) holds one rule per target:
- *		-p tcp -d ADDR --dport PGPORT -j SNAT --to-source BACKUP
- *	  or, with barman_snat_address / app_snat_address, one per endpoint,
- *	  told apart by the flow's original destination port:
- *		-p tcp -d ADDR --dport PGPORT -m conntrack --ctorigdstport PORT
+ *	  repmgr_snat (jumped from POSTROUTING) holds one rule per target, or
+ *	  with barman_snat_address / app_snat_address one per endpoint:
+ *		-p tcp -d ADDR --dport PGPORT [-m conntrack --ctorigdstport PORT]
  *		   -j SNAT --to-source SOURCE
- *
  *	  Entries are built byte for byte as iptables 1.8.9 builds them (DNAT
  *	  revision 2, SNAT revision 0): iptables-legacy -S prints the same lines
- *	  and save/restore round-trips them; a rule is ours only if rebuilding
- *	  it gives the same bytes.  A route rewrites both chains in memory and
- *	  replaces the table with one iptc_commit, so no reader ever sees a
- *	  chain without its rule.  libiptc takes no lock: we take
- *	  /run/xtables.lock as iptables does, or a concurrent iptables could
- *	  silently revert our commit.
+ *	  and save/restore round-trips them; a rule is ours only if rebuilding it
+ *	  gives the same bytes.  A route rewrites both chains in memory and
+ *	  replaces the table with one iptc_commit, so no reader ever sees a chain
+ *	  without its rule.  libiptc takes no lock: we take /run/xtables.lock as
+ *	  iptables does, or a concurrent iptables could silently revert our
+ *	  commit.
  *
  *-------------------------------------------------------------------------
  */
 #include "nat.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,8 +32,6 @@
 #include <linux/netfilter/xt_conntrack.h>
 #include <linux/netfilter/xt_tcpudp.h>
 
-#define CHAIN_DNAT	"repmgr_dnat"
-#define CHAIN_SNAT	"repmgr_snat"
 #define XT_LOCK		"/run/xtables.lock"
 #define SZ(t)		XT_ALIGN(sizeof(t))
 #define TCP_SIZE	(SZ(struct xt_entry_match) + SZ(struct xt_tcp))
@@ -55,12 +47,12 @@ typedef union
 	char		b[sizeof(struct ipt_entry) + TCP_SIZE + CT_SIZE + DNAT_SIZE];
 } rule;
 
-/* Chain names are char[32] for libiptc; the jumps init makes: builtin -> ours. */
-static const xt_chainlabel chain_dnat = CHAIN_DNAT,
-			chain_snat = CHAIN_SNAT;
+/* The jumps init makes, builtin -> ours (libiptc's names are char[32]). */
 static const xt_chainlabel jumps[3][2] = {
-	{"OUTPUT", CHAIN_DNAT}, {"PREROUTING", CHAIN_DNAT}, {"POSTROUTING", CHAIN_SNAT}
+	{"OUTPUT", "repmgr_dnat"}, {"PREROUTING", "repmgr_dnat"}, {"POSTROUTING", "repmgr_snat"}
 };
+#define DNAT jumps[0][1]
+#define SNAT jumps[2][1]
 
 /*
  * -p tcp -d DST --dport DPORT [-m conntrack --ctorigdstport CTPORT], then
@@ -68,11 +60,9 @@ static const xt_chainlabel jumps[3][2] = {
  * Ports: host order in the tcp and conntrack matches, network order in NAT.
  */
 static struct ipt_entry *
-build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t toport,
-	  uint16_t ctport)
+build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t toport, uint16_t ctport)
 {
-	struct xt_entry_match *m = (void *) r->e.elems,
-			   *c = (void *) (r->b + sizeof(struct ipt_entry) + TCP_SIZE);
+	struct xt_entry_match *m = (void *) r->e.elems, *c = (void *) (r->b + sizeof(struct ipt_entry) + TCP_SIZE);
 	struct xt_tcp *tcp = (void *) m->data;
 	struct xt_conntrack_mtinfo3 *ct = (void *) c->data;
 	struct xt_entry_target *t;
@@ -101,9 +91,9 @@ build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t t
 	t->u.target_size = r->e.next_offset - r->e.target_offset;
 	dn = (void *) t->data;
 	sn = (void *) t->data;
+	strcpy(t->u.user.name, toport ? "DNAT" : "SNAT");
 	if (toport)
 	{
-		strcpy(t->u.user.name, "DNAT");
 		t->u.user.revision = 2;
 		dn->flags = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED;
 		dn->min_addr.ip = dn->max_addr.ip = to.s_addr;
@@ -111,7 +101,6 @@ build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t t
 	}
 	else
 	{
-		strcpy(t->u.user.name, "SNAT");
 		sn->rangesize = 1;
 		sn->range[0].flags = NF_NAT_RANGE_MAP_IPS;
 		sn->range[0].min_ip = sn->range[0].max_ip = to.s_addr;
@@ -123,28 +112,8 @@ build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t t
 static bool
 same(const struct ipt_entry *a, const struct ipt_entry *b)
 {
-	return memcmp(&a->ip, &b->ip, sizeof(a->ip)) == 0 &&
-		a->target_offset == b->target_offset && a->next_offset == b->next_offset &&
-		memcmp(a->elems, b->elems, a->next_offset - sizeof(*a)) == 0;
-}
-
-/* Which endpoint a repmgr_dnat entry routes, and where; -1 if not ours. */
-static int
-dnat_of(const struct nat_config *cfg, const struct ipt_entry *e, struct target *t)
-{
-	const struct xt_tcp *tcp = (const void *) ((const struct xt_entry_match *) e->elems)->data;
-	const struct nf_nat_range2 *nr = (const void *) ((const struct xt_entry_target *)
-													 ((const char *) e + e->target_offset))->data;
-	rule		r;
-
-	if (e->target_offset != sizeof(*e) + TCP_SIZE || e->next_offset != e->target_offset + DNAT_SIZE)
-		return -1;
-	*t = (struct target) {true, {nr->min_addr.ip}, ntohs(nr->min_proto.tcp.port)};
-	for (int ep = 0; ep < EP_COUNT; ep++)
-		if (t->port != 0 && tcp->dpts[0] == cfg->ports[ep] &&
-			same(e, build(&r, cfg->backup_address, cfg->ports[ep], t->addr, t->port, 0)))
-			return ep;
-	return -1;
+	return memcmp(&a->ip, &b->ip, sizeof(a->ip)) == 0 && a->target_offset == b->target_offset &&
+		a->next_offset == b->next_offset && memcmp(a->elems, b->elems, a->next_offset - sizeof(*a)) == 0;
 }
 
 /* Index of a plain "-j TO" rule (no match at all) in chain FROM, or -1. */
@@ -161,32 +130,6 @@ jump_index(struct xtc_handle *h, const char *from, const char *to)
 	return -1;
 }
 
-/* Our chains and jumps, in the handle only. */
-static int
-ensure(const struct nat_config *cfg, struct xtc_handle *h, const void *arg, bool *changed)
-{
-	rule		j;
-	struct xt_entry_target *t = (void *) j.e.elems;
-
-	(void) cfg, (void) arg;
-	for (int i = 0; i < 3; i++)
-	{
-		if (!iptc_is_chain(jumps[i][1], h) && !iptc_create_chain(jumps[i][1], h))
-			return -1;
-		if (jump_index(h, jumps[i][0], jumps[i][1]) >= 0)
-			continue;
-		memset(&j, 0, sizeof(j));
-		j.e.target_offset = sizeof(struct ipt_entry);
-		j.e.next_offset = sizeof(struct ipt_entry) + JUMP_SIZE;
-		t->u.target_size = JUMP_SIZE;
-		strcpy(t->u.user.name, jumps[i][1]);
-		if (!iptc_append_entry(jumps[i][0], &j.e, h))
-			return -1;
-		*changed = true;
-	}
-	return 0;
-}
-
 /* Whether chain holds exactly the n rules r. */
 static bool
 chain_is(struct xtc_handle *h, const char *chain, const rule *r, int n)
@@ -199,97 +142,73 @@ chain_is(struct xtc_handle *h, const char *chain, const rule *r, int n)
 	return e == NULL;
 }
 
+/* Our chains and jumps, then the rules want[] asks for (if want), in the handle only. */
 static int
-route_fn(const struct nat_config *cfg, struct xtc_handle *h, const void *arg, bool *changed)
+change(const struct nat_config *cfg, struct xtc_handle *h, const struct target *want, bool *changed)
 {
-	const struct target *want = arg;
-	rule		dn[EP_COUNT],
-				sn[EP_COUNT];
-	int			nd = 0,
-				ns = 0;
+	rule		d[EP_COUNT], s[EP_COUNT], j;
+	struct xt_entry_target *t = (void *) j.e.elems;
+	int			nd = 0, ns = 0;
 
-	if (ensure(cfg, h, NULL, changed) != 0)
-		return -1;
-	for (int ep = 0; ep < EP_COUNT; ep++)
+	memset(&j, 0, sizeof(j));
+	j.e.target_offset = sizeof(struct ipt_entry);
+	j.e.next_offset = sizeof(struct ipt_entry) + JUMP_SIZE;
+	t->u.target_size = JUMP_SIZE;
+	for (int i = 0; i < 3; i++)
 	{
-		bool		dup = false;
-
+		if (!iptc_is_chain(jumps[i][1], h) && !iptc_create_chain(jumps[i][1], h))
+			return -1;
+		if (jump_index(h, jumps[i][0], jumps[i][1]) >= 0)
+			continue;
+		strcpy(t->u.user.name, jumps[i][1]);
+		if (!iptc_append_entry(jumps[i][0], &j.e, h))
+			return -1;
+		*changed = true;
+	}
+	for (int ep = 0; want && ep < EP_COUNT; ep++)
+	{
 		if (!want[ep].set)
 			continue;
-		build(&dn[nd++], cfg->backup_address, cfg->ports[ep], want[ep].addr, want[ep].port, 0);
+		build(&d[nd++], cfg->backup_address, cfg->ports[ep], want[ep].addr, want[ep].port, 0);
 		/* one SNAT rule per target, unless each endpoint has its source */
-		for (int i = 0; i < ep && !cfg->snat_per_endpoint; i++)
-			dup |= want[i].set && want[i].addr.s_addr == want[ep].addr.s_addr &&
-				want[i].port == want[ep].port;
-		if (!dup)
-			build(&sn[ns++], want[ep].addr, want[ep].port, cfg->snat_address[ep], 0,
+		if (ep == 0 || cfg->snat_per_endpoint || !same_target(&want[0], &want[1]))
+			build(&s[ns++], want[ep].addr, want[ep].port, cfg->snat_address[ep], 0,
 				  cfg->snat_per_endpoint ? cfg->ports[ep] : 0);
 	}
-	if (chain_is(h, CHAIN_DNAT, dn, nd) && chain_is(h, CHAIN_SNAT, sn, ns))
+	if (!want || (chain_is(h, DNAT, d, nd) && chain_is(h, SNAT, s, ns)))
 		return 0;
-	if (!iptc_flush_entries(chain_dnat, h) || !iptc_flush_entries(chain_snat, h))
+	if (!iptc_flush_entries(DNAT, h) || !iptc_flush_entries(SNAT, h))
 		return -1;
 	for (int i = 0; i < nd + ns; i++)
-		if (!iptc_append_entry(i < nd ? chain_dnat : chain_snat, i < nd ? &dn[i].e : &sn[i - nd].e, h))
+		if (!iptc_append_entry(i < nd ? DNAT : SNAT, i < nd ? &d[i].e : &s[i - nd].e, h))
 			return -1;
 	*changed = true;
 	return 0;
 }
 
-static int
-remove_fn(const struct nat_config *cfg, struct xtc_handle *h, const void *arg, bool *changed)
-{
-	(void) cfg, (void) arg;
-	for (int i = 0, n; i < 3; i++)
-		while ((n = jump_index(h, jumps[i][0], jumps[i][1])) >= 0)
-		{
-			if (!iptc_delete_num_entry(jumps[i][0], n, h))
-				return -1;
-			*changed = true;
-		}
-	for (int i = 1; i < 3; i++)
-		if (iptc_is_chain(jumps[i][1], h))
-		{
-			if (!iptc_flush_entries(jumps[i][1], h) || !iptc_delete_chain(jumps[i][1], h))
-				return -1;
-			*changed = true;
-		}
-	return 0;
-}
-
-typedef int (*change_fn) (const struct nat_config *, struct xtc_handle *, const void *, bool *);
-
 /*
- * fn on a fresh copy of the table under the xtables lock, committed if it
- * changed anything; again if the kernel says the table moved (EAGAIN).
+ * change() on a fresh copy of the table under the xtables lock, committed
+ * if it changed anything; again if the kernel says the table moved (EAGAIN).
  */
 static int
-transaction(const struct nat_config *cfg, change_fn fn, const void *arg, bool *changed)
+ipt_route(const struct nat_config *cfg, const struct target *want, bool *changed)
 {
-	int			lock = open(XT_LOCK, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int			rc = -1;
+	int			lock = open(XT_LOCK, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600), rc = -1;
 
 	*changed = false;
-	if (lock < 0 || flock_wait(lock, cfg->lock_timeout) != 0)
-	{
-		if (lock >= 0 && errno == EWOULDBLOCK)
-			errorf("%s still held after %d s", XT_LOCK, cfg->lock_timeout);
-		else
-			errorf("cannot lock %s: %m", XT_LOCK);
-		return lock < 0 ? -1 : (close(lock), -1);
-	}
+	if (lock < 0)
+		return errorf("cannot open %s: %m", XT_LOCK), -1;
+	if (lock_wait(lock, XT_LOCK, cfg->lock_timeout, "") != 0)
+		return close(lock), -1;
 	for (int attempt = 0; attempt < 10 && rc != 0; attempt++)
 	{
 		struct xtc_handle *h = iptc_init("nat");
 		bool		ch = false;
 
-		if (h == NULL || fn(cfg, h, arg, &ch) != 0 || (ch && !iptc_commit(h)))
-		{
-			if (errno != EAGAIN || h == NULL || !ch)
-				errorf("nat table: %s", iptc_strerror(errno)), attempt = 10;
-		}
-		else
+		if (h && change(cfg, h, want, &ch) == 0 && (!ch || iptc_commit(h)))
 			rc = 0, *changed = ch;
+		else if (errno != EAGAIN || !h || !ch)
+			errorf("nat table: %s", iptc_strerror(errno)), attempt = 10;
 		if (h)
 			iptc_free(h);
 	}
@@ -297,68 +216,39 @@ transaction(const struct nat_config *cfg, change_fn fn, const void *arg, bool *c
 	return rc;
 }
 
-static int
-ipt_init(const struct nat_config *cfg, bool *changed)
-{
-	return transaction(cfg, ensure, NULL, changed);
-}
-
-static int
-ipt_route(const struct nat_config *cfg, const struct target want[EP_COUNT], bool *changed)
-{
-	return transaction(cfg, route_fn, want, changed);
-}
-
-static int
-ipt_remove(const struct nat_config *cfg)
-{
-	bool		changed;
-
-	return transaction(cfg, remove_fn, NULL, &changed);
-}
-
 /* Reading needs no lock: iptc_init takes one consistent snapshot. */
 static int
-ipt_read(const struct nat_config *cfg, struct target got[EP_COUNT], bool *ready)
+ipt_read(const struct nat_config *cfg, struct target got[EP_COUNT], int *have)
 {
 	struct xtc_handle *h = iptc_init("nat");
-	struct target t;
-	int			ep;
+	const struct xt_tcp *tcp;
+	const struct nf_nat_range2 *nr;
+	rule		r;
+	bool		dn, sn, ready;
 
 	memset(got, 0, sizeof(struct target) * EP_COUNT);
-	*ready = false;
-	if (h == NULL)
-	{
-		errorf("cannot read the nat table: %s", iptc_strerror(errno));
-		return -1;
-	}
-	*ready = iptc_is_chain(CHAIN_DNAT, h) && iptc_is_chain(CHAIN_SNAT, h);
+	*have = 0;
+	if (h == NULL)				/* a kernel without legacy xtables holds none of ours */
+		return errno == ENOENT || errno == ENOPROTOOPT ? 0 :
+			(errorf("cannot read the nat table: %s", iptc_strerror(errno)), -1);
+	dn = iptc_is_chain(DNAT, h), sn = iptc_is_chain(SNAT, h), ready = dn && sn;
 	for (int i = 0; i < 3; i++)
-		*ready = *ready && jump_index(h, jumps[i][0], jumps[i][1]) >= 0;
-	for (const struct ipt_entry *e = *ready ? iptc_first_rule(CHAIN_DNAT, h) : NULL; e;
-		 e = iptc_next_rule(e, h))
-		if ((ep = dnat_of(cfg, e, &t)) >= 0 && !got[ep].set)
-			got[ep] = t;
+		ready = ready && jump_index(h, jumps[i][0], jumps[i][1]) >= 0;
+	*have = ready ? 2 : dn || sn;
+	/* a DNAT entry is an endpoint's if rebuilding it from what it says gives the same bytes */
+	for (const struct ipt_entry *e = ready ? iptc_first_rule(DNAT, h) : NULL; e; e = iptc_next_rule(e, h))
+	{
+		tcp = (const void *) ((const struct xt_entry_match *) e->elems)->data;
+		nr = (const void *) ((const struct xt_entry_target *) ((const char *) e + e->target_offset))->data;
+		if (e->target_offset != sizeof(*e) + TCP_SIZE || e->next_offset != e->target_offset + DNAT_SIZE)
+			continue;
+		for (int ep = 0; ep < EP_COUNT; ep++)
+			if (!got[ep].set && tcp->dpts[0] == cfg->ports[ep] && same(e, build(&r, cfg->backup_address,
+				cfg->ports[ep], (struct in_addr) {nr->min_addr.ip}, ntohs(nr->min_proto.tcp.port), 0)))
+				got[ep] = (struct target) {true, {nr->min_addr.ip}, ntohs(nr->min_proto.tcp.port)};
+	}
 	iptc_free(h);
 	return 0;
 }
 
-/* Whether a chain of ours exists; a kernel without legacy xtables has none. */
-static int
-ipt_present(const struct nat_config *cfg, bool *present)
-{
-	struct xtc_handle *h = iptc_init("nat");
-	int			err = errno;
-
-	(void) cfg;
-	*present = h && (iptc_is_chain(CHAIN_DNAT, h) || iptc_is_chain(CHAIN_SNAT, h));
-	if (h)
-		return iptc_free(h), 0;
-	if (err == ENOENT || err == ENOPROTOOPT)
-		return 0;
-	return errorf("cannot read the legacy nat table: %s", iptc_strerror(err)), -1;
-}
-
-const struct nat_backend nat_iptables = {
-	"iptables", ipt_init, ipt_present, ipt_read, ipt_route, ipt_remove
-};
+const struct nat_backend nat_iptables = {"iptables", ipt_read, ipt_route};

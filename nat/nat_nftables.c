@@ -2,14 +2,15 @@
  *
  * nat_nftables.c
  *	  The nftables backend: netlink through libmnl and libnftnl, no nft, no
- *	  libnftables.  Table ip repmgr_barman_ha (repmgr_barman_ha.nft is the same
- *	  as nft input, docs/nftables.md explains it): map endpoints, BACKUP's
- *	  port : node address . port (a closed endpoint has no element); chains
- *	  prerouting and output, "ip daddr BACKUP dnat ip to tcp dport map
- *	  @endpoints"; chain postrouting, an SNAT rule per endpoint for the flows
- *	  our DNAT made.  Every change is one netlink batch, one transaction: a
- *	  route flushes @endpoints and adds the new elements; init, and a route
- *	  that finds our rules changed, make the whole table anew in it.
+ *	  libnftables.  Table ip repmgr_barman_ha (repmgr_barman_ha.nft is the
+ *	  same as nft input, docs/nftables.md explains it): map endpoints,
+ *	  BACKUP's port : node address . port (a closed endpoint has no
+ *	  element); chains prerouting and output, "ip daddr BACKUP dnat ip to
+ *	  tcp dport map @endpoints"; chain postrouting, an SNAT rule per
+ *	  endpoint for the flows our DNAT made.  Every change is one netlink
+ *	  batch, one transaction: a route flushes @endpoints and adds the new
+ *	  elements; init, and a route that finds our rules changed, make the
+ *	  whole table anew in it.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,10 +35,16 @@
 #define MAP			"endpoints"
 #define D			0x100		/* ex(): a data attribute, then pointer, length */
 
-static const struct { const char *name; uint32_t hook; int32_t prio; } chains[] = {
+static const struct
+{
+	const char *name;
+	uint32_t	hook;
+	int32_t		prio;
+}			chains[] = {
 	{"prerouting", NF_INET_PRE_ROUTING, -100}, {"output", NF_INET_LOCAL_OUT, -100},
 	{"postrouting", NF_INET_POST_ROUTING, 100},
 };
+
 /* @endpoints, typed by nft's numbers (inet_service : ipv4_addr . inet_service) */
 static const uint32_t map_attrs[][2] = {
 	{NFTA_SET_ID, 1}, {NFTA_SET_FLAGS, NFT_SET_MAP}, {NFTA_SET_KEY_TYPE, 13}, {NFTA_SET_KEY_LEN, 2},
@@ -121,7 +128,7 @@ talk(uint16_t type, mnl_cb_t cb, void *data, const char *what)
 
 /* One expression: (attribute, u32) pairs, (D | attribute, ptr, len), -1 */
 static void
-ex(struct nftnl_rule *r, const char *name, ...)
+ex(struct nftnl_rule *r, const char *name,...)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc(name);
 	va_list		ap;
@@ -220,8 +227,7 @@ build(const struct nat_config *cfg, const struct target want[EP_COUNT], bool tab
 	for (size_t i = 0; table && i < sizeof(map_attrs) / sizeof(map_attrs[0]); i++)
 		mnl_attr_put_u32(nlh, map_attrs[i][0], htonl(map_attrs[i][1]));
 	for (int i = 0; table && i < 4 && (r = rule(cfg, i)) != NULL; i++)
-		nftnl_rule_nlmsg_build_payload(msg(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND), r),
-			nftnl_rule_free(r);
+		nftnl_rule_nlmsg_build_payload(msg(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND), r), nftnl_rule_free(r);
 	if (!table)
 		msg(NFT_MSG_DELSETELEM, 0);	/* no elements: a flush */
 	nest = mnl_attr_nest_start(nlh = msg(NFT_MSG_NEWSETELEM, NLM_F_CREATE), NFTA_SET_ELEM_LIST_ELEMENTS);
@@ -280,14 +286,13 @@ elems_cb(const struct nlmsghdr *nlh, void *data)
 	{
 		const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen),
 				   *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+		bool		ok = k && d && klen == 2 && dlen == 8;
 
-		if (k && d && klen == 2 && dlen == 8)
+		if (ok)
 			memcpy(val, k, 2), memcpy(val + 1, d, 8);
-		for (ep = 0; ep < EP_COUNT && !(k && d && klen == 2 && dlen == 8 &&
-										ntohs(val[0]) == s->cfg->ports[ep]); ep++);
+		for (ep = 0; ep < EP_COUNT && !(ok && ntohs(val[0]) == s->cfg->ports[ep]); ep++);
 		if (!(s->foreign |= ep == EP_COUNT))
-			s->el[ep] = (struct target) {.set = true, .port = ntohs(val[3])},
-				memcpy(&s->el[ep].addr, val + 1, 4);
+			s->el[ep] = (struct target) {.set = true, .port = ntohs(val[3])}, memcpy(&s->el[ep].addr, val + 1, 4);
 	}
 	if (it)
 		nftnl_set_elems_iter_destroy(it);
@@ -326,6 +331,19 @@ fetch(const struct nat_config *cfg, struct seen *got, bool *shaped)
 	return rc;
 }
 
+/* have: 2 our rules as we make them, 1 a rule or the map of ours (we never leave the table empty) */
+static int
+nft_read(const struct nat_config *cfg, struct target got[EP_COUNT], int *have)
+{
+	static struct seen s;
+	bool		shaped;
+	int			rc = fetch(cfg, &s, &shaped);
+
+	memcpy(got, s.el, sizeof(s.el));
+	*have = shaped ? 2 : s.len > 0 || !s.missing;
+	return rc;
+}
+
 /*
  * One batch: @endpoints as want[] says (init: NULL, as they are), after the
  * whole table if our rules are not what they should be.
@@ -341,8 +359,7 @@ nft_route(const struct nat_config *cfg, const struct target *want, bool *changed
 	want = want ? want : s.el;
 	*changed = !shaped || s.foreign;
 	for (int ep = 0; ep < EP_COUNT; ep++)
-		*changed |= want[ep].set != s.el[ep].set || (want[ep].set &&
-			(want[ep].addr.s_addr != s.el[ep].addr.s_addr || want[ep].port != s.el[ep].port));
+		*changed |= !same_target(&want[ep], &s.el[ep]);
 	if (!*changed)
 		return 0;
 	msg(NFNL_MSG_BATCH_BEGIN, 0);
@@ -350,43 +367,4 @@ nft_route(const struct nat_config *cfg, const struct target *want, bool *changed
 	return talk(0, NULL, NULL, shaped ? "route" : "make table ip " TABLE);
 }
 
-static int
-nft_init(const struct nat_config *cfg, bool *changed)
-{
-	return nft_route(cfg, NULL, changed);
-}
-
-static int
-nft_read(const struct nat_config *cfg, struct target got[EP_COUNT], bool *ready)
-{
-	static struct seen s;
-	int			rc = fetch(cfg, &s, ready);
-
-	memcpy(got, s.el, sizeof(s.el));
-	return rc;
-}
-
-/* our table exists: it holds a rule or our map (we never leave it empty) */
-static int
-nft_present(const struct nat_config *cfg, bool *present)
-{
-	static struct seen s;
-	int			rc = fetch(cfg, &s, present);
-
-	*present = s.len > 0 || !s.missing;
-	return rc;
-}
-
-static int
-nft_remove(const struct nat_config *cfg)
-{
-	(void) cfg;
-	msg(NFNL_MSG_BATCH_BEGIN, 0);
-	msg(NFT_MSG_NEWTABLE, NLM_F_CREATE);	/* so that the delete finds one */
-	msg(NFT_MSG_DELTABLE, 0);
-	return talk(0, NULL, NULL, "delete table ip " TABLE);
-}
-
-const struct nat_backend nat_nftables = {
-	"nftables", nft_init, nft_present, nft_read, nft_route, nft_remove
-};
+const struct nat_backend nat_nftables = {"nftables", nft_read, nft_route};

@@ -2,10 +2,10 @@
  *
  * privilege.c
  *	  Before barman_ha_nat trusts anything.  A setuid program inherits its
- *	  caller's descriptors, signal mask and handlers, environment, and a
- *	  real uid that lets the caller signal (SIGSTOP) or trace it: we take
- *	  all of that away and keep only CAP_NET_ADMIN and CAP_NET_RAW.  Also
- *	  the trust rule for files, and the bounded lock wait.
+ *	  caller's descriptors, signal mask and handlers, environment, resource
+ *	  limits, and a real uid that lets the caller signal (SIGSTOP) or trace
+ *	  it: we take all of that away and keep only CAP_NET_ADMIN and
+ *	  CAP_NET_RAW.  Also the trust rule for files, and the bounded lock wait.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,12 +26,27 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
-/* First thing in main: nothing is opened or waited for before this. */
-void
-privilege_start(void)
+/*
+ * First thing in main.  Root or the binary's group may run us (mode 4750
+ * says so too; this keeps the promise under looser modes).  All ids become
+ * 0, so the caller can no longer signal or trace us, and the capabilities
+ * shrink to the two that netfilter needs, bounding set included, never
+ * regained: we exec nothing and no_new_privs voids setuid.  The files we
+ * touch are root's, so euid 0 needs no CAP_DAC_OVERRIDE.
+ */
+int
+harden(uid_t *ruid)
 {
+	const uint32_t keep = 1u << CAP_NET_ADMIN | 1u << CAP_NET_RAW;
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct caps[2] = {{keep, keep, 0}, {0, 0, 0}};
+	const int	limits[] = {RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CPU, RLIMIT_AS, RLIMIT_DATA};
+	struct rlimit rl, files = {1024, 1024}, inf = {RLIM_INFINITY, RLIM_INFINITY};
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	sigset_t	none;
+	gid_t		groups[1024];
+	int			n = getgroups(1024, groups);
+	struct stat st;
+	bool		member = stat("/proc/self/exe", &st) == 0 && getgid() == st.st_gid;
 
 	/* with 0-2 closed, a file we open would become the caller's stderr */
 	for (int fd = 0; fd <= 2; fd++)
@@ -39,36 +54,13 @@ privilege_start(void)
 			_exit(BHA_EXIT_FAIL);
 	closefrom(3);
 	/* a blocked or ignored signal would defeat our timeouts */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigemptyset(&dfl.sa_mask);
+	sigprocmask(SIG_SETMASK, &dfl.sa_mask, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
 		(void) sigaction(sig, &dfl, NULL);	/* EINVAL for KILL and STOP */
 	clearenv();
 	setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
 	umask(022);
-}
-
-/*
- * Root or the binary's group may run us (mode 4750 says so too; this keeps
- * the promise under looser modes).  All ids become 0, so the caller can no
- * longer signal or trace us, and the capabilities shrink to the two that
- * netfilter needs, bounding set included, never regained: we exec nothing
- * and no_new_privs voids setuid.  The files we touch are root's, so euid 0
- * needs no CAP_DAC_OVERRIDE.
- */
-int
-privilege_drop(uid_t *ruid)
-{
-	const uint32_t keep = 1u << CAP_NET_ADMIN | 1u << CAP_NET_RAW;
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct caps[2] = {{keep, keep, 0}, {0, 0, 0}};
-	gid_t		groups[1024];
-	int			n = getgroups(1024, groups);
-	struct stat st;
-	bool		member = stat("/proc/self/exe", &st) == 0 && getgid() == st.st_gid;
-	const int	limits[] = {RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CPU, RLIMIT_AS, RLIMIT_DATA};
-	struct rlimit rl, files = {1024, 1024}, inf = {RLIM_INFINITY, RLIM_INFINITY};
-
 	for (int i = 0; i < n; i++)
 		member |= groups[i] == st.st_gid;
 	*ruid = getuid();
@@ -91,67 +83,69 @@ privilege_drop(uid_t *ruid)
 	return BHA_EXIT_OK;
 }
 
-/* Root's and nobody else's to change: the rule for all we trust. */
+/* Root's and nobody else's to change: the rule for all we trust (len < 0: all of path). */
 static int
-check(int fd, bool dir, const char *path, int len)
+trusted(int fd, bool dir, const char *path, int len)
 {
 	struct stat st;
-	const char *why = NULL;
+	const char *why = fstat(fd, &st) != 0 ? "cannot be examined" :
+		dir && !S_ISDIR(st.st_mode) ? "is not a directory" :
+		!dir && !S_ISREG(st.st_mode) ? "is not a regular file" :
+		st.st_uid != 0 ? "is not owned by root" :
+		st.st_mode & (S_IWGRP | S_IWOTH) ? "is writable by group or others" : NULL;
 
-	if (fstat(fd, &st) != 0)
-		why = "cannot be examined";
-	else if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
-		why = dir ? "is not a directory" : "is not a regular file";
-	else if (st.st_uid != 0)
-		why = "is not owned by root";
-	else if (st.st_mode & (S_IWGRP | S_IWOTH))
-		why = "is writable by group or others";
 	if (why)
 		errorf("untrusted: %.*s %s", len, path, why);
 	return why ? -1 : 0;
 }
 
-/* fd was opened O_NOFOLLOW|O_NONBLOCK: a symlink or a FIFO cannot hang us. */
-int
-trusted_file(int fd, const char *path)
-{
-	return check(fd, false, path, (int) strlen(path));
-}
-
 /*
- * Opens the absolute directory path from "/" down, one component at a time
- * with O_NOFOLLOW, and checks each on its descriptor: no symlink, nothing
+ * Opens the absolute path's directories from "/" down, one at a time with
+ * O_NOFOLLOW, and checks each on its descriptor: no symlink, nothing that
  * anyone but root may write (a sticky /tmp neither), no swap between check
- * and use.  create makes a missing last component (0755).  Returns the
- * directory's descriptor, or -1.
+ * and use; mkdir makes a missing last one (0755).  Then the file, opened
+ * O_NOFOLLOW | O_NONBLOCK (a symlink or a FIFO cannot hang us) and checked
+ * alike.  Returns its descriptor (*dfd: the directory's, if asked); -2,
+ * unsaid, if it does not exist and flags have no O_CREAT; else -1 after
+ * errorf.
  */
 int
-trusted_dir(const char *path, bool create)
+open_trusted(const char *path, int flags, mode_t mode, bool mkdir, int *dfd)
 {
-	const int	flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	const int	dflags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	char		buf[256],
 			   *save = NULL;
-	int			fd = -1;
+	const char *base = strrchr(path, '/');
+	int			d = -1,
+				fd = -1;
 
-	if (path[0] != '/' || strlen(path) >= sizeof(buf) || strstr(path, "/.."))
-		errorf("invalid directory \"%s\"", path);
-	else if ((fd = open("/", flags)) >= 0 && check(fd, true, "/", 1) != 0)
-		close(fd), fd = -1;
-	strcpy(buf, fd >= 0 ? path : "");
-	for (char *c = strtok_r(buf, "/", &save); fd >= 0 && c; c = strtok_r(NULL, "/", &save))
+	if (path[0] != '/' || strlen(path) >= sizeof(buf) || strstr(path, "/..") || base[1] == '\0')
+		return errorf("invalid path \"%s\"", path), -1;
+	strcpy(buf, path);
+	buf[base - path] = '\0';
+	if ((d = open("/", dflags)) >= 0 && trusted(d, true, "/", 1) != 0)
+		close(d), d = -1;
+	for (char *c = strtok_r(buf, "/", &save); d >= 0 && c; c = strtok_r(NULL, "/", &save))
 	{
 		int			len = (int) (c - buf + strlen(c)),
-					next = openat(fd, c, flags);
+					next = openat(d, c, dflags);
 
-		if (next < 0 && errno == ENOENT && create && path[len + strspn(path + len, "/")] == '\0' &&
-			mkdirat(fd, c, 0755) == 0)
-			next = openat(fd, c, flags);
-		close(fd);
-		if ((fd = next) < 0)
+		if (next < 0 && errno == ENOENT && mkdir && path + len == base && mkdirat(d, c, 0755) == 0)
+			next = openat(d, c, dflags);
+		close(d);
+		if ((d = next) < 0)
 			errorf("cannot open directory %.*s: %m", len, path);
-		else if (check(fd, true, path, len) != 0)
-			close(fd), fd = -1;
+		else if (trusted(d, true, path, len) != 0)
+			close(d), d = -1;
 	}
+	if (d >= 0 && (fd = openat(d, base + 1, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode)) < 0)
+		fd = errno == ENOENT && !(flags & O_CREAT) ? -2 : (errorf("cannot open %s: %m", path), -1);
+	if (fd >= 0 && trusted(fd, false, path, -1) != 0)
+		close(fd), fd = -1;
+	if (fd >= 0 && dfd)
+		*dfd = d;
+	else if (d >= 0)
+		close(d);
 	return fd;
 }
 
@@ -166,28 +160,31 @@ on_timer(int sig)
  * its holder lets go, for at most timeout_s seconds: a one-shot timer (not
  * SIGALRM, the overall deadline's) interrupts the wait.  Should it fire
  * before flock() starts, the overall deadline ends us.  Returns 0, or -1
- * with errno (EWOULDBLOCK: still held).
+ * after errorf (busy: added when the lock is still held).
  */
 int
-flock_wait(int fd, int timeout_s)
+lock_wait(int fd, const char *path, int timeout_s, const char *busy)
 {
 	struct sigaction sa = {.sa_handler = on_timer};	/* no SA_RESTART */
 	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1};
 	struct itimerspec its = {.it_value = {timeout_s, 0}};
 	timer_t		t;
-	int			rc,
-				err;
+	int			rc = flock(fd, LOCK_EX | LOCK_NB),
+				err = errno;
 
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return 0;
-	if (errno != EWOULDBLOCK || sigaction(SIGUSR1, &sa, NULL) != 0 ||
-		timer_create(CLOCK_MONOTONIC, &sev, &t) != 0)
-		return -1;
-	timer_settime(t, 0, &its, NULL);
-	rc = flock(fd, LOCK_EX);
-	err = rc != 0 && errno == EINTR ? EWOULDBLOCK : errno;
-	timer_delete(t);
-	signal(SIGUSR1, SIG_IGN);	/* discards a tick that came too late */
+	if (rc != 0 && err == EWOULDBLOCK && sigaction(SIGUSR1, &sa, NULL) == 0 &&
+		timer_create(CLOCK_MONOTONIC, &sev, &t) == 0)
+	{
+		timer_settime(t, 0, &its, NULL);
+		rc = flock(fd, LOCK_EX);
+		err = rc != 0 && errno == EINTR ? EWOULDBLOCK : errno;
+		timer_delete(t);
+		signal(SIGUSR1, SIG_IGN);	/* discards a tick that came too late */
+	}
 	errno = err;
+	if (rc != 0 && err == EWOULDBLOCK)
+		errorf("%s still held after %d s%s", path, timeout_s, busy);
+	else if (rc != 0)
+		errorf("cannot lock %s: %m", path);
 	return rc;
 }

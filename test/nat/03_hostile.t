@@ -45,7 +45,6 @@ IFS= read -r -d '' cases <<CASES
 2	a 300-byte word	show $huge
 2	-c from a non-root caller	-c $T/other.conf show
 2	--force from a non-root caller	claim db2 9 --force
-2	migrate from a non-root caller	migrate
 3	route another node	route db2
 3	route another node, one endpoint	route db2 app
 3	claim on a lower timeline	claim db2 1
