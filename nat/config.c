@@ -52,8 +52,7 @@ set_key(struct nat_config *cfg, const char *k, char *v)
 {
 	int			ep = strncmp(k, "app_", 4) == 0 ? EP_APP : EP_BARMAN;
 	struct node *n = &cfg->nodes[cfg->nnodes];
-	char	   *colon = strchr(v, ':'),
-				word[80];
+	char	   *colon = strchr(v, ':'), word[80];
 	long		l;
 
 	if (strcmp(k, "backup_address") == 0)
@@ -99,8 +98,7 @@ trim(char *s)
 int
 config_parse(struct nat_config *cfg, char *text, const char *path)
 {
-	int			lineno = 0,
-				r;
+	int			lineno = 0, r;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ports[EP_BARMAN] = 54321;
@@ -136,8 +134,7 @@ int
 config_load(struct nat_config *cfg, const char *path)
 {
 	static char text[CONFIG_MAX + 1];
-	ssize_t		len = 0,
-				r = 0;
+	ssize_t		len = 0, r = 0;
 	int			fd = open_trusted(path, O_RDONLY, 0, false, NULL);
 
 	if (fd == -2)
@@ -221,11 +218,9 @@ state_read(const struct nat_config *cfg, struct state *st)
 int
 state_write(const struct nat_config *cfg, const struct state *st)
 {
-	char		text[128],
-				tmp[300];
-	int			len = snprintf(text, sizeof(text), "node=%s\ntimeline=%ld\n", st->node, st->timeline),
-				dfd = -1,
-				fd;
+	char		text[128], tmp[300];
+	int			len = snprintf(text, sizeof(text), "node=%s\ntimeline=%ld\n", st->node, st->timeline);
+	int			dfd = -1, fd;
 	bool		ok;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", cfg->state_file);

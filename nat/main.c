@@ -6,13 +6,14 @@
  *	  trusted nat.conf, runs one verb.  Exit 0 ok, 1 failure, 2 usage or
  *	  configuration, 3 fenced; the last stderr line says why.  Every request
  *	  and outcome goes to syslog (LOG_AUTHPRIV).  No shell, no exec, nothing
- *	  from the environment.
+ *	  from the environment.  After every NAT change, the conntrack sweep.
  *
  *-------------------------------------------------------------------------
  */
 #include "nat.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +21,8 @@
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #define PROG "barman_ha_nat"
 
@@ -32,8 +35,7 @@ enum verb
 static const struct
 {
 	const char *name;
-	int			min,
-				max;
+	int			min, max;
 }			verbs[V_COUNT] = {{"help", 0, 0}, {"init", 0, 0}, {"show", 0, 0}, {"claim", 2, 3}, {"route", 1, 2}};
 
 struct request
@@ -74,8 +76,7 @@ static int
 parse_request(int argc, char **argv, struct request *req)
 {
 	char	  **a = argv + 1;
-	int			n = argc - 1,
-				v = 0;
+	int			n = argc - 1, v = 0;
 
 	memset(req, 0, sizeof(*req));
 	req->conf = BHA_NAT_CONF;
@@ -118,6 +119,99 @@ ip_forward(void)
 }
 
 /*
+ * A NAT change does not move established connections: conntrack keeps
+ * their mapping, so Barman's stream and client sessions would stay on the
+ * old node (and hang if its host is gone).  After a change we delete every
+ * flow to BACKUP:PORT of a changed endpoint whose replies do not come from
+ * its new target (for a closed endpoint: from us); the client's next packet
+ * gets a reset and it reconnects on the new route.  Dump and delete repeat
+ * until a dump finds none left: no cap on the number of flows, a bounded
+ * number of passes.
+ */
+#define MAX_PASSES	8
+
+struct sweep
+{
+	struct nfct_handle *del;	/* deletes go on a socket of their own */
+	uint32_t	backup, to[EP_COUNT];	/* the reply source a flow may keep */
+	uint16_t	port[EP_COUNT], toport[EP_COUNT];	/* network order */
+	unsigned	epmask;
+	long		found, removed;
+	int			err;
+};
+
+static int
+visit(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
+{
+	struct sweep *s = arg;
+
+	(void) type;
+	for (int ep = 0; ep < EP_COUNT; ep++)
+		if ((s->epmask & 1u << ep) && nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO) == IPPROTO_TCP &&
+			nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST) == s->backup &&
+			nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST) == s->port[ep] &&
+			(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_SRC) != s->to[ep] ||
+			 nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC) != s->toport[ep]))
+		{
+			s->found++;
+			if (nfct_query(s->del, NFCT_Q_DESTROY, ct) == 0)
+				s->removed++;
+			else if (errno != ENOENT)	/* ENOENT: it ended meanwhile, as we wanted */
+				s->err = errno;
+		}
+	return NFCT_CB_CONTINUE;
+}
+
+/* A dump walks the whole table, milliseconds even when empty: skipped when it is. */
+static bool
+no_flows(void)
+{
+	char		buf[24] = "";
+	int			fd = open("/proc/sys/net/netfilter/nf_conntrack_count", O_RDONLY | O_CLOEXEC);
+	bool		none = fd < 0 ? errno == ENOENT : read(fd, buf, sizeof(buf) - 1) > 0 && strcmp(buf, "0\n") == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return none;				/* ENOENT: no conntrack in this namespace */
+}
+
+static int
+flows_remove(const struct nat_config *cfg, const struct target want[EP_COUNT], unsigned epmask, long *removed)
+{
+	struct sweep s = {.backup = cfg->backup_address.s_addr, .epmask = epmask};
+	struct nfct_handle *h;
+	uint32_t	family = AF_INET;
+	int			pass = 0;
+
+	*removed = 0;
+	if (epmask == 0 || no_flows())
+		return 0;
+	for (int ep = 0; ep < EP_COUNT; ep++)
+	{
+		s.port[ep] = htons(cfg->ports[ep]);
+		s.to[ep] = want[ep].set ? want[ep].addr.s_addr : s.backup;
+		s.toport[ep] = want[ep].set ? htons(want[ep].port) : s.port[ep];
+	}
+	if ((h = nfct_open(CONNTRACK, 0)) == NULL || (s.del = nfct_open(CONNTRACK, 0)) == NULL)
+		return errorf("cannot open conntrack: %m"), -1;
+	nfct_callback_register(h, NFCT_T_ALL, visit, &s);
+	do
+	{
+		s.found = 0;
+		if (nfct_query(h, NFCT_Q_DUMP, &family) != 0)
+			errno == EINTR ? s.found++ : (s.err = errno);	/* EINTR: the table changed, look again */
+	} while (!s.err && s.found > 0 && ++pass < MAX_PASSES);
+	nfct_close(s.del);
+	nfct_close(h);
+	*removed = s.removed;
+	if (s.err)
+		errorf("cannot list or delete conntrack flows: %s", strerror(s.err));
+	else if (s.found > 0)
+		errorf("%ld flows to the old node remain after %d passes", s.found, MAX_PASSES);
+	return s.err || s.found > 0 ? -1 : 0;
+}
+
+/*
  * claim and route, decided and done under the state lock.  claim: a lower
  * timeline, or another node on the recorded one, would revive a stale
  * primary and is fenced; a new owner is recorded before anything moves (a
@@ -132,13 +226,9 @@ static int
 change(const struct nat_config *cfg, const struct nat_backend *be, const struct request *rq,
 	   const struct node *node, uid_t ruid)
 {
-	struct target cur[EP_COUNT],
-				want[EP_COUNT],
-				to = {true, node->addr, node->port};
+	struct target cur[EP_COUNT], want[EP_COUNT], to = {true, node->addr, node->port};
 	struct state st;
-	bool		claim = rq->verb == V_CLAIM,
-				held,
-				changed;
+	bool		claim = rq->verb == V_CLAIM, held, changed;
 	unsigned	sweep;
 	int			have;
 	long		flows;
@@ -179,8 +269,7 @@ show(const struct nat_config *cfg, const struct nat_backend *be)
 	struct target got[EP_COUNT];
 	struct state st;
 	int			have;
-	char		a[INET_ADDRSTRLEN],
-				b[INET_ADDRSTRLEN];
+	char		a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
 
 	if (be->read(cfg, got, &have) != 0 || state_read(cfg, &st) != 0)
 		return BHA_EXIT_FAIL;
@@ -233,8 +322,7 @@ run(uid_t ruid, int argc, char **argv)
 {
 	static struct nat_config cfg;
 	struct request rq;
-	const struct nat_backend *be = &nat_iptables,
-			   *other = NULL;
+	const struct nat_backend *be = &nat_iptables, *other = NULL;
 	const struct node *node = NULL;
 
 	if (parse_request(argc, argv, &rq) != 0)
@@ -255,9 +343,8 @@ run(uid_t ruid, int argc, char **argv)
 #endif
 	if (rq.node && (node = config_node(&cfg, rq.node)) == NULL)
 		return errorf("unknown node \"%s\" (not in %s)", rq.node, rq.conf), BHA_EXIT_USAGE;
-	if (rq.verb == V_INIT)
-		return init(&cfg, be, other);
-	return rq.verb == V_SHOW ? show(&cfg, be) : change(&cfg, be, &rq, node, ruid);
+	return rq.verb == V_INIT ? init(&cfg, be, other) : rq.verb == V_SHOW ? show(&cfg, be) :
+		change(&cfg, be, &rq, node, ruid);
 }
 
 static void

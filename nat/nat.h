@@ -19,10 +19,9 @@
 
 #define NAT_MAX_NODES	32
 
-/* The two endpoints, indexes into every per-endpoint array. */
 enum
 {
-	EP_BARMAN, EP_APP, EP_COUNT
+	EP_BARMAN, EP_APP, EP_COUNT			/* the endpoints: per-endpoint arrays' indexes */
 };
 
 struct node
@@ -46,10 +45,7 @@ struct nat_config
 	struct node nodes[NAT_MAX_NODES];
 };
 
-/*
- * Where an endpoint leads.  Closed (!set) means no DNAT: a SYN to the
- * endpoint is answered with a reset by the backup host itself.
- */
+/* Where an endpoint leads; closed (!set): no DNAT, the backup host answers a SYN with a reset. */
 struct target
 {
 	bool		set;
@@ -77,8 +73,7 @@ struct nat_backend
 	int			(*route) (const struct nat_config *cfg, const struct target *want, bool *changed);
 };
 
-extern const struct nat_backend nat_iptables;
-extern const struct nat_backend nat_nftables;	/* built with HAVE_NFTABLES */
+extern const struct nat_backend nat_iptables, nat_nftables;	/* nftables: HAVE_NFTABLES */
 
 /* The recorded claim: the node and timeline the endpoints were given to. */
 struct state
@@ -91,12 +86,10 @@ struct state
 
 /* main.c: "barman_ha_nat: MSG" on stderr, kept for the syslog outcome */
 void		errorf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
-
 /* privilege.c */
 int			harden(uid_t *ruid);
 int			open_trusted(const char *path, int flags, mode_t mode, bool mkdir, int *dfd);
 int			lock_wait(int fd, const char *path, int timeout_s, const char *busy);
-
 /* config.c: nat.conf and the state file; 0, or -1 after errorf */
 bool		parse_number(const char *s, long min, long max, long *out);
 int			config_parse(struct nat_config *cfg, char *text, const char *path);
@@ -106,9 +99,5 @@ int			state_parse(char *text, struct state *st);
 int			state_lock(const struct nat_config *cfg);
 int			state_read(const struct nat_config *cfg, struct state *st);
 int			state_write(const struct nat_config *cfg, const struct state *st);
-
-/* conntrack.c */
-int			flows_remove(const struct nat_config *cfg, const struct target want[EP_COUNT],
-						 unsigned epmask, long *removed);
 
 #endif							/* BARMAN_HA_NAT_H */

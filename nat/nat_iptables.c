@@ -9,14 +9,11 @@
  *	  with barman_snat_address / app_snat_address one per endpoint:
  *		-p tcp -d ADDR --dport PGPORT [-m conntrack --ctorigdstport PORT]
  *		   -j SNAT --to-source SOURCE
- *	  Entries are built byte for byte as iptables 1.8.9 builds them (DNAT
- *	  revision 2, SNAT revision 0): iptables-legacy -S prints the same lines
- *	  and save/restore round-trips them; a rule is ours only if rebuilding it
- *	  gives the same bytes.  A route rewrites both chains in memory and
- *	  replaces the table with one iptc_commit, so no reader ever sees a chain
- *	  without its rule.  libiptc takes no lock: we take /run/xtables.lock as
- *	  iptables does, or a concurrent iptables could silently revert our
- *	  commit.
+ *	  Entries are built byte for byte as iptables 1.8.9 does (DNAT rev 2, SNAT
+ *	  rev 0), so iptables-legacy -S and save/restore show the same; a rule is
+ *	  ours only if rebuilding it gives the same bytes.  One iptc_commit per
+ *	  change.  libiptc takes no lock: we take /run/xtables.lock as iptables
+ *	  does, or a concurrent iptables could silently revert our commit.
  *
  *-------------------------------------------------------------------------
  */

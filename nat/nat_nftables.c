@@ -95,11 +95,10 @@ msg(uint16_t type, uint16_t flags)
 
 /*
  * Send the batch (type 0; the ack of its last message says it committed) or
- * a dump request; cb gets the replies; a failure is said on stderr.  One
- * socket per process: releasing one right after a commit waits for an RCU
- * grace period (nf_tables flushes its destroy work), 8-16 ms here.  After an
- * error, replies may be left in it: a new socket then.  A dump that a commit
- * interrupted (NLM_F_DUMP_INTR) fails with EINTR: exit 1, retried by callers.
+ * a dump request; cb gets the replies.  One socket per process: closing one
+ * right after a commit waits for an RCU grace period (8-16 ms); after an
+ * error replies may be left in it, so a new one.  A dump that a commit
+ * interrupted fails with EINTR (exit 1, retried by callers).
  */
 static int
 talk(uint16_t type, mnl_cb_t cb, void *data, const char *what)
@@ -303,9 +302,8 @@ elems_cb(const struct nlmsghdr *nlh, void *data)
 
 /*
  * Dump our rules and @endpoints into got; *shaped: the rules are those we
- * would make, printed the same way.  (A commit during the element dump can
- * tear it: barman_ha_nat changes the table under its lock, and a route is
- * right whatever it read.)
+ * would make, printed the same way.  (A commit can tear the element dump:
+ * we change the table under our lock, and a route is right whatever it read.)
  */
 static int
 fetch(const struct nat_config *cfg, struct seen *got, bool *shaped)

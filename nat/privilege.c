@@ -113,11 +113,9 @@ int
 open_trusted(const char *path, int flags, mode_t mode, bool mkdir, int *dfd)
 {
 	const int	dflags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-	char		buf[256],
-			   *save = NULL;
+	char		buf[256], *save = NULL;
 	const char *base = strrchr(path, '/');
-	int			d = -1,
-				fd = -1;
+	int			d = -1, fd = -1;
 
 	if (path[0] != '/' || strlen(path) >= sizeof(buf) || strstr(path, "/..") || base[1] == '\0')
 		return errorf("invalid path \"%s\"", path), -1;
@@ -127,8 +125,7 @@ open_trusted(const char *path, int flags, mode_t mode, bool mkdir, int *dfd)
 		close(d), d = -1;
 	for (char *c = strtok_r(buf, "/", &save); d >= 0 && c; c = strtok_r(NULL, "/", &save))
 	{
-		int			len = (int) (c - buf + strlen(c)),
-					next = openat(d, c, dflags);
+		int			len = (int) (c - buf + strlen(c)), next = openat(d, c, dflags);
 
 		if (next < 0 && errno == ENOENT && mkdir && path + len == base && mkdirat(d, c, 0755) == 0)
 			next = openat(d, c, dflags);
@@ -169,8 +166,7 @@ lock_wait(int fd, const char *path, int timeout_s, const char *busy)
 	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1};
 	struct itimerspec its = {.it_value = {timeout_s, 0}};
 	timer_t		t;
-	int			rc = flock(fd, LOCK_EX | LOCK_NB),
-				err = errno;
+	int			rc = flock(fd, LOCK_EX | LOCK_NB), err = errno;
 
 	if (rc != 0 && err == EWOULDBLOCK && sigaction(SIGUSR1, &sa, NULL) == 0 &&
 		timer_create(CLOCK_MONOTONIC, &sev, &t) == 0)
