@@ -39,7 +39,7 @@ static const char usage_text[] =
 "                                 the same NODE and TIMELINE again: check, repair\n"
 "  barman reset                   put Barman's WAL stream on the routed primary\n"
 "  status [--textfile FILE]       key=value lines, or FILE in node_exporter's text format\n"
-"  nat init|show|migrate          barman_ha_nat's verbs, answered by it\n"
+"  nat init|show                  barman_ha_nat's verbs, answered by it\n"
 "  nat route NODE [barman|app|both]\n"
 "  help                           this text\n"
 "\n"
