@@ -609,7 +609,8 @@ bha_kill_pidfile() {		# bha_kill_pidfile FILE: TERM, then KILL, the pid in FILE
 	local pid
 	pid=$(head -n 1 "$1" 2>/dev/null) || return 0
 	[[ $pid =~ ^[0-9]+$ ]] || return 0
-	kill -TERM "$pid" 2>/dev/null
+	# the number may belong to another process by now (pids wrap): only ours, in our namespaces
+	[[ $(ip netns identify "$pid" 2>/dev/null) == "$BHA_PREFIX"-* ]] && kill -TERM "$pid" 2>/dev/null
 	rm -f "$1"
 }
 
