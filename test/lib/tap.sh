@@ -9,6 +9,7 @@ set -u
 TAP_N=0
 TAP_FAIL=0
 NSLIST=()
+PIDS=()
 
 plan() { echo "1..$1"; }
 ok() {				# ok EXIT-CODE NAME
@@ -57,12 +58,16 @@ join() {
 	ip -n "$ns" link set eth0 up
 }
 
-# tap_cleanup: delete the namespaces and their /etc/netns folders.
+# tap_cleanup: end the processes the test started (PIDS), delete the
+# namespaces and their /etc/netns folders, and the scratch folder T.
 tap_cleanup() {
-	local ns
+	local ns p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	for ns in "${NSLIST[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 		rm -rf "/etc/netns/$ns"
 	done
 	NSLIST=()
+	[ -n "${T:-}" ] && rm -rf "$T"
 }

@@ -18,14 +18,7 @@ BACKEND=${BHA_NAT_BACKEND:-iptables}
 PY=/usr/bin/python3
 PIDS=()
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	tap_cleanup
-	rm -rf "$T"
-}
-trap cleanup EXIT
+trap tap_cleanup EXIT
 
 # setup: build, install setuid root:barman 4750 under $T
 setup() {

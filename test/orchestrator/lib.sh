@@ -22,12 +22,8 @@ PGDATAS=()
 . "$TOP/test/lib/tap.sh"
 
 cleanup() {
-	local p
 	pg_down
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	tap_cleanup
-	rm -rf "$T"
 }
 trap cleanup EXIT
 
