@@ -225,12 +225,8 @@ bhb_tsv() { if [ "$2" = kill ]; then echo "$BHB_OUT/$1.tsv"; else echo "$BHB_OUT
 # the cable was cut, ARP for OLD's peers failed: such neighbour entries answer "No route to
 # host" for a while, so they are flushed, and OLD must reach NEW's PostgreSQL again.
 bhb_heal() {
-	local pid h
-	pid=$(bha_pg_pid "$1")
-	# a killed postmaster leaves its pid file: its number may belong to another process
-	# by now, so stop only a postgres running in this node's namespace
-	if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BHA_PGBIN/postgres" ] &&
-		[ "$(ip netns identify "$pid" 2>/dev/null)" = "$(bha_ns "$1")" ]; then
+	local h
+	if bha_pg_ours "$1"; then
 		bha_as "$1" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$1/pgdata" -m immediate -w -t 60 stop >/dev/null || return 1
 	fi
 	bha_link "$1" up

@@ -496,6 +496,13 @@ bha_db_sshd_up() {
 bha_pg_start() { bha_as "$1" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$1/pgdata" -l "$BHA_DATA/$1/postgresql.log" -w -t 60 start >/dev/null; }
 bha_pg_stop() { bha_as "$1" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$1/pgdata" -m "${2:-fast}" -w -t 60 stop >/dev/null; }
 bha_pg_pid() { head -n 1 "$BHA_DATA/$1/pgdata/postmaster.pid" 2>/dev/null; }
+# NODE's postmaster runs: its pid file names the postgres of NODE's data folder (a killed
+# postmaster leaves the file, and its pid may belong to another process by now)
+bha_pg_ours() {
+	local pid
+	pid=$(bha_pg_pid "$1")
+	[ -n "$pid" ] && [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == "$BHA_PGBIN/postgres -D $BHA_DATA/$1/pgdata "* ]]
+}
 bha_repmgr() { local n=$1; shift; bha_as "$n" postgres "$BHA_PGBIN/repmgr" -f "$BHA_DATA/$n/repmgr.conf" "$@"; }
 bha_repmgrd_start() {
 	bha_as "$1" postgres "$BHA_PGBIN/repmgrd" -f "$BHA_DATA/$1/repmgr.conf" --daemonize >/dev/null 2>&1 || return 1
@@ -621,7 +628,7 @@ bha_down() {
 	declare -F bha_mgr_down >/dev/null && bha_mgr_down
 	for n in $BHA_NODES; do
 		bha_kill_pidfile "$BHA_DATA/$n/repmgrd.pid"
-		[ -f "$BHA_DATA/$n/pgdata/postmaster.pid" ] &&
+		bha_pg_ours "$n" &&
 			timeout 20 ip netns exec "$(bha_ns "$n")" runuser -u postgres -- "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$n/pgdata" -m immediate -w -t 15 stop >/dev/null 2>&1
 	done
 	for f in "$BHA_DATA"/*/sshd/sshd.pid "$BHA_DATA"/*/pgdata/postmaster.pid; do
