@@ -139,12 +139,22 @@ ostate_write(const struct config *cfg, const struct ostate *st)
 				   st->streaming_dir, st->promote_ms, st->promoted_at);
 	unlink(tmp);				/* left by a run that died; we hold the lock */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd < 0 || write(fd, buf, len) != len || fsync(fd) != 0 || close(fd) != 0 ||
-		rename(tmp, path) != 0)
+	if (fd < 0)
+	{
+		errorf("cannot create %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	if (write(fd, buf, len) != len || fsync(fd) != 0)
+	{
+		errorf("cannot write %s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0)
 	{
 		errorf("cannot write %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			unlink(tmp);
+		unlink(tmp);
 		return -1;
 	}
 	return 0;
