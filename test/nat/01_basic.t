@@ -41,10 +41,7 @@ is "$(readback "$NS")" $'barman 10.213.0.1:5432\napp 10.213.0.2:5432' "barman ke
 
 # The same rules made by the iptables CLI, the way an admin would type them.
 if iptables_only; then
-	mkns CLI cli
-	ipt() { ip netns exec "$CLI" iptables-legacy -w -t nat "$@"; }
-	ipt -N repmgr_dnat; ipt -N repmgr_snat
-	ipt -A PREROUTING -j repmgr_dnat; ipt -A OUTPUT -j repmgr_dnat; ipt -A POSTROUTING -j repmgr_snat
+	cli_chains
 	ipt -A repmgr_dnat -p tcp -d $BACKUP --dport 54321 -j DNAT --to-destination 10.213.0.1:5432
 	ipt -A repmgr_dnat -p tcp -d $BACKUP --dport 54322 -j DNAT --to-destination 10.213.0.2:5432
 	ipt -A repmgr_snat -p tcp -d 10.213.0.1 --dport 5432 -j SNAT --to-source $BACKUP

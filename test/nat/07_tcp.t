@@ -39,10 +39,7 @@ out=$(nb "$B" route db2); is "$out" $'route changed db2\nflows 0' "barman_snat_a
 is "$(tcp_ask "$C" 54321)" "db2 $BARMAN_SRC" "barman endpoint: the node sees Barman's own address"
 is "$(tcp_ask "$C" 54322)" "db2 $BACKUP" "app endpoint: the node sees the backup address"
 if iptables_only; then
-	mkns CLI cli
-	ipt() { ip netns exec "$CLI" iptables-legacy -w -t nat "$@"; }
-	ipt -N repmgr_dnat; ipt -N repmgr_snat
-	ipt -A PREROUTING -j repmgr_dnat; ipt -A OUTPUT -j repmgr_dnat; ipt -A POSTROUTING -j repmgr_snat
+	cli_chains
 	ipt -A repmgr_dnat -p tcp -d $BACKUP --dport 54321 -j DNAT --to-destination 10.213.0.2:5432
 	ipt -A repmgr_dnat -p tcp -d $BACKUP --dport 54322 -j DNAT --to-destination 10.213.0.2:5432
 	ipt -A repmgr_snat -p tcp -d 10.213.0.2 --dport 5432 -m conntrack --ctorigdstport 54321 -j SNAT --to-source $BARMAN_SRC

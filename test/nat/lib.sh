@@ -80,6 +80,14 @@ print("barman %s\napp %s" % (t[54321], t[54322]))'
 
 # iptables-only read-backs (rule bytes against the CLI's) skip under nftables
 iptables_only() { [ "$BACKEND" = iptables ]; }
+# cli_chains: a namespace CLI with our two chains and their jumps made by the
+# iptables CLI, as an admin would type them; ipt adds the rules to compare
+cli_chains() {
+	mkns CLI cli
+	ipt -N repmgr_dnat; ipt -N repmgr_snat
+	ipt -A PREROUTING -j repmgr_dnat; ipt -A OUTPUT -j repmgr_dnat; ipt -A POSTROUTING -j repmgr_snat
+}
+ipt() { ip netns exec "$CLI" iptables-legacy -w -t nat "$@"; }
 
 # tcp_server NS NAME: a python3 listener on NS's address:5432 that answers
 # every connection with "NAME PEER-ADDRESS" and keeps it open until the
