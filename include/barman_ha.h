@@ -17,7 +17,7 @@
 
 #include "barman_ha_contract.h"
 
-/* Room for a node or Barman server name (barman_ha_contract.h). */
+/* Room for a node name (barman_ha_contract.h). */
 #define BARMAN_HA_NAME_LEN (BHA_NAME_MAX + 1)
 /* Longest message kept for the DBA (last_error, event detail). */
 #define BARMAN_HA_MSG_LEN 256
@@ -62,7 +62,6 @@ typedef enum SlotWalStatus
 extern bool barman_ha_enabled;
 extern char *barman_ha_node_name;
 extern char *barman_ha_slot_name;
-extern char *barman_ha_barman_server;
 extern char *barman_ha_helper_path;
 extern int	barman_ha_helper_timeout;
 extern int	barman_ha_retry_interval;

@@ -2,7 +2,6 @@
 -- message, and keeps its old value.
 SHOW barman_ha.enabled;
 SHOW barman_ha.slot_name;
-SHOW barman_ha.barman_server;
 SHOW barman_ha.helper_timeout;
 SHOW barman_ha.retry_interval;
 SHOW barman_ha.reconcile_interval;
@@ -19,9 +18,6 @@ ALTER SYSTEM SET barman_ha.slot_name = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 ALTER SYSTEM SET barman_ha.node_name = 'db 1';
 ALTER SYSTEM SET barman_ha.node_name = 'db1;reboot';
 ALTER SYSTEM SET barman_ha.node_name = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
-ALTER SYSTEM SET barman_ha.barman_server = '';
-ALTER SYSTEM SET barman_ha.barman_server = '../etc';
-ALTER SYSTEM SET barman_ha.barman_server = 'main backup';
 ALTER SYSTEM SET barman_ha.helper_path = 'barman_ha_helper';
 ALTER SYSTEM SET barman_ha.helper_timeout = 0;
 ALTER SYSTEM SET barman_ha.helper_timeout = '2h';
@@ -38,7 +34,6 @@ ALTER SYSTEM SET barman_ha.no_such_setting = 1;
 ALTER SYSTEM SET barman_ha.slot_name = 'barman_2';
 ALTER SYSTEM SET barman_ha.node_name = 'db1.example-2';
 ALTER SYSTEM SET barman_ha.node_name = '';
-ALTER SYSTEM SET barman_ha.barman_server = 'main_backup';
 ALTER SYSTEM SET barman_ha.helper_path = '/usr/local/bin/barman_ha_helper';
 ALTER SYSTEM SET barman_ha.helper_path = '';
 ALTER SYSTEM SET barman_ha.helper_timeout = '1min';

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * guc.c
- *		The barman_ha.* settings and their checks.
+ *		The barman_ha.* settings, their defaults and ranges, and the checks
+ *		run when a value is set.
  *
  * Every value is checked when it is set (SET, ALTER SYSTEM, a reload), so
  * a mistake is refused with a message to the DBA instead of surfacing later
@@ -16,14 +17,23 @@
 
 #include "barman_ha.h"
 
+/* Defaults and ranges, in each setting's own unit. */
+#define DEFAULT_SLOT_NAME				"barman"
+#define DEFAULT_HELPER_TIMEOUT_S		30
+#define MAX_HELPER_TIMEOUT_S			3600	/* an hour */
+#define DEFAULT_RETRY_INTERVAL_MS		2000
+#define MIN_RETRY_INTERVAL_MS			100
+#define MAX_RETRY_INTERVAL_MS			(3600 * 1000)	/* an hour */
+#define DEFAULT_RECONCILE_INTERVAL_S	10
+#define MAX_RECONCILE_INTERVAL_S		86400	/* a day */
+
 bool		barman_ha_enabled = true;
 char	   *barman_ha_node_name = NULL;
 char	   *barman_ha_slot_name = NULL;
-char	   *barman_ha_barman_server = NULL;
 char	   *barman_ha_helper_path = NULL;
-int			barman_ha_helper_timeout = 30;
-int			barman_ha_retry_interval = 2000;
-int			barman_ha_reconcile_interval = 10;
+int			barman_ha_helper_timeout = DEFAULT_HELPER_TIMEOUT_S;
+int			barman_ha_retry_interval = DEFAULT_RETRY_INTERVAL_MS;
+int			barman_ha_reconcile_interval = DEFAULT_RECONCILE_INTERVAL_S;
 int			barman_ha_standby_slot = STANDBY_SLOT_SYNC;
 
 static const struct config_enum_entry standby_slot_options[] = {
@@ -33,38 +43,21 @@ static const struct config_enum_entry standby_slot_options[] = {
 	{NULL, 0, false}
 };
 
-static bool
-check_name(char **newval, bool allow_empty)
-{
-	if (*newval == NULL || (allow_empty && **newval == '\0'))
-		return true;
-	if (bha_valid_name(*newval))
-		return true;
-	/*
-	 * Names travel to the backup host as arguments, where the same rule
-	 * (barman_ha_contract.h) is enforced; refusing them here gives the DBA
-	 * the error at once instead of a failed promotion later.
-	 */
-	GUC_check_errdetail("Names must be 1 to %d characters from A-Z, a-z, 0-9, \"_\", \".\" and \"-\", not starting with \"-\" or \".\".",
-						BHA_NAME_MAX);
-	return false;
-}
-
+/*
+ * barman_ha.node_name: empty (cluster_name is used) or a name after the
+ * rule of barman_ha_contract.h.  Names travel to the backup host as
+ * arguments, where the same rule is enforced; refusing them here gives the
+ * DBA the error at once instead of a failed promotion later.
+ */
 static bool
 check_node_name(char **newval, void **extra, GucSource source)
 {
-	if (!check_name(newval, true))
-	{
-		GUC_check_errhint("Leave barman_ha.node_name empty to use cluster_name.");
-		return false;
-	}
-	return true;
-}
-
-static bool
-check_barman_server(char **newval, void **extra, GucSource source)
-{
-	return check_name(newval, false);
+	if (*newval == NULL || **newval == '\0' || bha_valid_name(*newval))
+		return true;
+	GUC_check_errdetail("Names must be 1 to %d characters from A-Z, a-z, 0-9, \"_\", \".\" and \"-\", not starting with \"-\" or \".\".",
+						BHA_NAME_MAX);
+	GUC_check_errhint("Leave barman_ha.node_name empty to use cluster_name.");
+	return false;
 }
 
 static bool
@@ -129,17 +122,9 @@ barman_ha_define_gucs(void)
 							   "Name of the physical replication slot Barman streams from.",
 							   NULL,
 							   &barman_ha_slot_name,
-							   "barman",
+							   DEFAULT_SLOT_NAME,
 							   PGC_SIGHUP, 0,
 							   check_slot_name, NULL, NULL);
-
-	DefineCustomStringVariable("barman_ha.barman_server",
-							   "Name of the Barman server that archives this cluster (shown in status).",
-							   NULL,
-							   &barman_ha_barman_server,
-							   "main_backup",
-							   PGC_SIGHUP, 0,
-							   check_barman_server, NULL, NULL);
 
 	DefineCustomStringVariable("barman_ha.helper_path",
 							   "Absolute path of barman_ha_client; empty disables routing.",
@@ -153,7 +138,7 @@ barman_ha_define_gucs(void)
 							"Time after which a helper call is ended and counted as failed.",
 							NULL,
 							&barman_ha_helper_timeout,
-							30, 1, 3600,
+							DEFAULT_HELPER_TIMEOUT_S, 1, MAX_HELPER_TIMEOUT_S,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
@@ -161,7 +146,8 @@ barman_ha_define_gucs(void)
 							"First wait before a failed routing is retried; doubled after each failure.",
 							NULL,
 							&barman_ha_retry_interval,
-							2000, 100, 3600 * 1000,
+							DEFAULT_RETRY_INTERVAL_MS,
+							MIN_RETRY_INTERVAL_MS, MAX_RETRY_INTERVAL_MS,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
@@ -169,7 +155,8 @@ barman_ha_define_gucs(void)
 							"Time between two checks of slot and routes when nothing happens.",
 							NULL,
 							&barman_ha_reconcile_interval,
-							10, 1, 86400,
+							DEFAULT_RECONCILE_INTERVAL_S,
+							1, MAX_RECONCILE_INTERVAL_S,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
