@@ -61,9 +61,13 @@ bha_valid_name(const char *s)
  *	 promote NODE TIMELINE		claim the endpoints, or check that NODE holds
  *								them (level check: the same call, cheap)
  *	 status						key=value lines
+ * and, on the DB node only (never sent to the backup host):
+ *	 connect					hold the ssh connection the other verbs
+ *								share, until it ends
  */
 #define BHA_VERB_PROMOTE	"promote"
 #define BHA_VERB_STATUS		"status"
+#define BHA_VERB_CONNECT	"connect"
 
 /*
  * While a verb runs, the orchestrator prints one line per action on stdout:

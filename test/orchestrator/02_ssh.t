@@ -3,11 +3,13 @@
 # privilege and runs ssh to a real sshd in the backup host's namespace, where
 # authorized_keys pins each key to its node with the forced command
 # (barman_ha_orchestrator --from-ssh --node NAME).  Output and exit codes pass
-# through.  Review finding 2: a DB node holds nothing privileged, and the
+# through.  With ssh_control_path, `connect` holds one connection that the
+# verbs share (no key exchange on a promotion), and a socket anyone else could
+# have made is never used.  Review finding 2: a DB node holds nothing privileged, and the
 # client serves no --from-ssh at all; the host key is checked
 # (StrictHostKeyChecking=yes): an unknown backup host gets nothing.
 . "$(dirname "$0")/lib.sh"
-plan 22
+plan 34
 hosts 1
 D=$S1
 
@@ -36,7 +38,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 StrictModes yes
-LogLevel ERROR
+LogLevel INFO
 EOF
 # sshd needs its privilege-separation dir; the barman account must not be
 # locked ("!") for sshd with UsePAM no (test/cluster unlocks it the same way).
@@ -53,6 +55,7 @@ ssh_key = $T/keys/id_db1
 ssh_known_hosts = ${2:-$T/keys/known_hosts}
 ssh_port = $1
 ssh_connect_timeout = 3
+${3:+ssh_control_path = $3}
 EOF
 }
 dbconf 22
@@ -78,6 +81,38 @@ sshc() {
 sshc db2 promote db1 7 >/dev/null 2>&1; is $? 2 "db2's key cannot promote db1 (2)"
 sshc db2 "nat route db2; id" >/dev/null 2>&1; is $? 2 "metacharacters over ssh refused (2)"
 is "$(endpoints "$B")" $'barman db1\napp db1' "nothing moved"
+
+# The shared connection.  sshd logs one "Accepted publickey" per connection.
+logins() { grep -c 'Accepted publickey' "$T/sshd.log"; }
+timed() { local t0=$EPOCHREALTIME; rc status >/dev/null; echo $(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 )); }
+rc connect >/dev/null 2>"$T/err"; is $? 2 "connect without ssh_control_path: usage error (2)"
+like "$(tail -n 1 "$T/err")" "ssh_control_path is not set" "...saying what is missing"
+install -d -o postgres -g postgres -m 0755 "$T/ctl"
+dbconf 22 "" "$T/ctl/backup"
+rc connect >/dev/null 2>"$T/err"; is $? 2 "connect with a control directory others may enter: refused (2)"
+like "$(tail -n 1 "$T/err")" "can be entered by group or others" "...saying why"
+chmod 0700 "$T/ctl"
+direct=$(timed)
+ip netns exec "$D" runuser -u postgres -- "$CLIENT" connect 2>"$T/connect.err" &
+PIDS+=($!)
+for _ in $(seq 50); do [ -S "$T/ctl/backup" ] && break; sleep 0.1; done
+ok "$([ -S "$T/ctl/backup" ]; echo $?)" "connect holds the shared connection (its socket is there)"
+n0=$(logins)
+shared=$(timed); timed >/dev/null; timed >/dev/null
+is "$(logins)" "$n0" "three requests on it open no new ssh connection"
+diag "one status request: direct $direct ms, on the shared connection $shared ms"
+rc promote db2 5 >/dev/null 2>"$T/err"; is $? 2 "on the shared connection db1's key still cannot promote db2 (2)"
+like "$(rc promote db1 2)" '^step check ok [0-9.]+ routed$' "...and the forced command still answers db1's level check"
+# A socket where others may enter: never used, ssh connects by itself.
+chmod 0755 "$T/ctl"
+rc status >/dev/null; ok $? "with the directory opened to others the request still succeeds..."
+is "$(logins)" "$((n0 + 1))" "...on a connection of its own (the socket is not trusted)"
+chmod 0700 "$T/ctl"
+kill -TERM "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null; unset 'PIDS[-1]'
+for _ in $(seq 30); do [ -S "$T/ctl/backup" ] || break; sleep 0.1; done
+rc status >/dev/null; ok $? "the shared connection ended: requests connect directly"
+is "$(logins)" "$((n0 + 2))" "...opening their own connection"
+dbconf 22
 
 # Finding 2: nothing privileged on a DB node, and no --from-ssh there.
 install -d -m 0755 "$T/dbnode"
