@@ -11,15 +11,17 @@
  *	  host.  The host key is checked (StrictHostKeyChecking=yes): put it in
  *	  ssh_known_hosts out of band.
  *
- *	  With ssh_control_path set, `connect` holds one ssh connection open
- *	  (an ssh ControlMaster, as long as the worker keeps it) and the other
- *	  verbs run as sessions on it: a promotion pays no key exchange, about
- *	  200 ms.  Same key, same forced command, same host key check: sharing
- *	  adds no trust.  The socket is used only in a directory of our own
- *	  that nobody else can enter (else a stranger's socket could answer
- *	  for the backup host); without it, or without a live connection, ssh
- *	  connects directly as before.
- *
+ *	  With ssh_control_path set, `connect` makes sure one ssh connection is
+ *	  held open (an ssh ControlMaster in a session of its own, which lives
+ *	  until the connection fails or `disconnect`) and returns at once; the
+ *	  worker runs it every few seconds.  The other verbs run as sessions on
+ *	  that connection: a promotion pays no key exchange (about 200 ms).
+ *	  Same key, same forced command, same host key check: sharing adds no
+ *	  trust.  The socket is used only in a directory of our own uid that
+ *	  nobody else can enter (else a stranger's socket could answer for the
+ *	  backup host); without it, or without a live connection, ssh connects
+ *	  directly as before.
+
  *	  Exit codes (barman_ha_contract.h): 0 done, 1 failure, 2 usage or
  *	  configuration error, 3 fenced.
  *
@@ -34,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,7 +62,7 @@ struct client_config
 static const char usage_text[] =
 "usage: barman_ha_client [-c FILE] promote NODE TIMELINE\n"
 "       barman_ha_client [-c FILE] status\n"
-"       barman_ha_client [-c FILE] connect     (needs ssh_control_path)\n"
+"       barman_ha_client [-c FILE] connect | disconnect   (ssh_control_path)\n"
 "\n"
 "Asks the backup host (backup = USER@HOST in " BHA_CLIENT_CONF ")\n"
 "over ssh; its forced command answers.  exit codes: 0 done, 1 failure,\n"
@@ -240,54 +244,29 @@ control_dir_private(const char *control_path, const char **why)
 	return *why == NULL;
 }
 
-/*
- * ssh with a fixed argv.  master: hold the shared connection (no session,
- * so the forced command does not run) until it ends; a socket left by one
- * that died is removed first.  Else run cmd, on the shared connection if
- * there is one.
- */
-static int
-run_ssh(const struct client_config *cfg, const char *cmd, bool master)
+/* Whether an ssh master listens on the control socket. */
+static bool
+master_listens(const char *control_path)
 {
-	char		dest[2 * BHA_NAME_MAX + 2], port[8], kh[300], ct[40],
-				cp[CONTROL_PATH_MAX + 20];
-	char	   *av[ARGV_MAX];
-	int			n = 0;
-	const char *why;
-	struct stat st;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool		listens;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", control_path);
+	listens = fd >= 0 && connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return listens;
+}
+
+/* Run av and wait for it; ssh's own failure (255) becomes exit 1 and a line. */
+static int
+run_wait(char **av, const char *dest)
+{
 	struct sigaction sa = {.sa_handler = forward_signal};
 	int			status;
 	pid_t		child;
 
-	snprintf(dest, sizeof(dest), "%s@%s", cfg->user, cfg->host);
-	snprintf(port, sizeof(port), "%ld", cfg->port);
-	snprintf(ct, sizeof(ct), "ConnectTimeout=%ld", cfg->connect_timeout);
-	snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", cfg->known_hosts);
-	snprintf(cp, sizeof(cp), "ControlPath=%s", cfg->control_path);
-	add(av, &n, SSH_PATH, "-F", "/dev/null", "-T", "-o", "BatchMode=yes", "-o", ct,
-		"-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
-		"-o", "StrictHostKeyChecking=yes", "-o", kh,
-		"-o", "IdentitiesOnly=yes", "-i", cfg->ssh_key,
-		"-o", "LogLevel=ERROR", NULL);	/* no warnings that would hide our last line */
-	if (master)
-	{
-		if (cfg->control_path[0] == '\0')
-		{
-			errorf("ssh_control_path is not set in the configuration: nothing to hold");
-			return BHA_EXIT_USAGE;
-		}
-		if (!control_dir_private(cfg->control_path, &why))
-		{
-			errorf("the directory of ssh_control_path %s %s", cfg->control_path, why);
-			return BHA_EXIT_USAGE;
-		}
-		if (lstat(cfg->control_path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(cfg->control_path);
-		add(av, &n, "-N", "-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-o", cp, NULL);
-	}
-	else if (cfg->control_path[0] && control_dir_private(cfg->control_path, &why))
-		add(av, &n, "-o", "ControlMaster=no", "-o", cp, NULL);
-	add(av, &n, "-p", port, "--", dest, master ? NULL : cmd, NULL);
 	fflush(NULL);
 	if ((child = fork()) < 0)
 	{
@@ -315,6 +294,95 @@ run_ssh(const struct client_config *cfg, const char *cmd, bool master)
 	return BHA_EXIT_FAIL;
 }
 
+/*
+ * Start the master in a session of its own, detached from our caller's
+ * pipes (the worker reads them to their end), and return at once: it
+ * authenticates in the background and the next `connect` sees whether it
+ * listens.  A socket left by a master that died is removed first.
+ */
+static int
+start_master(char **av, const char *control_path)
+{
+	struct stat st;
+	pid_t		child;
+	int			null;
+
+	if (lstat(control_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(control_path);
+	fflush(NULL);
+	if ((child = fork()) < 0)
+	{
+		errorf("cannot fork: %s", strerror(errno));
+		return BHA_EXIT_FAIL;
+	}
+	if (child == 0)
+	{
+		if (setsid() < 0 || (null = open("/dev/null", O_RDWR)) < 0 ||
+			dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+			_exit(BHA_EXIT_FAIL);
+		execv(SSH_PATH, av);
+		_exit(BHA_EXIT_FAIL);
+	}
+	printf("connecting\n");
+	return BHA_EXIT_OK;
+}
+
+/*
+ * ssh with a fixed argv for the verb: promote and status run as a session
+ * on the shared connection if there is one; connect makes sure the master
+ * runs (no session: the forced command does not run); disconnect ends it.
+ */
+static int
+run_ssh(const struct client_config *cfg, const char *verb, const char *cmd)
+{
+	char		dest[2 * BHA_NAME_MAX + 2], port[8], kh[300], ct[40],
+				cp[CONTROL_PATH_MAX + 20];
+	char	   *av[ARGV_MAX];
+	int			n = 0;
+	bool		shared = strcmp(verb, BHA_VERB_CONNECT) == 0 ||
+		strcmp(verb, BHA_VERB_DISCONNECT) == 0;
+	const char *why = "";
+
+	snprintf(dest, sizeof(dest), "%s@%s", cfg->user, cfg->host);
+	snprintf(port, sizeof(port), "%ld", cfg->port);
+	snprintf(ct, sizeof(ct), "ConnectTimeout=%ld", cfg->connect_timeout);
+	snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", cfg->known_hosts);
+	snprintf(cp, sizeof(cp), "ControlPath=%s", cfg->control_path);
+	if (shared && (cfg->control_path[0] == '\0' ||
+				   !control_dir_private(cfg->control_path, &why)))
+	{
+		if (why[0])
+			errorf("the directory of ssh_control_path %s %s", cfg->control_path, why);
+		else
+			errorf("ssh_control_path is not set in the configuration: no connection to share");
+		return BHA_EXIT_USAGE;
+	}
+	add(av, &n, SSH_PATH, "-F", "/dev/null", "-T", "-o", "BatchMode=yes", "-o", ct,
+		"-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
+		"-o", "StrictHostKeyChecking=yes", "-o", kh,
+		"-o", "IdentitiesOnly=yes", "-i", cfg->ssh_key,
+		"-o", "LogLevel=ERROR", NULL);	/* no warnings that would hide our last line */
+	if (strcmp(verb, BHA_VERB_CONNECT) == 0)
+	{
+		if (master_listens(cfg->control_path))
+			return printf("connected\n"), BHA_EXIT_OK;
+		add(av, &n, "-N", "-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-o", cp,
+			"-p", port, "--", dest, NULL);
+		return start_master(av, cfg->control_path);
+	}
+	if (strcmp(verb, BHA_VERB_DISCONNECT) == 0)
+	{
+		if (!master_listens(cfg->control_path))
+			return BHA_EXIT_OK;
+		add(av, &n, "-O", "exit", "-o", cp, "-p", port, "--", dest, NULL);
+		return run_wait(av, dest);
+	}
+	if (cfg->control_path[0] && control_dir_private(cfg->control_path, &why))
+		add(av, &n, "-o", "ControlMaster=no", "-o", cp, NULL);
+	add(av, &n, "-p", port, "--", dest, cmd, NULL);
+	return run_wait(av, dest);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -337,9 +405,11 @@ main(int argc, char **argv)
 	argv += i;
 	if (!((argc == 3 && strcmp(argv[0], BHA_VERB_PROMOTE) == 0) ||
 		  (argc == 1 && strcmp(argv[0], BHA_VERB_STATUS) == 0) ||
-		  (argc == 1 && strcmp(argv[0], BHA_VERB_CONNECT) == 0)))
+		  (argc == 1 && strcmp(argv[0], BHA_VERB_CONNECT) == 0) ||
+		  (argc == 1 && strcmp(argv[0], BHA_VERB_DISCONNECT) == 0)))
 	{
-		errorf("expected promote NODE TIMELINE, status or connect (see barman_ha_client --help)");
+		errorf("expected promote NODE TIMELINE, status, connect or disconnect "
+			   "(see barman_ha_client --help)");
 		return BHA_EXIT_USAGE;
 	}
 	if (join_request(argc, argv, cmd, sizeof(cmd)) != 0)
@@ -349,5 +419,5 @@ main(int argc, char **argv)
 	}
 	if ((rc = load_config(&cfg, path)) != BHA_EXIT_OK)
 		return rc;
-	return run_ssh(&cfg, cmd, strcmp(argv[0], BHA_VERB_CONNECT) == 0);
+	return run_ssh(&cfg, argv[0], cmd);
 }

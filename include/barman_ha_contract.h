@@ -62,12 +62,14 @@ bha_valid_name(const char *s)
  *								them (level check: the same call, cheap)
  *	 status						key=value lines
  * and, on the DB node only (never sent to the backup host):
- *	 connect					hold the ssh connection the other verbs
- *								share, until it ends
+ *	 connect					make sure the ssh connection the other verbs
+ *								share is held open; returns at once
+ *	 disconnect					end it
  */
 #define BHA_VERB_PROMOTE	"promote"
 #define BHA_VERB_STATUS		"status"
 #define BHA_VERB_CONNECT	"connect"
+#define BHA_VERB_DISCONNECT	"disconnect"
 
 /*
  * While a verb runs, the orchestrator prints one line per action on stdout:

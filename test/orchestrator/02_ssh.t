@@ -9,7 +9,7 @@
 # client serves no --from-ssh at all; the host key is checked
 # (StrictHostKeyChecking=yes): an unknown backup host gets nothing.
 . "$(dirname "$0")/lib.sh"
-plan 34
+plan 40
 hosts 1
 D=$S1
 
@@ -93,11 +93,13 @@ rc connect >/dev/null 2>"$T/err"; is $? 2 "connect with a control directory othe
 like "$(tail -n 1 "$T/err")" "can be entered by group or others" "...saying why"
 chmod 0700 "$T/ctl"
 direct=$(timed)
-ip netns exec "$D" runuser -u postgres -- "$CLIENT" connect 2>"$T/connect.err" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -S "$T/ctl/backup" ] && break; sleep 0.1; done
-ok "$([ -S "$T/ctl/backup" ]; echo $?)" "connect holds the shared connection (its socket is there)"
+master_pid() { ip netns exec "$D" runuser -u postgres -- ssh -F /dev/null -O check -o ControlPath="$T/ctl/backup" x 2>&1 | sed -n 's/.*pid=\([0-9]*\).*/\1/p'; }
+wait_master() { for _ in $(seq 50); do [ -n "$(master_pid)" ] && return 0; sleep 0.1; done; return 1; }
+is "$(rc connect)" connecting "connect starts the shared connection and returns at once"
+wait_master; ok $? "...which is held open (an ssh master answers on the socket)"
+PIDS+=($(master_pid))
 n0=$(logins)
+is "$(rc connect)" connected "connect again: it is there, nothing started"
 shared=$(timed); timed >/dev/null; timed >/dev/null
 is "$(logins)" "$n0" "three requests on it open no new ssh connection"
 diag "one status request: direct $direct ms, on the shared connection $shared ms"
@@ -108,10 +110,16 @@ chmod 0755 "$T/ctl"
 rc status >/dev/null; ok $? "with the directory opened to others the request still succeeds..."
 is "$(logins)" "$((n0 + 1))" "...on a connection of its own (the socket is not trusted)"
 chmod 0700 "$T/ctl"
-kill -TERM "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null; unset 'PIDS[-1]'
-for _ in $(seq 30); do [ -S "$T/ctl/backup" ] || break; sleep 0.1; done
-rc status >/dev/null; ok $? "the shared connection ended: requests connect directly"
+rc disconnect; ok $? "disconnect ends the shared connection"
+[ -e "$T/ctl/backup" ]; is $? 1 "...and its socket is gone"
+rc status >/dev/null; ok $? "without it requests connect directly"
 is "$(logins)" "$((n0 + 2))" "...opening their own connection"
+# A socket left behind by a master that died is replaced.
+ip netns exec "$D" runuser -u postgres -- python3 -c "import socket; socket.socket(socket.AF_UNIX).bind('$T/ctl/backup')"
+is "$(rc connect)" connecting "a dead master's socket: connect starts a new one"
+wait_master; ok $? "...which answers on the socket"
+PIDS+=($(master_pid))
+rc disconnect
 dbconf 22
 
 # Finding 2: nothing privileged on a DB node, and no --from-ssh there.
