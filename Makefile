@@ -22,7 +22,7 @@ OBJS = \
 	src/worker.o \
 	src/reconcile_primary.o \
 	src/reconcile_standby.o \
-	src/primary_slot.o \
+	src/standby_upstream.o \
 	src/sql_api.o
 DATA = repmgr_barman_ha--1.0.sql repmgr_barman_ha--1.0--1.1.sql
 PGFILEDESC = "repmgr_barman_ha - keeps Barman and client routing on the primary"

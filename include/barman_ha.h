@@ -144,7 +144,7 @@ extern SlotWal barman_ha_slot_wal(const SlotInfo *info, bool in_recovery);
 extern const char *barman_ha_slot_wal_status_name(SlotWalStatus status);
 extern void barman_ha_check_slot_wal(const char *name);
 
-/* primary_slot.c */
+/* standby_upstream.c: on a standby, the barman slot of its primary */
 extern bool barman_ha_read_primary_slot(const char *name, bool *exists,
 										XLogRecPtr *restart_lsn,
 										char *error, size_t error_size);
@@ -160,7 +160,6 @@ extern void barman_ha_run_helper(const char *const *args, HelperResult *result);
 
 /* worker.c */
 extern void barman_ha_register_workers(void);
-extern void barman_ha_process_interrupts(void);
 extern PGDLLEXPORT void barman_ha_primary_main(Datum main_arg);
 extern PGDLLEXPORT void barman_ha_standby_main(Datum main_arg);
 

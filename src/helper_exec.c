@@ -3,7 +3,11 @@
  * helper_exec.c
  *		Runs barman_ha_client from a worker: fork and execve with a clean
  *		environment, no shell, a time limit, and the worker's latch still
- *		served, so SIGTERM and SIGHUP are handled while the helper runs.
+ *		served, so a shutdown ends the helper at once.
+ *
+ * The waits here serve interrupts and SIGTERM only.  A reload waits for
+ * the end of the reconcile pass (worker.c), so the settings a call started
+ * with, its time limit among them, hold until it ends.
  *
  * The helper reports each step it takes on stdout as
  *		step NAME ok|failed|skipped MS DETAIL
@@ -33,6 +37,26 @@
 #define HELPER_KILL_GRACE_MS 2000
 /* How often to look for the helper's exit once its output has ended. */
 #define HELPER_REAP_POLL_MS 10
+/* Longest line read from the helper; a longer one is cut. */
+#define HELPER_LINE_MAX 1024
+/* The child's exit code when it could not run the helper (as a shell's). */
+#define HELPER_EXEC_FAILED 127
+/* The environment the helper gets: nothing of the server's. */
+#define HELPER_PATH_ENV "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+/* Output streams the helper has: stdout and stderr. */
+#define HELPER_STREAMS 2
+/* What a wait for output watches: the latch, postmaster death, the streams. */
+#define HELPER_WAIT_EVENTS (2 + HELPER_STREAMS)
+
+/*
+ * A step line's fields as sscanf reads them; the widths in the format stay
+ * below the buffers' sizes.
+ */
+#define STEP_NAME_WIDTH 63
+#define STEP_RESULT_WIDTH 15
+#define STEP_SCAN_FORMAT BHA_STEP_PREFIX "%" CppAsString2(STEP_NAME_WIDTH) "[a-z_] %" \
+	CppAsString2(STEP_RESULT_WIDTH) "[a-z] %lf%n"
+StaticAssertDecl(STEP_NAME_WIDTH < NAMEDATALEN, "a step name fits an event name");
 
 /* One of the helper's output streams, split into lines as it arrives. */
 typedef struct HelperStream
@@ -40,7 +64,7 @@ typedef struct HelperStream
 	int			fd;				/* read end of the pipe, -1 once at EOF */
 	bool		is_stdout;
 	int			len;
-	char		buf[1024];
+	char		buf[HELPER_LINE_MAX];
 } HelperStream;
 
 /*
@@ -51,7 +75,7 @@ typedef struct HelperStream
 static void
 exec_helper(const char *const *args, int out_fd, int err_fd)
 {
-	static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL};
+	static char *const envp[] = {HELPER_PATH_ENV, "LANG=C", NULL};
 	sigset_t	none;
 	int			null_fd;
 
@@ -64,26 +88,26 @@ exec_helper(const char *const *args, int out_fd, int err_fd)
 	null_fd = open("/dev/null", O_RDONLY);
 	if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
 		dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
-		_exit(127);
+		_exit(HELPER_EXEC_FAILED);
 	closefrom(STDERR_FILENO + 1);
 
 	execve(args[0], (char *const *) args, envp);
 	dprintf(STDERR_FILENO, "could not execute helper \"%s\": %s\n",
 			args[0], strerror(errno));
-	_exit(127);
+	_exit(HELPER_EXEC_FAILED);
 }
 
 /* A step line becomes an event, unless it only confirms that all is well. */
 static void
 record_step(const char *line)
 {
-	char		name[NAMEDATALEN];
-	char		result[16];
+	char		name[STEP_NAME_WIDTH + 1];
+	char		result[STEP_RESULT_WIDTH + 1];
 	double		ms;
 	int			detail_at = 0;
 	const char *detail;
 
-	if (sscanf(line, BHA_STEP_PREFIX "%63[a-z_] %15[a-z] %lf%n", name, result, &ms, &detail_at) != 3)
+	if (sscanf(line, STEP_SCAN_FORMAT, name, result, &ms, &detail_at) != 3)
 	{
 		elog(DEBUG1, "barman_ha_client: %s", line);
 		return;
@@ -168,17 +192,16 @@ ms_until(TimestampTz deadline)
  * deadline passed or a shutdown was asked for.
  */
 static bool
-wait_for_output(HelperStream *streams, int nstreams, TimestampTz deadline,
-				HelperResult *result)
+wait_for_output(HelperStream *streams, TimestampTz deadline, HelperResult *result)
 {
-	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, 2 + nstreams);
-	WaitEvent	events[4];
+	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, HELPER_WAIT_EVENTS);
+	WaitEvent	events[HELPER_WAIT_EVENTS];
 	int			nevents;
 	bool		going_on = true;
 
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (int i = 0; i < nstreams; i++)
+	for (int i = 0; i < HELPER_STREAMS; i++)
 		if (streams[i].fd >= 0)
 			AddWaitEventToSet(set, WL_SOCKET_READABLE, streams[i].fd, NULL, &streams[i]);
 
@@ -189,7 +212,7 @@ wait_for_output(HelperStream *streams, int nstreams, TimestampTz deadline,
 		if (events[i].events & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
-			barman_ha_process_interrupts();
+			CHECK_FOR_INTERRUPTS();
 		}
 		else if (events[i].events & WL_SOCKET_READABLE)
 		{
@@ -224,7 +247,7 @@ wait_for_exit(pid_t pid, TimestampTz deadline, int *status)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Min(HELPER_REAP_POLL_MS, ms_until(deadline)), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		barman_ha_process_interrupts();
+		CHECK_FOR_INTERRUPTS();
 	}
 }
 
@@ -253,12 +276,11 @@ end_helper(pid_t pid, int *status)
 void
 barman_ha_run_helper(const char *const *args, HelperResult *result)
 {
-	HelperStream streams[2];
+	HelperStream streams[HELPER_STREAMS];
 	int			out_pipe[2];
 	int			err_pipe[2];
 	int			status = 0;
 	pid_t		pid;
-	int			timeout_s = barman_ha_helper_timeout;	/* a reload may change it */
 	TimestampTz deadline;
 
 	result->exit_code = -1;
@@ -304,9 +326,10 @@ barman_ha_run_helper(const char *const *args, HelperResult *result)
 	for (int i = 0; i < lengthof(streams); i++)
 		(void) fcntl(streams[i].fd, F_SETFL, O_NONBLOCK);
 
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_s * 1000L);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   barman_ha_helper_timeout * 1000L);
 	while ((streams[0].fd >= 0 || streams[1].fd >= 0) &&
-		   wait_for_output(streams, lengthof(streams), deadline, result))
+		   wait_for_output(streams, deadline, result))
 		;
 
 	if (streams[0].fd >= 0 || streams[1].fd >= 0 ||
@@ -316,7 +339,7 @@ barman_ha_run_helper(const char *const *args, HelperResult *result)
 		snprintf(result->last_error, sizeof(result->last_error),
 				 ShutdownRequestPending ? "helper ended: the server is shutting down"
 				 : "helper timed out after %d s (barman_ha.helper_timeout)",
-				 timeout_s);
+				 barman_ha_helper_timeout);
 	}
 	else if (WIFEXITED(status))
 		result->exit_code = WEXITSTATUS(status);

@@ -130,8 +130,7 @@ route_here(const char *node, TimeLineID timeline)
 long
 barman_ha_reconcile_primary(bool forced)
 {
-	const char *setting;
-	char		node[BARMAN_HA_NAME_LEN];
+	const char *node;
 	TimeLineID	timeline;
 	TimestampTz now;
 
@@ -158,8 +157,8 @@ barman_ha_reconcile_primary(bool forced)
 		return reconcile_interval_ms();
 	}
 
-	setting = barman_ha_effective_node_name();
-	if (setting == NULL)
+	node = barman_ha_effective_node_name();
+	if (node == NULL)
 	{
 		/* say it once; it stays so until a reload */
 		if (current_route_state() != ROUTE_FAILED)
@@ -177,10 +176,5 @@ barman_ha_reconcile_primary(bool forced)
 	if (!forced && now < next_route_at)
 		return Max((next_route_at - now) / 1000, 1);
 
-	/*
-	 * A copy: a reload while the helper runs is taken at once and frees the
-	 * setting's string.
-	 */
-	strlcpy(node, setting, sizeof(node));
 	return route_here(node, timeline);
 }

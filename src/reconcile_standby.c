@@ -108,13 +108,11 @@ sync_slot(const char *name)
 long
 barman_ha_reconcile_standby(bool forced)
 {
-	char		slot_name[NAMEDATALEN];
+	const char *slot_name = barman_ha_slot_name;
 
 	if (!RecoveryInProgress())
 		return -1;
 	barman_ha_set_route(ROUTE_DISABLED, NULL);
-	/* a copy: a reload during the pass's waits frees the setting's string */
-	strlcpy(slot_name, barman_ha_slot_name, sizeof(slot_name));
 	if (barman_ha_enabled)
 	{
 		switch ((StandbySlotMode) barman_ha_standby_slot)

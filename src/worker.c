@@ -23,6 +23,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/wait_event.h"
 
 #include "barman_ha.h"
@@ -55,18 +56,6 @@ barman_ha_register_workers(void)
 					BgWorkerStart_ConsistentState);
 }
 
-/* Take a pending reload and pending interrupts; safe while a helper runs. */
-void
-barman_ha_process_interrupts(void)
-{
-	CHECK_FOR_INTERRUPTS();
-	if (ConfigReloadPending)
-	{
-		ConfigReloadPending = false;
-		ProcessConfigFile(PGC_SIGHUP);
-	}
-}
-
 /*
  * Common start: signals, a connection to no database (which gives the slot
  * API and the statistics it reports to a proper backend environment), and
@@ -87,22 +76,51 @@ worker_start(bool standby)
  * Run reconcile passes until a shutdown is asked for, or until a pass
  * returns a negative wait (its duties are over).  A latch set by a request
  * or a reload makes the next pass a forced one.
+ *
+ * The configuration is read again here, between passes, and nowhere else:
+ * the waits inside a pass (a helper call, a query to the primary) serve
+ * interrupts and shutdown only, so every setting a pass uses stays the same
+ * from its start to its end.  A reload that comes during a pass is taken
+ * as soon as the pass ends, and the pass runs again (not forced) so that
+ * its wait follows the new settings.
+ *
+ * Each pass allocates in a memory context of its own, emptied before the
+ * next pass, so what a pass formats for its reports never accumulates.
  */
 static void
 worker_loop(long (*reconcile) (bool forced))
 {
+	MemoryContext pass_context;
 	bool		forced = true;
 
+	pass_context = AllocSetContextCreate(TopMemoryContext, "barman_ha pass",
+										 ALLOCSET_DEFAULT_SIZES);
 	while (!ShutdownRequestPending)
 	{
+		MemoryContext previous;
 		long		wait_ms;
 		int			rc;
 
-		barman_ha_process_interrupts();
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		MemoryContextReset(pass_context);
+		previous = MemoryContextSwitchTo(pass_context);
 		wait_ms = reconcile(forced);
+		MemoryContextSwitchTo(previous);
+
 		/* a SIGTERM's latch may have been used up by a wait inside the pass */
 		if (wait_ms < 0 || ShutdownRequestPending)
 			return;
+		if (ConfigReloadPending)
+		{
+			forced = false;
+			continue;
+		}
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					   wait_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -1,15 +1,17 @@
 /*-------------------------------------------------------------------------
  *
- * primary_slot.c
- *		Reads the position of the barman slot on the primary, from a
- *		standby, with READ_REPLICATION_SLOT over a replication connection
- *		made from primary_conninfo.
+ * standby_upstream.c
+ *		Runs on a standby: its replication connection to the server it
+ *		replicates from (primary_conninfo, normally the primary), and the
+ *		one question the standby worker asks there, READ_REPLICATION_SLOT,
+ *		for the position of the barman slot it keeps in step with.
  *
  * The replication protocol is used because the walreceiver's credentials
  * and pg_hba entry already allow it and no database is needed.  libpq is
  * driven asynchronously and every wait goes through the worker's latch, so
- * an unreachable primary never blocks SIGTERM or SIGHUP.  The connection is
- * kept between passes and made again when primary_conninfo changes.
+ * an unreachable primary never holds up a shutdown.  The connection is kept
+ * between passes and made again when primary_conninfo changes (a reload,
+ * taken between passes).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +22,7 @@
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
 #include "storage/latch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -27,7 +30,13 @@
 
 /* Bound of one connection attempt or one query. */
 #define PRIMARY_QUERY_TIMEOUT_MS 10000
+/* The query, for a slot name of at most NAMEDATALEN - 1 bytes. */
+#define READ_SLOT_COMMAND "READ_REPLICATION_SLOT \"%s\""
+#define READ_SLOT_COMMAND_LEN (sizeof(READ_SLOT_COMMAND) + NAMEDATALEN)
+/* What the connection is called in the primary's pg_stat_activity. */
+#define UPSTREAM_APPLICATION_NAME "barman_ha_slot_sync"
 
+/* Kept between passes, so both outlive a pass's memory context. */
 static PGconn *primary_conn = NULL;
 static char *primary_conn_info = NULL;	/* the conninfo primary_conn was made from */
 
@@ -44,7 +53,8 @@ disconnect(void)
 
 /*
  * Wait until the socket is ready for io (WL_SOCKET_READABLE or _WRITEABLE)
- * or the deadline passes; false on timeout or shutdown.
+ * or the deadline passes; false on timeout or shutdown.  The latch ends no
+ * wait but a shutdown's.
  */
 static bool
 wait_socket(int io, TimestampTz deadline)
@@ -59,7 +69,7 @@ wait_socket(int io, TimestampTz deadline)
 	if (rc & WL_LATCH_SET)
 	{
 		ResetLatch(MyLatch);
-		barman_ha_process_interrupts();
+		CHECK_FOR_INTERRUPTS();
 	}
 	return !ShutdownRequestPending;
 }
@@ -68,7 +78,7 @@ static bool
 connect_to_primary(TimestampTz deadline, char *error, size_t error_size)
 {
 	const char *keys[] = {"dbname", "replication", "application_name", NULL};
-	const char *values[] = {PrimaryConnInfo, "true", "barman_ha_slot_sync", NULL};
+	const char *values[] = {PrimaryConnInfo, "true", UPSTREAM_APPLICATION_NAME, NULL};
 	PostgresPollingStatusType status = PGRES_POLLING_WRITING;
 
 	if (primary_conn && strcmp(primary_conn_info, PrimaryConnInfo) == 0 &&
@@ -77,7 +87,7 @@ connect_to_primary(TimestampTz deadline, char *error, size_t error_size)
 	disconnect();
 
 	primary_conn = PQconnectStartParams(keys, values, true);
-	primary_conn_info = pstrdup(PrimaryConnInfo);
+	primary_conn_info = MemoryContextStrdup(TopMemoryContext, PrimaryConnInfo);
 	while (primary_conn && PQstatus(primary_conn) != CONNECTION_BAD &&
 		   status != PGRES_POLLING_OK)
 	{
@@ -116,7 +126,7 @@ barman_ha_read_primary_slot(const char *name, bool *exists, XLogRecPtr *restart_
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   PRIMARY_QUERY_TIMEOUT_MS);
-	char		command[NAMEDATALEN + 32];
+	char		command[READ_SLOT_COMMAND_LEN];
 	PGresult   *res;
 	bool		ok = false;
 
@@ -131,7 +141,7 @@ barman_ha_read_primary_slot(const char *name, bool *exists, XLogRecPtr *restart_
 		return false;
 
 	/* slot names are [a-z0-9_] (checked by the GUC): quoting is enough */
-	snprintf(command, sizeof(command), "READ_REPLICATION_SLOT \"%s\"", name);
+	snprintf(command, sizeof(command), READ_SLOT_COMMAND, name);
 	if (!PQsendQuery(primary_conn, command))
 		goto broken;
 	while (PQisBusy(primary_conn))
