@@ -19,6 +19,7 @@ OBJS = \
 	src/shared_state.o \
 	src/slot.o \
 	src/helper_exec.o \
+	src/ssh_connection.o \
 	src/worker.o \
 	src/reconcile_primary.o \
 	src/reconcile_standby.o \

@@ -158,6 +158,9 @@ typedef struct HelperResult
 
 extern void barman_ha_run_helper(const char *const *args, HelperResult *result);
 
+/* ssh_connection.c */
+extern void barman_ha_keep_ssh_connection(void);
+
 /* worker.c */
 extern void barman_ha_register_workers(void);
 extern PGDLLEXPORT void barman_ha_primary_main(Datum main_arg);

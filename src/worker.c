@@ -107,6 +107,8 @@ worker_loop(long (*reconcile) (bool forced))
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+		if (barman_ha_enabled)
+			barman_ha_keep_ssh_connection();
 
 		MemoryContextReset(pass_context);
 		previous = MemoryContextSwitchTo(pass_context);

@@ -219,6 +219,7 @@ bha_program_conf() {
 			echo "ssh_key = $BHA_DATA/$h/ssh/id_ed25519"
 			echo "ssh_known_hosts = $BHA_DATA/$h/ssh/known_hosts"
 			echo "ssh_port = 22"
+			echo "ssh_control_path = $BHA_DATA/$h/ssh/shared/backup"
 		} | bha_write "$dir/client.conf" root:root 0644
 	fi
 }
@@ -415,7 +416,7 @@ bha_setup_files() {
 	for h in backup $BHA_NODES; do bha_program_conf "$h"; done
 	for n in $BHA_NODES; do
 		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n"
-		bha_mkdir postgres:postgres 0700 "$BHA_DATA/$n/ssh"
+		bha_mkdir postgres:postgres 0700 "$BHA_DATA/$n/ssh" "$BHA_DATA/$n/ssh/shared"
 		bha_mkdir postgres:postgres 0755 "$BHA_DATA/$n/run" "$BHA_DATA/$n/config-archive"
 		[ -f "$BHA_DATA/$n/ssh/id_ed25519" ] ||
 			runuser -u postgres -- ssh-keygen -q -t ed25519 -N '' -C "postgres@$n" -f "$BHA_DATA/$n/ssh/id_ed25519"
