@@ -104,6 +104,23 @@ typedef struct BarmanHaState
 	BarmanHaEvent events[BARMAN_HA_EVENTS];
 } BarmanHaState;
 
+/*
+ * A failure, as the DBA sees it in each of the three places it is said:
+ * an event in the ring, the status's last_error, and the server log.
+ */
+typedef struct BarmanHaFailure
+{
+	const char *event;			/* the event's name */
+	double		duration_ms;	/* how long the failed action took, or 0 */
+	const char *detail;			/* the event's detail */
+	const char *last_error;		/* for last_error; NULL: the event's detail */
+	int			elevel;			/* LOG or WARNING */
+	int			sqlerrcode;		/* ERRCODE_... */
+	const char *message;		/* errmsg: lower case, no period */
+	const char *log_detail;		/* errdetail, a sentence, or NULL */
+	const char *hint;			/* errhint, a sentence, or NULL */
+} BarmanHaFailure;
+
 /* shared_state.c */
 extern BarmanHaState *barman_ha_state;
 extern void barman_ha_shmem_request(void);
@@ -112,8 +129,8 @@ extern bool barman_ha_attach_worker(bool standby);
 extern void barman_ha_record_event(const char *event, bool ok,
 								   double duration_ms, const char *fmt,...)
 			pg_attribute_printf(4, 5);
+extern void barman_ha_report_failure(const BarmanHaFailure *failure);
 extern void barman_ha_set_route(RouteState state, const char *routed_node);
-extern void barman_ha_set_error(const char *fmt,...) pg_attribute_printf(1, 2);
 extern void barman_ha_set_primary_slot_lsn(XLogRecPtr lsn);
 extern void barman_ha_count_helper_call(bool ok);
 extern const char *barman_ha_route_state_name(RouteState state);

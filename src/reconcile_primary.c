@@ -19,6 +19,10 @@
 
 #include "barman_ha.h"
 
+/* Room for a timeline as the helper's argument: up to 10 digits. */
+#define TIMELINE_ARG_LEN 16
+
+/* When the next call is due, and what the last calls said. */
 static TimestampTz next_route_at = 0;
 static int	failures_in_a_row = 0;
 static TimeLineID fenced_timeline = 0;
@@ -51,24 +55,85 @@ current_route_state(void)
 	return state;
 }
 
+/* The endpoints lead here now: say so on the first success after a failure. */
+static long
+route_succeeded(const char *node, TimeLineID timeline, RouteState before, double ms)
+{
+	barman_ha_count_helper_call(true);
+	failures_in_a_row = 0;
+	fenced_timeline = 0;
+	barman_ha_set_route(ROUTE_OK, node);
+	if (before != ROUTE_OK)
+		barman_ha_record_event("routed", true, ms,
+							   "endpoints lead to %s on timeline %u", node, timeline);
+	next_route_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												reconcile_interval_ms());
+	return reconcile_interval_ms();
+}
+
+/*
+ * The backup host refused the claim: a newer primary holds the endpoints.
+ * Not retried on this timeline until barman_ha_reconcile() asks.
+ */
+static long
+route_fenced(const char *node, TimeLineID timeline, const HelperResult *result,
+			 double ms)
+{
+	fenced_timeline = timeline;
+	/* the endpoints belong to another node now, whichever it is */
+	barman_ha_set_route(ROUTE_FENCED, "");
+	barman_ha_report_failure(&(BarmanHaFailure) {
+		.event = "fenced",
+		.duration_ms = ms,
+		.detail = psprintf("timeline %u refused: %s", timeline, result->last_error),
+		.last_error = result->last_error,
+		.elevel = WARNING,
+		.sqlerrcode = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+		.message = psprintf("barman_ha: the backup host refused to route to node \"%s\" on timeline %u",
+							node, timeline),
+		.log_detail = psprintf("The backup host says: %s.", result->last_error),
+		.hint = "A newer primary has taken the endpoints. Rejoin this node as a standby.",
+	});
+	return reconcile_interval_ms();
+}
+
+/* A call that failed (an error or a timeout): retried with back-off. */
+static long
+route_failed(const char *node, const HelperResult *result, double ms)
+{
+	long		retry_ms;
+
+	failures_in_a_row++;
+	retry_ms = retry_delay_ms();
+	barman_ha_set_route(ROUTE_FAILED, NULL);
+	barman_ha_report_failure(&(BarmanHaFailure) {
+		.event = "route_failed",
+		.duration_ms = ms,
+		.detail = psprintf("helper exit %d: %s", result->exit_code, result->last_error),
+		.last_error = result->last_error,
+		.elevel = LOG,
+		.sqlerrcode = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+		.message = psprintf("barman_ha: could not route the endpoints to node \"%s\": %s",
+							node, result->last_error),
+		.log_detail = psprintf("The helper %s exited with code %d; retrying in %ld ms.",
+							   barman_ha_helper_path, result->exit_code, retry_ms),
+	});
+	next_route_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), retry_ms);
+	return retry_ms;
+}
+
 /* Ask the helper to route the endpoints here; returns ms to the next pass. */
 static long
 route_here(const char *node, TimeLineID timeline)
 {
-	char		timeline_arg[16];
-	const char *args[5];
+	char		timeline_arg[TIMELINE_ARG_LEN];
+	const char *args[] = {barman_ha_helper_path, BHA_VERB_PROMOTE, node, timeline_arg, NULL};
 	HelperResult result;
 	TimestampTz start = GetCurrentTimestamp();
 	RouteState	before = current_route_state();
 	double		ms;
 
 	snprintf(timeline_arg, sizeof(timeline_arg), "%u", timeline);
-	args[0] = barman_ha_helper_path;
-	args[1] = "promote";
-	args[2] = node;
-	args[3] = timeline_arg;
-	args[4] = NULL;
-
 	if (before != ROUTE_OK)
 		barman_ha_set_route(ROUTE_PENDING, NULL);
 	barman_ha_run_helper(args, &result);
@@ -78,49 +143,12 @@ route_here(const char *node, TimeLineID timeline)
 				 "helper exited with code %d", result.exit_code);
 
 	if (result.exit_code == BHA_EXIT_OK)
-	{
-		barman_ha_count_helper_call(true);
-		failures_in_a_row = 0;
-		fenced_timeline = 0;
-		barman_ha_set_route(ROUTE_OK, node);
-		if (before != ROUTE_OK)
-			barman_ha_record_event("routed", true, ms,
-								   "endpoints lead to %s on timeline %u", node, timeline);
-		next_route_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													reconcile_interval_ms());
-		return reconcile_interval_ms();
-	}
+		return route_succeeded(node, timeline, before, ms);
 	/* a refusal, an error or a timeout: a failed call all the same */
 	barman_ha_count_helper_call(false);
-
 	if (result.exit_code == BHA_EXIT_FENCED)
-	{
-		fenced_timeline = timeline;
-		/* the endpoints belong to another node now, whichever it is */
-		barman_ha_set_route(ROUTE_FENCED, "");
-		barman_ha_record_event("fenced", false, ms, "timeline %u refused: %s",
-							   timeline, result.last_error);
-		barman_ha_set_error("%s", result.last_error);
-		ereport(WARNING,
-				(errmsg("barman_ha: the backup host refused to route to node \"%s\" on timeline %u",
-						node, timeline),
-				 errdetail("%s", result.last_error),
-				 errhint("A newer primary has taken the endpoints. Rejoin this node as a standby.")));
-		return reconcile_interval_ms();
-	}
-
-	failures_in_a_row++;
-	barman_ha_set_route(ROUTE_FAILED, NULL);
-	barman_ha_record_event("route_failed", false, ms, "helper exit %d: %s",
-						   result.exit_code, result.last_error);
-	ereport(LOG,
-			(errmsg("barman_ha could not route the endpoints to node \"%s\": %s",
-					node, result.last_error),
-			 errdetail("The helper %s exited with code %d; retrying in %ld ms.",
-					   barman_ha_helper_path, result.exit_code, retry_delay_ms())));
-	barman_ha_set_error("%s", result.last_error);
-	next_route_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), retry_delay_ms());
-	return retry_delay_ms();
+		return route_fenced(node, timeline, &result, ms);
+	return route_failed(node, &result, ms);
 }
 
 /*
@@ -162,8 +190,15 @@ barman_ha_reconcile_primary(bool forced)
 	{
 		/* say it once; it stays so until a reload */
 		if (current_route_state() != ROUTE_FAILED)
-			barman_ha_record_event("route_failed", false, 0,
-								   "no node name: set barman_ha.node_name or cluster_name");
+			barman_ha_report_failure(&(BarmanHaFailure) {
+				.event = "route_failed",
+				.detail = "no node name: set barman_ha.node_name or cluster_name",
+				.elevel = WARNING,
+				.sqlerrcode = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+				.message = "barman_ha: no node name to route the endpoints to",
+				.log_detail = "barman_ha.node_name is empty and cluster_name is not a valid node name.",
+				.hint = "Set barman_ha.node_name or cluster_name to this node's name in nat.conf.",
+			});
 		barman_ha_set_route(ROUTE_FAILED, NULL);
 		return reconcile_interval_ms();
 	}

@@ -37,15 +37,28 @@ typedef enum SyncState
 
 static SyncState sync_state = SYNC_UNKNOWN;
 
+/*
+ * Move to state, saying so once with an event; a state that is not
+ * following the primary is a failure (sqlerrcode says which), which is
+ * also logged and becomes last_error.
+ */
 static void
-enter_sync_state(SyncState state, const char *event, bool ok, const char *detail)
+enter_sync_state(SyncState state, const char *event, int sqlerrcode,
+				 const char *detail)
 {
 	if (state == sync_state)
 		return;
 	sync_state = state;
-	barman_ha_record_event(event, ok, 0, "%s", detail);
-	if (!ok)
-		ereport(LOG, (errmsg("barman_ha: %s", detail)));
+	if (state == SYNC_FOLLOWING)
+		barman_ha_record_event(event, true, 0, "%s", detail);
+	else
+		barman_ha_report_failure(&(BarmanHaFailure) {
+			.event = event,
+			.detail = detail,
+			.elevel = LOG,
+			.sqlerrcode = sqlerrcode,
+			.message = psprintf("barman_ha: %s", detail),
+		});
 }
 
 static void
@@ -63,7 +76,8 @@ sync_slot(const char *name)
 	{
 		/* the local slot stays where it is: it keeps more WAL, never less */
 		barman_ha_set_primary_slot_lsn(InvalidXLogRecPtr);
-		enter_sync_state(SYNC_PRIMARY_UNREADABLE, "slot_sync_failed", false, detail);
+		enter_sync_state(SYNC_PRIMARY_UNREADABLE, "slot_sync_failed",
+						 ERRCODE_CONNECTION_FAILURE, detail);
 		return;
 	}
 	barman_ha_set_primary_slot_lsn(primary_lsn);
@@ -79,7 +93,8 @@ sync_slot(const char *name)
 		snprintf(detail, sizeof(detail),
 				 "the primary has no slot \"%s\": the standby's slot follows replay and keeps no extra WAL",
 				 name);
-		enter_sync_state(SYNC_PRIMARY_SLOT_MISSING, "primary_slot_missing", false, detail);
+		enter_sync_state(SYNC_PRIMARY_SLOT_MISSING, "primary_slot_missing",
+						 ERRCODE_UNDEFINED_OBJECT, detail);
 		target = replay;
 	}
 	else if (primary_lsn < local.restart_lsn)
@@ -87,14 +102,16 @@ sync_slot(const char *name)
 		snprintf(detail, sizeof(detail),
 				 "Barman's slot on the primary is at %X/%X but this standby keeps WAL only from %X/%X",
 				 LSN_FORMAT_ARGS(primary_lsn), LSN_FORMAT_ARGS(local.restart_lsn));
-		enter_sync_state(SYNC_BEHIND, "slot_sync_behind", false, detail);
+		enter_sync_state(SYNC_BEHIND, "slot_sync_behind",
+						 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, detail);
 		target = InvalidXLogRecPtr;
 	}
 	else
 	{
 		snprintf(detail, sizeof(detail), "slot \"%s\" follows the primary's, now at %X/%X",
 				 name, LSN_FORMAT_ARGS(primary_lsn));
-		enter_sync_state(SYNC_FOLLOWING, "slot_sync_following", true, detail);
+		enter_sync_state(SYNC_FOLLOWING, "slot_sync_following", ERRCODE_SUCCESSFUL_COMPLETION,
+						 detail);
 		target = Min(primary_lsn, replay);
 	}
 	if (!XLogRecPtrIsInvalid(target))

@@ -2,7 +2,8 @@
  *
  * shared_state.c
  *		The state the workers report and the ring of recent events, kept in
- *		shared memory.
+ *		shared memory, and the one way a failure is reported (an event,
+ *		last_error and the server log together).
  *
  * Shared memory rather than a table: a standby cannot write tables, and the
  * status must survive a worker restart.  A server restart starts afresh.
@@ -88,20 +89,14 @@ barman_ha_attach_worker(bool standby)
 }
 
 /*
- * Append an event to the ring and make it the last action.  A failed event
- * also becomes last_error; a successful one clears it.
+ * Append an event to the ring and make it the last action; last_error
+ * becomes error (NULL clears it).
  */
-void
-barman_ha_record_event(const char *event, bool ok, double duration_ms,
-					   const char *fmt,...)
+static void
+append_event(const char *event, bool ok, double duration_ms, const char *detail,
+			 const char *error)
 {
 	BarmanHaEvent *ev;
-	char		detail[BARMAN_HA_MSG_LEN];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
 
 	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
 	ev = &barman_ha_state->events[barman_ha_state->events_written % BARMAN_HA_EVENTS];
@@ -114,11 +109,42 @@ barman_ha_record_event(const char *event, bool ok, double duration_ms,
 
 	strlcpy(barman_ha_state->last_action, event, sizeof(barman_ha_state->last_action));
 	barman_ha_state->last_action_at = ev->at;
-	if (ok)
-		barman_ha_state->last_error[0] = '\0';
-	else
-		strlcpy(barman_ha_state->last_error, detail, sizeof(barman_ha_state->last_error));
+	strlcpy(barman_ha_state->last_error, error ? error : "",
+			sizeof(barman_ha_state->last_error));
 	LWLockRelease(barman_ha_state->lock);
+}
+
+/*
+ * Record an event.  A failed one also becomes last_error; a successful one
+ * clears it.
+ */
+void
+barman_ha_record_event(const char *event, bool ok, double duration_ms,
+					   const char *fmt,...)
+{
+	char		detail[BARMAN_HA_MSG_LEN];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	append_event(event, ok, duration_ms, detail, ok ? NULL : detail);
+}
+
+/*
+ * Say a failure everywhere the DBA looks, the same way for every failure:
+ * a failed event, last_error, and the server log.
+ */
+void
+barman_ha_report_failure(const BarmanHaFailure *failure)
+{
+	append_event(failure->event, false, failure->duration_ms, failure->detail,
+				 failure->last_error ? failure->last_error : failure->detail);
+	ereport(failure->elevel,
+			(errcode(failure->sqlerrcode),
+			 errmsg_internal("%s", failure->message),
+			 failure->log_detail ? errdetail_internal("%s", failure->log_detail) : 0,
+			 failure->hint ? errhint("%s", failure->hint) : 0));
 }
 
 /* routed_node: the node the helper confirmed, "" for none, NULL to keep it */
@@ -130,18 +156,6 @@ barman_ha_set_route(RouteState state, const char *routed_node)
 	if (routed_node)
 		strlcpy(barman_ha_state->routed_node, routed_node,
 				sizeof(barman_ha_state->routed_node));
-	LWLockRelease(barman_ha_state->lock);
-}
-
-void
-barman_ha_set_error(const char *fmt,...)
-{
-	va_list		ap;
-
-	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
-	va_start(ap, fmt);
-	vsnprintf(barman_ha_state->last_error, sizeof(barman_ha_state->last_error), fmt, ap);
-	va_end(ap);
 	LWLockRelease(barman_ha_state->lock);
 }
 

@@ -31,6 +31,12 @@
 
 #include "barman_ha.h"
 
+/* max_slot_wal_keep_size and retained WAL are counted in MB. */
+#define BYTES_PER_MB (1024 * 1024)
+/* What the DBA can do about a slot that retains too much WAL. */
+#define SLOT_CATCH_UP_HINT \
+	"Make Barman catch up (\"barman check\", \"barman receive-wal\") or raise max_slot_wal_keep_size."
+
 SlotInfo
 barman_ha_slot_info(const char *name)
 {
@@ -59,26 +65,23 @@ barman_ha_slot_info(const char *name)
 typedef void (*SlotOperation) (const char *name, XLogRecPtr lsn);
 
 /*
- * Run a slot operation; an ERROR it raises is caught, what it held is freed
- * and its message is left in message.  The worker goes on: an ERROR
- * escaping would end it.  Returns whether the operation completed.
+ * Run a slot operation.  An ERROR it raises is caught, what it held is
+ * freed, and the error is returned (copied into the caller's memory
+ * context); NULL when the operation completed.  The worker goes on: an
+ * ERROR escaping would end it.
  */
-static bool
-try_slot_operation(SlotOperation operation, const char *name, XLogRecPtr lsn,
-				   char *message, size_t size)
+static ErrorData *
+try_slot_operation(SlotOperation operation, const char *name, XLogRecPtr lsn)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool completed = false;
+	ErrorData  *volatile edata = NULL;
 
 	PG_TRY();
 	{
 		operation(name, lsn);
-		completed = true;
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -87,11 +90,9 @@ try_slot_operation(SlotOperation operation, const char *name, XLogRecPtr lsn,
 		/* an ephemeral slot we were creating is dropped by this */
 		if (MyReplicationSlot != NULL)
 			ReplicationSlotRelease();
-		strlcpy(message, edata->message, size);
-		FreeErrorData(edata);
 	}
 	PG_END_TRY();
-	return completed;
+	return edata;
 }
 
 /*
@@ -159,30 +160,52 @@ ms_since(TimestampTz start)
 	return (GetCurrentTimestamp() - start) / 1000.0;
 }
 
+/*
+ * A slot operation failed: its ERROR becomes a failure of the worker, "could
+ * not <action> replication slot", with the event that names the operation.
+ */
+static void
+report_slot_failure(const char *event, const char *action, const char *name,
+					TimestampTz start, const ErrorData *error, const char *log_detail)
+{
+	barman_ha_report_failure(&(BarmanHaFailure) {
+		.event = event,
+		.duration_ms = ms_since(start),
+		.detail = psprintf("slot \"%s\": %s", name, error->message),
+		.elevel = WARNING,
+		.sqlerrcode = error->sqlerrcode,
+		.message = psprintf("barman_ha: could not %s replication slot \"%s\": %s",
+							action, name, error->message),
+		.log_detail = log_detail,
+	});
+}
+
 /* Make sure the slot exists with WAL reserved.  Returns whether it does. */
 bool
 barman_ha_ensure_slot(const char *name)
 {
 	SlotInfo	info = barman_ha_slot_info(name);
 	TimestampTz start = GetCurrentTimestamp();
-	char		message[BARMAN_HA_MSG_LEN];
-	bool		created = !info.exists;
+	bool		create = !info.exists;
+	ErrorData  *error;
 
 	if (info.exists && !XLogRecPtrIsInvalid(info.restart_lsn))
 		return true;
 
-	if (!try_slot_operation(created ? create_slot : repair_slot, name,
-							InvalidXLogRecPtr, message, sizeof(message)))
+	error = try_slot_operation(create ? create_slot : repair_slot, name,
+							   InvalidXLogRecPtr);
+	if (error)
 	{
-		ereport(WARNING,
-				(errmsg("barman_ha could not create replication slot \"%s\": %s",
-						name, message)));
-		barman_ha_record_event("slot_create_failed", false, ms_since(start),
-							   "slot \"%s\": %s", name, message);
+		/* one event name for both, as barman_ha_events() has always said */
+		if (create)
+			report_slot_failure("slot_create_failed", "create", name, start, error, NULL);
+		else
+			report_slot_failure("slot_create_failed", "reserve WAL for", name, start, error,
+								"The slot exists but reserves no WAL, so WAL Barman has not received yet may be removed.");
 		return false;
 	}
 	info = barman_ha_slot_info(name);
-	barman_ha_record_event(created ? "slot_created" : "slot_repaired", true,
+	barman_ha_record_event(create ? "slot_created" : "slot_repaired", true,
 						   ms_since(start), "slot \"%s\" reserves WAL from %X/%X",
 						   name, LSN_FORMAT_ARGS(info.restart_lsn));
 	return true;
@@ -198,7 +221,7 @@ barman_ha_drop_inactive_slot(const char *name)
 	static bool active_reported = false;
 	SlotInfo	info = barman_ha_slot_info(name);
 	TimestampTz start = GetCurrentTimestamp();
-	char		message[BARMAN_HA_MSG_LEN];
+	ErrorData  *error;
 
 	if (!info.exists)
 		return;
@@ -208,7 +231,7 @@ barman_ha_drop_inactive_slot(const char *name)
 		if (!active_reported)
 		{
 			ereport(LOG,
-					(errmsg("barman_ha keeps replication slot \"%s\" on this standby because it is active",
+					(errmsg("barman_ha: keeping replication slot \"%s\" on this standby because it is active",
 							name),
 					 errdetail("A client is streaming from it; it will be dropped once it is inactive.")));
 			barman_ha_record_event("slot_kept_active", true, 0,
@@ -219,17 +242,14 @@ barman_ha_drop_inactive_slot(const char *name)
 	}
 	active_reported = false;
 
-	if (!try_slot_operation(drop_slot, name, InvalidXLogRecPtr, message, sizeof(message)))
+	error = try_slot_operation(drop_slot, name, InvalidXLogRecPtr);
+	if (error)
 	{
-		ereport(WARNING,
-				(errmsg("barman_ha could not drop replication slot \"%s\": %s",
-						name, message)));
-		barman_ha_record_event("slot_drop_failed", false, ms_since(start),
-							   "slot \"%s\": %s", name, message);
+		report_slot_failure("slot_drop_failed", "drop", name, start, error, NULL);
 		return;
 	}
 	ereport(LOG,
-			(errmsg("barman_ha dropped replication slot \"%s\" because this node is a standby",
+			(errmsg("barman_ha: dropped replication slot \"%s\" because this node is a standby",
 					name)));
 	barman_ha_record_event("slot_dropped", true, ms_since(start),
 						   "slot \"%s\" dropped on standby", name);
@@ -237,18 +257,21 @@ barman_ha_drop_inactive_slot(const char *name)
 
 /*
  * Move the slot's restart_lsn forward to target (never back).  Returns
- * whether the slot is now at or past target.
+ * whether the slot is now at or past target.  A failure is only logged: it
+ * is retried at the next pass, and the slot keeps more WAL meanwhile, not
+ * less.
  */
 bool
 barman_ha_advance_slot(const char *name, XLogRecPtr target)
 {
-	char		message[BARMAN_HA_MSG_LEN];
+	ErrorData  *error = try_slot_operation(advance_slot, name, target);
 
-	if (try_slot_operation(advance_slot, name, target, message, sizeof(message)))
+	if (error == NULL)
 		return true;
 	ereport(WARNING,
-			(errmsg("barman_ha could not advance replication slot \"%s\": %s",
-					name, message)));
+			(errcode(error->sqlerrcode),
+			 errmsg("barman_ha: could not advance replication slot \"%s\": %s",
+					name, error->message)));
 	return false;
 }
 
@@ -384,6 +407,39 @@ barman_ha_slot_wal(const SlotInfo *info, bool in_recovery)
 	return wal;
 }
 
+/* What barman_ha_check_slot_wal() saw, for its reports. */
+typedef struct SlotWalLook
+{
+	const char *name;
+	const char *copy;			/* "this standby's copy of " on a standby */
+	bool		in_recovery;
+	SlotInfo	info;
+	SlotWal		wal;
+	long long	retained_mb;	/* WAL the slot retains */
+} SlotWalLook;
+
+/*
+ * Say a change for the worse of the slot's WAL.  Every text names the slot
+ * first ("[this standby's copy of ]slot NAME"), then what became of it:
+ * event_text in the event, log_text in the log's message.
+ */
+static void
+report_slot_wal(const SlotWalLook *look, const char *event, int sqlerrcode,
+				const char *event_text, const char *log_text,
+				const char *log_detail, const char *hint)
+{
+	barman_ha_report_failure(&(BarmanHaFailure) {
+		.event = event,
+		.detail = psprintf("%sslot \"%s\" %s", look->copy, look->name, event_text),
+		.elevel = WARNING,
+		.sqlerrcode = sqlerrcode,
+		.message = psprintf("barman_ha: %sreplication slot \"%s\" %s",
+							look->copy, look->name, log_text),
+		.log_detail = log_detail,
+		.hint = hint,
+	});
+}
+
 /*
  * Look at the slot's WAL at the start of a pass, before the slot is
  * repaired: an invalidated slot is repaired within the same pass, so this
@@ -395,82 +451,71 @@ barman_ha_slot_wal(const SlotInfo *info, bool in_recovery)
 void
 barman_ha_check_slot_wal(const char *name)
 {
-	SlotInfo	info = barman_ha_slot_info(name);
-	bool		in_recovery = RecoveryInProgress();
-	SlotWal		wal = barman_ha_slot_wal(&info, in_recovery);
-	const char *copy = in_recovery ? "this standby's copy of " : "";
+	SlotWalLook look;
 	SlotWalStatus seen;
 	bool		was_near;
 	bool		near = false;
 	int64		retained = 0;
-	int64		limit = (int64) max_slot_wal_keep_size_mb * 1024 * 1024;
+	int64		limit = (int64) max_slot_wal_keep_size_mb * BYTES_PER_MB;
 
-	if (!XLogRecPtrIsInvalid(info.restart_lsn) && wal.current > info.restart_lsn)
-		retained = (int64) (wal.current - info.restart_lsn);
-	if (max_slot_wal_keep_size_mb >= 0 && wal.status != SLOT_WAL_LOST &&
-		wal.status != SLOT_WAL_NONE)
+	look.name = name;
+	look.in_recovery = RecoveryInProgress();
+	look.copy = look.in_recovery ? "this standby's copy of " : "";
+	look.info = barman_ha_slot_info(name);
+	look.wal = barman_ha_slot_wal(&look.info, look.in_recovery);
+	if (!XLogRecPtrIsInvalid(look.info.restart_lsn) &&
+		look.wal.current > look.info.restart_lsn)
+		retained = (int64) (look.wal.current - look.info.restart_lsn);
+	look.retained_mb = (long long) (retained / BYTES_PER_MB);
+	if (max_slot_wal_keep_size_mb >= 0 && look.wal.status != SLOT_WAL_LOST &&
+		look.wal.status != SLOT_WAL_NONE)
 		near = retained > limit / 100 * BARMAN_HA_SLOT_WARN_PERCENT;
 
 	LWLockAcquire(barman_ha_state->lock, LW_EXCLUSIVE);
 	seen = barman_ha_state->slot_wal_seen;
 	was_near = barman_ha_state->slot_near_limit;
-	barman_ha_state->slot_wal_seen = wal.status;
+	barman_ha_state->slot_wal_seen = look.wal.status;
 	barman_ha_state->slot_near_limit = near;
-	if (wal.status == SLOT_WAL_LOST && seen != SLOT_WAL_LOST)
+	if (look.wal.status == SLOT_WAL_LOST && seen != SLOT_WAL_LOST)
 		barman_ha_state->slot_invalidations++;
 	LWLockRelease(barman_ha_state->lock);
 
-	if (wal.status == SLOT_WAL_LOST && seen != SLOT_WAL_LOST)
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("barman_ha: %sreplication slot \"%s\" has been invalidated",
-						copy, name),
-				 errdetail("The slot retained more WAL than max_slot_wal_keep_size (%d MB) allows; WAL from %X/%X on was removed before Barman received it.",
-						   max_slot_wal_keep_size_mb, LSN_FORMAT_ARGS(info.invalidated_at)),
-				 errhint("The slot is reserved anew, but Barman's archive now has a gap: check \"barman check\", reset receive-wal and take a new base backup.")));
-		barman_ha_record_event("slot_invalidated", false, 0,
-							   "%sslot \"%s\" lost WAL from %X/%X (max_slot_wal_keep_size %d MB)",
-							   copy, name, LSN_FORMAT_ARGS(info.invalidated_at),
-							   max_slot_wal_keep_size_mb);
-	}
-	else if (wal.status == SLOT_WAL_UNRESERVED && seen != SLOT_WAL_UNRESERVED)
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("barman_ha: %sreplication slot \"%s\" no longer reserves its WAL",
-						copy, name),
-				 errdetail("It retains %lld MB from %X/%X, more than max_slot_wal_keep_size (%d MB): the next %s removes that WAL and invalidates the slot.",
-						   (long long) (retained / (1024 * 1024)),
-						   LSN_FORMAT_ARGS(info.restart_lsn), max_slot_wal_keep_size_mb,
-						   in_recovery ? "restartpoint" : "checkpoint"),
-				 errhint("Make Barman catch up (\"barman check\", \"barman receive-wal\") or raise max_slot_wal_keep_size.")));
-		barman_ha_record_event("slot_unreserved", false, 0,
-							   "%sslot \"%s\" retains %lld MB, over max_slot_wal_keep_size (%d MB)",
-							   copy, name, (long long) (retained / (1024 * 1024)),
-							   max_slot_wal_keep_size_mb);
-	}
+	if (look.wal.status == SLOT_WAL_LOST && seen != SLOT_WAL_LOST)
+		report_slot_wal(&look, "slot_invalidated", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+						psprintf("lost WAL from %X/%X (max_slot_wal_keep_size %d MB)",
+								 LSN_FORMAT_ARGS(look.info.invalidated_at),
+								 max_slot_wal_keep_size_mb),
+						"has been invalidated",
+						psprintf("The slot retained more WAL than max_slot_wal_keep_size (%d MB) allows; WAL from %X/%X on was removed before Barman received it.",
+								 max_slot_wal_keep_size_mb,
+								 LSN_FORMAT_ARGS(look.info.invalidated_at)),
+						"The slot is reserved anew, but Barman's archive now has a gap: check \"barman check\", reset receive-wal and take a new base backup.");
+	else if (look.wal.status == SLOT_WAL_UNRESERVED && seen != SLOT_WAL_UNRESERVED)
+		report_slot_wal(&look, "slot_unreserved", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+						psprintf("retains %lld MB, over max_slot_wal_keep_size (%d MB)",
+								 look.retained_mb, max_slot_wal_keep_size_mb),
+						"no longer reserves its WAL",
+						psprintf("It retains %lld MB from %X/%X, more than max_slot_wal_keep_size (%d MB): the next %s removes that WAL and invalidates the slot.",
+								 look.retained_mb, LSN_FORMAT_ARGS(look.info.restart_lsn),
+								 max_slot_wal_keep_size_mb,
+								 look.in_recovery ? "restartpoint" : "checkpoint"),
+						SLOT_CATCH_UP_HINT);
 	else if (near && !was_near)
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("barman_ha: %sreplication slot \"%s\" retains %lld MB of WAL, over %d%% of max_slot_wal_keep_size",
-						copy, name, (long long) (retained / (1024 * 1024)),
-						BARMAN_HA_SLOT_WARN_PERCENT),
-				 errdetail("Once it retains more than max_slot_wal_keep_size (%d MB), PostgreSQL invalidates it and removes WAL Barman has not received yet.",
-						   max_slot_wal_keep_size_mb),
-				 errhint("Make Barman catch up (\"barman check\", \"barman receive-wal\") or raise max_slot_wal_keep_size.")));
-		barman_ha_record_event("slot_near_limit", false, 0,
-							   "%sslot \"%s\" retains %lld MB of max_slot_wal_keep_size %d MB",
-							   copy, name, (long long) (retained / (1024 * 1024)),
-							   max_slot_wal_keep_size_mb);
-	}
+		report_slot_wal(&look, "slot_near_limit", ERRCODE_WARNING,
+						psprintf("retains %lld MB of max_slot_wal_keep_size %d MB",
+								 look.retained_mb, max_slot_wal_keep_size_mb),
+						psprintf("retains %lld MB of WAL, over %d%% of max_slot_wal_keep_size",
+								 look.retained_mb, BARMAN_HA_SLOT_WARN_PERCENT),
+						psprintf("Once it retains more than max_slot_wal_keep_size (%d MB), PostgreSQL invalidates it and removes WAL Barman has not received yet.",
+								 max_slot_wal_keep_size_mb),
+						SLOT_CATCH_UP_HINT);
 
 	/* back to safe: said once too */
 	if ((seen == SLOT_WAL_UNRESERVED || was_near) && !near &&
-		(wal.status == SLOT_WAL_RESERVED || wal.status == SLOT_WAL_EXTENDED))
+		(look.wal.status == SLOT_WAL_RESERVED || look.wal.status == SLOT_WAL_EXTENDED))
 		barman_ha_record_event("slot_wal_safe", true, 0,
 							   "%sslot \"%s\" is %s again, retaining %lld MB",
-							   copy, name, barman_ha_slot_wal_status_name(wal.status),
-							   (long long) (retained / (1024 * 1024)));
+							   look.copy, name,
+							   barman_ha_slot_wal_status_name(look.wal.status),
+							   look.retained_mb);
 }

@@ -43,38 +43,80 @@ typedef enum StatusVersion
 #define STATUS_COLS STATUS_COLS_V1_1
 #define EVENTS_COLS 5
 
-static Datum
-status_internal(FunctionCallInfo fcinfo, StatusVersion version)
+/* One row of barman_ha_status() as it is filled, column after column. */
+typedef struct StatusRow
 {
-	TupleDesc	tupdesc;
 	Datum		values[STATUS_COLS];
 	bool		nulls[STATUS_COLS];
-	bool		in_recovery = RecoveryInProgress();
-	TimeLineID	timeline;
-	XLogRecPtr	current;
-	SlotInfo	slot = barman_ha_slot_info(barman_ha_slot_name);
-	SlotWal		wal = barman_ha_slot_wal(&slot, in_recovery);
-	const char *node = barman_ha_effective_node_name();
-	const char *wal_status = barman_ha_slot_wal_status_name(wal.status);
-	NameData	slot_name;
+	int			n;				/* the next column */
+} StatusRow;
+
+static void
+put_value(StatusRow *row, Datum value)
+{
+	row->nulls[row->n] = false;
+	row->values[row->n++] = value;
+}
+
+static void
+put_null(StatusRow *row)
+{
+	row->nulls[row->n] = true;
+	row->values[row->n++] = (Datum) 0;
+}
+
+static void
+put_text(StatusRow *row, const char *text)
+{
+	if (text && text[0] != '\0')
+		put_value(row, CStringGetTextDatum(text));
+	else
+		put_null(row);
+}
+
+/* What the workers left in shared memory, copied out under the lock. */
+typedef struct WorkerReport
+{
+	RouteState	route_state;
+	char		routed_node[BARMAN_HA_NAME_LEN];
+	char		last_action[NAMEDATALEN];
+	TimestampTz last_action_at;
+	char		last_error[BARMAN_HA_MSG_LEN];
+	pid_t		worker_pid;
 	XLogRecPtr	primary_slot_lsn;
 	TimestampTz last_success_at;
 	uint64		helper_failures;
 	uint64		slot_invalidations;
-	RouteState	route_state;
-	int			expected_cols;
-	int			i = 0;
+} WorkerReport;
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	expected_cols = version == STATUS_V1_0 ? STATUS_COLS_V1_0 : STATUS_COLS_V1_1;
-	if (tupdesc->natts != expected_cols)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("barman_ha_status() is declared with %d columns, expected %d",
-						tupdesc->natts, expected_cols),
-				 errhint("Run ALTER EXTENSION repmgr_barman_ha UPDATE.")));
-	memset(nulls, 0, sizeof(nulls));
+static WorkerReport
+read_worker_report(void)
+{
+	WorkerReport report;
+
+	LWLockAcquire(barman_ha_state->lock, LW_SHARED);
+	report.route_state = barman_ha_state->route_state;
+	strlcpy(report.routed_node, barman_ha_state->routed_node, sizeof(report.routed_node));
+	strlcpy(report.last_action, barman_ha_state->last_action, sizeof(report.last_action));
+	report.last_action_at = barman_ha_state->last_action_at;
+	strlcpy(report.last_error, barman_ha_state->last_error, sizeof(report.last_error));
+	report.worker_pid = barman_ha_state->worker_pid;
+	report.primary_slot_lsn = barman_ha_state->primary_slot_lsn;
+	report.last_success_at = barman_ha_state->last_success_at;
+	report.helper_failures = barman_ha_state->helper_failures;
+	report.slot_invalidations = barman_ha_state->slot_invalidations;
+	LWLockRelease(barman_ha_state->lock);
+	return report;
+}
+
+/* The 16 columns of 1.0: role, node and slot, then the workers' report. */
+static void
+put_columns_1_0(StatusRow *row, bool in_recovery, const SlotInfo *slot,
+				const WorkerReport *report)
+{
+	TimeLineID	timeline;
+	XLogRecPtr	current;
+	Name		slot_name = palloc(sizeof(NameData));	/* outlives this call */
 
 	if (in_recovery)
 		current = GetXLogReplayRecPtr(&timeline);
@@ -84,97 +126,114 @@ status_internal(FunctionCallInfo fcinfo, StatusVersion version)
 		timeline = GetWALInsertionTimeLine();
 	}
 
-	values[i++] = CStringGetTextDatum(in_recovery ? "standby" : "primary");
-	values[i++] = Int32GetDatum((int32) timeline);
-	if (node)
-		values[i++] = CStringGetTextDatum(node);
-	else
-		nulls[i++] = true;
-	namestrcpy(&slot_name, barman_ha_slot_name);
-	values[i++] = NameGetDatum(&slot_name);
-	values[i++] = BoolGetDatum(slot.exists);
-	values[i++] = BoolGetDatum(slot.active);
-	if (XLogRecPtrIsInvalid(slot.restart_lsn))
+	put_value(row, CStringGetTextDatum(in_recovery ? "standby" : "primary"));
+	put_value(row, Int32GetDatum((int32) timeline));
+	put_text(row, barman_ha_effective_node_name());
+	namestrcpy(slot_name, barman_ha_slot_name);
+	put_value(row, NameGetDatum(slot_name));
+	put_value(row, BoolGetDatum(slot->exists));
+	put_value(row, BoolGetDatum(slot->active));
+	if (XLogRecPtrIsInvalid(slot->restart_lsn))
 	{
-		nulls[i++] = true;
-		nulls[i++] = true;
+		put_null(row);
+		put_null(row);
 	}
 	else
 	{
-		values[i++] = LSNGetDatum(slot.restart_lsn);
-		values[i++] = Int64GetDatum(current > slot.restart_lsn ?
-									(int64) (current - slot.restart_lsn) : 0);
+		put_value(row, LSNGetDatum(slot->restart_lsn));
+		put_value(row, Int64GetDatum(current > slot->restart_lsn ?
+									 (int64) (current - slot->restart_lsn) : 0));
 	}
 
-	LWLockAcquire(barman_ha_state->lock, LW_SHARED);
-	route_state = barman_ha_state->route_state;
-	values[i++] = CStringGetTextDatum(barman_ha_route_state_name(route_state));
-	if (barman_ha_state->routed_node[0])
-		values[i++] = CStringGetTextDatum(barman_ha_state->routed_node);
-	else
-		nulls[i++] = true;
-	if (barman_ha_state->last_action[0])
+	put_value(row, CStringGetTextDatum(barman_ha_route_state_name(report->route_state)));
+	put_text(row, report->routed_node);
+	if (report->last_action[0])
 	{
-		values[i++] = CStringGetTextDatum(barman_ha_state->last_action);
-		values[i++] = TimestampTzGetDatum(barman_ha_state->last_action_at);
+		put_value(row, CStringGetTextDatum(report->last_action));
+		put_value(row, TimestampTzGetDatum(report->last_action_at));
 	}
 	else
 	{
-		nulls[i++] = true;
-		nulls[i++] = true;
+		put_null(row);
+		put_null(row);
 	}
-	if (barman_ha_state->last_error[0])
-		values[i++] = CStringGetTextDatum(barman_ha_state->last_error);
+	put_text(row, report->last_error);
+	if (report->worker_pid)
+		put_value(row, Int32GetDatum(report->worker_pid));
 	else
-		nulls[i++] = true;
-	if (barman_ha_state->worker_pid)
-		values[i++] = Int32GetDatum(barman_ha_state->worker_pid);
-	else
-		nulls[i++] = true;
-	primary_slot_lsn = barman_ha_state->primary_slot_lsn;
-	last_success_at = barman_ha_state->last_success_at;
-	helper_failures = barman_ha_state->helper_failures;
-	slot_invalidations = barman_ha_state->slot_invalidations;
-	LWLockRelease(barman_ha_state->lock);
+		put_null(row);
 
 	/* on a standby following the primary's slot: where that is, how far behind */
-	if (in_recovery && !XLogRecPtrIsInvalid(primary_slot_lsn))
+	if (in_recovery && !XLogRecPtrIsInvalid(report->primary_slot_lsn))
 	{
-		values[i++] = LSNGetDatum(primary_slot_lsn);
-		if (XLogRecPtrIsInvalid(slot.restart_lsn))
-			nulls[i++] = true;
+		put_value(row, LSNGetDatum(report->primary_slot_lsn));
+		if (XLogRecPtrIsInvalid(slot->restart_lsn))
+			put_null(row);
 		else
-			values[i++] = Int64GetDatum((int64) primary_slot_lsn - (int64) slot.restart_lsn);
+			put_value(row, Int64GetDatum((int64) report->primary_slot_lsn -
+										 (int64) slot->restart_lsn));
 	}
 	else
 	{
-		nulls[i++] = true;
-		nulls[i++] = true;
+		put_null(row);
+		put_null(row);
 	}
+}
 
-	Assert(i == STATUS_COLS_V1_0);
+/* The columns 1.1 added: what tells the dangerous states. */
+static void
+put_columns_1_1(StatusRow *row, bool in_recovery, const SlotInfo *slot,
+				const WorkerReport *report)
+{
+	SlotWal		wal = barman_ha_slot_wal(slot, in_recovery);
+	const char *wal_status = barman_ha_slot_wal_status_name(wal.status);
 
-	/* 1.1: what tells the dangerous states */
-	if (wal_status)
-		values[i++] = CStringGetTextDatum(wal_status);
-	else
-		nulls[i++] = true;
+	put_text(row, wal_status);
 	if (wal.has_safe_size)
-		values[i++] = Int64GetDatum(wal.safe_wal_size);
+		put_value(row, Int64GetDatum(wal.safe_wal_size));
 	else
-		nulls[i++] = true;
-	values[i++] = Int64GetDatum((int64) slot_invalidations);
+		put_null(row);
+	put_value(row, Int64GetDatum((int64) report->slot_invalidations));
 	/* on a primary only: a standby calls no helper */
-	if (!in_recovery && last_success_at != 0)
-		values[i++] = Float8GetDatum((GetCurrentTimestamp() - last_success_at) / 1000000.0);
+	if (!in_recovery && report->last_success_at != 0)
+		put_value(row, Float8GetDatum((GetCurrentTimestamp() - report->last_success_at) /
+									  (double) USECS_PER_SEC));
 	else
-		nulls[i++] = true;
-	values[i++] = Int64GetDatum((int64) helper_failures);
-	values[i++] = BoolGetDatum(route_state == ROUTE_FENCED);
-	Assert(i == STATUS_COLS_V1_1);
+		put_null(row);
+	put_value(row, Int64GetDatum((int64) report->helper_failures));
+	put_value(row, BoolGetDatum(report->route_state == ROUTE_FENCED));
+}
+
+static Datum
+status_internal(FunctionCallInfo fcinfo, StatusVersion version)
+{
+	TupleDesc	tupdesc;
+	StatusRow	row;
+	bool		in_recovery = RecoveryInProgress();
+	SlotInfo	slot = barman_ha_slot_info(barman_ha_slot_name);
+	WorkerReport report = read_worker_report();
+	int			expected_cols;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("return type must be a row type")));
+	expected_cols = version == STATUS_V1_0 ? STATUS_COLS_V1_0 : STATUS_COLS_V1_1;
+	if (tupdesc->natts != expected_cols)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("barman_ha_status() is declared with %d columns, expected %d",
+						tupdesc->natts, expected_cols),
+				 errhint("Run ALTER EXTENSION repmgr_barman_ha UPDATE.")));
+
+	row.n = 0;
+	put_columns_1_0(&row, in_recovery, &slot, &report);
+	Assert(row.n == STATUS_COLS_V1_0);
+	put_columns_1_1(&row, in_recovery, &slot, &report);
+	Assert(row.n == STATUS_COLS_V1_1);
 
 	/* a 1.0 declaration takes the first 16 values only */
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));
 }
 
 /* barman_ha_status() as repmgr_barman_ha 1.0 declares it */
@@ -236,7 +295,8 @@ barman_ha_reconcile(PG_FUNCTION_ARGS)
 
 	if (latch == NULL)
 		ereport(WARNING,
-				(errmsg("no barman_ha worker is running"),
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no barman_ha worker is running"),
 				 errhint("Check that barman_ha.enabled is on and the server log for worker errors.")));
 	PG_RETURN_BOOL(latch != NULL);
 }
