@@ -14,6 +14,7 @@
 #include "datatype/timestamp.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "utils/timestamp.h"
 
 #include "barman_ha_contract.h"
 
@@ -54,6 +55,26 @@ typedef enum SlotWalStatus
 	SLOT_WAL_UNRESERVED,
 	SLOT_WAL_LOST
 } SlotWalStatus;
+
+/* Waits and durations are kept in milliseconds. */
+#define BARMAN_HA_MS_PER_SEC 1000L
+#define BARMAN_HA_USECS_PER_MS 1000
+
+/* Milliseconds from start to now: an event's duration. */
+static inline double
+barman_ha_ms_since(TimestampTz start)
+{
+	return (double) (GetCurrentTimestamp() - start) / BARMAN_HA_USECS_PER_MS;
+}
+
+/* Milliseconds left until deadline, 0 once it has passed. */
+static inline long
+barman_ha_ms_until(TimestampTz deadline)
+{
+	long		ms = (deadline - GetCurrentTimestamp()) / BARMAN_HA_USECS_PER_MS;
+
+	return ms > 0 ? ms : 0;
+}
 
 /* Share of max_slot_wal_keep_size the slot may retain before a WARNING. */
 #define BARMAN_HA_SLOT_WARN_PERCENT 80

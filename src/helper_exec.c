@@ -179,14 +179,6 @@ read_stream(HelperStream *stream, HelperResult *result)
 	}
 }
 
-static long
-ms_until(TimestampTz deadline)
-{
-	long		ms = (deadline - GetCurrentTimestamp()) / 1000;
-
-	return ms > 0 ? ms : 0;
-}
-
 /*
  * Wait for output or the latch until the deadline.  Returns false when the
  * deadline passed or a shutdown was asked for.
@@ -205,7 +197,7 @@ wait_for_output(HelperStream *streams, TimestampTz deadline, HelperResult *resul
 		if (streams[i].fd >= 0)
 			AddWaitEventToSet(set, WL_SOCKET_READABLE, streams[i].fd, NULL, &streams[i]);
 
-	nevents = WaitEventSetWait(set, ms_until(deadline), events, lengthof(events),
+	nevents = WaitEventSetWait(set, barman_ha_ms_until(deadline), events, lengthof(events),
 							   PG_WAIT_EXTENSION);
 	for (int i = 0; i < nevents; i++)
 	{
@@ -227,7 +219,7 @@ wait_for_output(HelperStream *streams, TimestampTz deadline, HelperResult *resul
 	}
 	FreeWaitEventSet(set);
 
-	if (ShutdownRequestPending || ms_until(deadline) == 0)
+	if (ShutdownRequestPending || barman_ha_ms_until(deadline) == 0)
 		going_on = false;
 	return going_on;
 }
@@ -242,10 +234,10 @@ wait_for_exit(pid_t pid, TimestampTz deadline, int *status)
 
 		if (r == pid || (r < 0 && errno != EINTR))
 			return true;
-		if (ShutdownRequestPending || ms_until(deadline) == 0)
+		if (ShutdownRequestPending || barman_ha_ms_until(deadline) == 0)
 			return false;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(HELPER_REAP_POLL_MS, ms_until(deadline)), PG_WAIT_EXTENSION);
+						 Min(HELPER_REAP_POLL_MS, barman_ha_ms_until(deadline)), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -259,7 +251,7 @@ end_helper(pid_t pid, int *status)
 
 	(void) kill(-pid, SIGTERM);
 	grace = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), HELPER_KILL_GRACE_MS);
-	while (waitpid(pid, status, WNOHANG) == 0 && ms_until(grace) > 0)
+	while (waitpid(pid, status, WNOHANG) == 0 && barman_ha_ms_until(grace) > 0)
 		(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 HELPER_REAP_POLL_MS, PG_WAIT_EXTENSION);
 	if (waitpid(pid, status, WNOHANG) == 0)
@@ -327,7 +319,7 @@ barman_ha_run_helper(const char *const *args, HelperResult *result)
 		(void) fcntl(streams[i].fd, F_SETFL, O_NONBLOCK);
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										   barman_ha_helper_timeout * 1000L);
+										   barman_ha_helper_timeout * BARMAN_HA_MS_PER_SEC);
 	while ((streams[0].fd >= 0 || streams[1].fd >= 0) &&
 		   wait_for_output(streams, deadline, result))
 		;

@@ -30,7 +30,7 @@ static TimeLineID fenced_timeline = 0;
 static long
 reconcile_interval_ms(void)
 {
-	return barman_ha_reconcile_interval * 1000L;
+	return barman_ha_reconcile_interval * BARMAN_HA_MS_PER_SEC;
 }
 
 /* barman_ha.retry_interval doubled per failure, at most the reconcile interval */
@@ -137,7 +137,7 @@ route_here(const char *node, TimeLineID timeline)
 	if (before != ROUTE_OK)
 		barman_ha_set_route(ROUTE_PENDING, NULL);
 	barman_ha_run_helper(args, &result);
-	ms = (GetCurrentTimestamp() - start) / 1000.0;
+	ms = barman_ha_ms_since(start);
 	if (result.last_error[0] == '\0' && result.exit_code > 0)
 		snprintf(result.last_error, sizeof(result.last_error),
 				 "helper exited with code %d", result.exit_code);
@@ -209,7 +209,7 @@ barman_ha_reconcile_primary(bool forced)
 
 	now = GetCurrentTimestamp();
 	if (!forced && now < next_route_at)
-		return Max((next_route_at - now) / 1000, 1);
+		return Max((next_route_at - now) / BARMAN_HA_USECS_PER_MS, 1);
 
 	return route_here(node, timeline);
 }

@@ -147,5 +147,5 @@ barman_ha_reconcile_standby(bool forced)
 				break;
 		}
 	}
-	return barman_ha_reconcile_interval * 1000L;
+	return barman_ha_reconcile_interval * BARMAN_HA_MS_PER_SEC;
 }

@@ -154,12 +154,6 @@ advance_slot(const char *name, XLogRecPtr target)
 	ReplicationSlotRelease();
 }
 
-static double
-ms_since(TimestampTz start)
-{
-	return (GetCurrentTimestamp() - start) / 1000.0;
-}
-
 /*
  * A slot operation failed: its ERROR becomes a failure of the worker, "could
  * not <action> replication slot", with the event that names the operation.
@@ -170,7 +164,7 @@ report_slot_failure(const char *event, const char *action, const char *name,
 {
 	barman_ha_report_failure(&(BarmanHaFailure) {
 		.event = event,
-		.duration_ms = ms_since(start),
+		.duration_ms = barman_ha_ms_since(start),
 		.detail = psprintf("slot \"%s\": %s", name, error->message),
 		.elevel = WARNING,
 		.sqlerrcode = error->sqlerrcode,
@@ -206,7 +200,7 @@ barman_ha_ensure_slot(const char *name)
 	}
 	info = barman_ha_slot_info(name);
 	barman_ha_record_event(create ? "slot_created" : "slot_repaired", true,
-						   ms_since(start), "slot \"%s\" reserves WAL from %X/%X",
+						   barman_ha_ms_since(start), "slot \"%s\" reserves WAL from %X/%X",
 						   name, LSN_FORMAT_ARGS(info.restart_lsn));
 	return true;
 }
@@ -251,7 +245,7 @@ barman_ha_drop_inactive_slot(const char *name)
 	ereport(LOG,
 			(errmsg("barman_ha: dropped replication slot \"%s\" because this node is a standby",
 					name)));
-	barman_ha_record_event("slot_dropped", true, ms_since(start),
+	barman_ha_record_event("slot_dropped", true, barman_ha_ms_since(start),
 						   "slot \"%s\" dropped on standby", name);
 }
 

@@ -59,10 +59,10 @@ disconnect(void)
 static bool
 wait_socket(int io, TimestampTz deadline)
 {
-	long		ms = (deadline - GetCurrentTimestamp()) / 1000;
+	long		ms = barman_ha_ms_until(deadline);
 	int			rc;
 
-	if (ms <= 0 || ShutdownRequestPending)
+	if (ms == 0 || ShutdownRequestPending)
 		return false;
 	rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | io,
 						   PQsocket(primary_conn), ms, PG_WAIT_EXTENSION);
@@ -94,8 +94,8 @@ connect_to_primary(TimestampTz deadline, char *error, size_t error_size)
 		if (!wait_socket(status == PGRES_POLLING_READING ? WL_SOCKET_READABLE
 						 : WL_SOCKET_WRITEABLE, deadline))
 		{
-			snprintf(error, error_size, "could not connect to the primary within %d s",
-					 PRIMARY_QUERY_TIMEOUT_MS / 1000);
+			snprintf(error, error_size, "could not connect to the primary within %ld s",
+					 PRIMARY_QUERY_TIMEOUT_MS / BARMAN_HA_MS_PER_SEC);
 			disconnect();
 			return false;
 		}
@@ -148,8 +148,8 @@ barman_ha_read_primary_slot(const char *name, bool *exists, XLogRecPtr *restart_
 	{
 		if (!wait_socket(WL_SOCKET_READABLE, deadline))
 		{
-			snprintf(error, error_size, "the primary did not answer within %d s",
-					 PRIMARY_QUERY_TIMEOUT_MS / 1000);
+			snprintf(error, error_size, "the primary did not answer within %ld s",
+					 PRIMARY_QUERY_TIMEOUT_MS / BARMAN_HA_MS_PER_SEC);
 			disconnect();
 			return false;
 		}
