@@ -21,7 +21,7 @@ teardown() {
 	[ "${BHA_KEEP:-0}" = 1 ] && return
 	for s in $SIDES; do side "$s"; bha_down >/dev/null 2>&1; done
 	# the raw files stay only after a failure, for a post-mortem
-	[ "$bha_tap_failed" -eq 0 ] && [ -n "${bhb_started:-}" ] && rm -rf "$BHB_OUT"
+	[ "$TAP_FAIL" -eq 0 ] && [ -n "${bhb_started:-}" ] && rm -rf "$BHB_OUT"
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM HUP
@@ -45,9 +45,9 @@ failovers() {
 			failover_q "$s" "$old" "$new" 1 200 "$f"
 		diag "$(tail -n 1 "$(bhb_tsv "$s" "$f")")"
 	done
-	t_is "$(col ext "$f" 12)" 0 "extension, $f: no committed row lost"
-	t_is "$(col ext "$f" 11)" no "extension, $f: Barman needed no receive-wal --reset"
-	t_is "$(col ext "$f" 5)" yes "extension, $f: the slot reserved WAL when first seen"
+	is "$(col ext "$f" 12)" 0 "extension, $f: no committed row lost"
+	is "$(col ext "$f" 11)" no "extension, $f: Barman needed no receive-wal --reset"
+	is "$(col ext "$f" 5)" yes "extension, $f: the slot reserved WAL when first seen"
 	rto_ext=$(col ext "$f" 9) rto_seed=$(col seed "$f" 9) rto_work=$(col working "$f" 9) rto_best=$(col best "$f" 9)
 	diag "$f, write RTO (ms since the promotion): extension $rto_ext, seed's handler $rto_seed, working order $rto_work, extension's order $rto_best"
 	t_ok "extension's write RTO after $f ($rto_ext ms) is smaller than the seed handler's ($rto_seed ms)" \
@@ -79,7 +79,7 @@ for s in $SIDES; do
 	side "$s"
 	gap=$(bhb_wal_gap 2>"$BHB_OUT/$s.walgap.err")
 	diag "$s: WAL missing from Barman's archive: ${gap:-?} bytes $(head -c 300 "$BHB_OUT/$s.walgap.err")"
-	[ "$s" = ext ] && t_is "$gap" 0 "extension: no WAL missing from Barman's archive across both failovers"
+	[ "$s" = ext ] && is "$gap" 0 "extension: no WAL missing from Barman's archive across both failovers"
 done
 side ext
 rejoin_ext() { bhb_heal db2 db1 && bhb_rejoin db2 db1; }

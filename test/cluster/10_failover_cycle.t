@@ -1,6 +1,6 @@
 #!/bin/bash
-# The cluster's scenarios on one bring-up, in the order of value (issue 4):
-#   1. steady state; the helper's `barman reset` against the real Barman
+# The cluster's scenarios on one bring-up, in the order of value:
+#   1. steady state; the orchestrator's `barman reset` against the real Barman
 #   2. failover by kill -9 of db1's postmaster under a writer through 54322, no lost row
 #   3. PITR of a backup taken before the failover to a time after it
 #   4. rejoin of db1 as a standby: its slot is dropped, nothing routes to it
@@ -21,7 +21,7 @@ t_ok "db2's slot as standby_slot=$BHA_STANDBY_SLOT wants" bha_standby_slot_ok db
 t_ok "Barman streams from db1" bha_barman_streams_from db1
 t_ok "app can write through $BHA_APP_PORT" bha_app_sql "INSERT INTO rows (i) VALUES (-100)"
 for n in db1 db2; do t_ok "barman_ha_status() healthy on $n" bha_ext_healthy "$n" || bha_status_row "$n"; done
-t_is "$(bha_sql db1 "SELECT role || ' ' || route_state || ' ' || coalesce(routed_node, '-') FROM barman_ha_status()")" \
+is "$(bha_sql db1 "SELECT role || ' ' || route_state || ' ' || coalesce(routed_node, '-') FROM barman_ha_status()")" \
 	"primary ok db1" "db1: primary, route ok to db1"
 
 old=$(bha_sql db1 "SELECT pid FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
@@ -43,7 +43,7 @@ diag "kill -9 failover: $(bha_failover_report)"
 bha_wait 30 "20 more commits" bha_writer_has w1 20 "$t_kill"
 bha_writer_stop w1
 lost=$(bha_writer_lost w1 db2)
-t_is "$lost" "" "every row the writer saw committed ($(bha_writer_count w1)) is on db2"
+is "$lost" "" "every row the writer saw committed ($(bha_writer_count w1)) is on db2"
 t_ok "barman check OK on db2" bha_wait 90 "barman check OK" bha_barman_check_ok || bha_barman_check | grep -v ': OK'
 t_ok "Barman needed no receive-wal --reset" bha_barman_no_reset
 t_ok "slot $BHA_SLOT on db2" bha_slot_exists db2
@@ -65,7 +65,7 @@ read -r before after marker <<<"${pitr_rows:-0 0 0}"
 diag "PITR: $before rows from before the kill, $after from after it, marker $marker"
 t_ok "PITR has rows committed before the failover (db1, timeline 1)" test "$before" -gt 0
 t_ok "PITR has rows committed after the failover (db2, timeline 2)" test "$after" -gt 0
-t_is "$marker" 0 "PITR stopped at the target: the row inserted after it is absent"
+is "$marker" 0 "PITR stopped at the target: the row inserted after it is absent"
 t_ok "PITR holds every row the writer saw committed" test "$(bha_pitr_sql "SELECT count(*) FROM rows WHERE i > 0")" -ge "$(bha_writer_count w1)"
 bha_pitr_stop
 
@@ -100,7 +100,7 @@ diag "host-gone failover: $(bha_failover_report)"
 bha_events db2 | awk -v t="$(date -u -d @$((t_cut / 1000)) +%T)" '$1 >= t' | sed 's/^/# db2 event: /'
 bha_writer_stop w2
 lost=$(bha_writer_lost w2 db2)
-t_is "$lost" "" "every row writer 2 saw committed ($(bha_writer_count w2)) is on db2"
+is "$lost" "" "every row writer 2 saw committed ($(bha_writer_count w2)) is on db2"
 t_ok "barman check OK on db2" bha_wait 90 "barman check OK" bha_barman_check_ok || bha_barman_check | grep -v ': OK'
 
 # ------------------------------------------------------------ 7. the cut-off db1 comes back: fenced
@@ -110,6 +110,6 @@ bha_status_row db1 | sed 's/^/# db1 status: /'
 t_ok "both endpoints stay on db2" bha_endpoints_on db2
 t_ok "Barman still streams from db2" bha_barman_streams_from db2
 t_ok "commits through $BHA_APP_PORT still reach db2" bha_app_sql "INSERT INTO rows (i) VALUES (-102)"
-t_is "$(bha_sql db2 appdb "SELECT count(*) FROM rows WHERE i = -102")" 1 "...and land on db2"
+is "$(bha_sql db2 appdb "SELECT count(*) FROM rows WHERE i = -102")" 1 "...and land on db2"
 
 done_testing

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Fault matrix of issue 6, part 1: faults on the primary db1 and the backup host, no failover
+# Fault matrix, part 1 (docs/faults.md): faults on the primary db1 and the backup host, no failover
 # (repmgrd paused while db1 is restarted on purpose).  One bring-up; a writer commits
 # through BACKUP:54322 all along; every scenario prints "# FIGURE ..." lines (docs/faults.md).
 #   6. barman_ha_client missing, not executable, its config writable by others, the
@@ -21,8 +21,8 @@ t_ok "repmgrd paused (db1 is restarted on purpose below)" bhf_repmgrd_pause
 bha_writer_start w 0
 t_ok "writer commits through $BHA_APP_PORT" bha_wait 30 "10 commits" bha_writer_has w 10
 sw0=$(bhf_switch_wal_count)
-tl=$(bhf_helper_status timeline)
-t_is "$(bhf_helper_status switch_wal)" done "the backup host's state: switch_wal=done for timeline $tl"
+tl=$(bhf_orchestrator_status timeline)
+is "$(bhf_orchestrator_status switch_wal)" done "the backup host's state: switch_wal=done for timeline $tl"
 
 # ------------------------------------------------------------ 7a. PostgreSQL restarted on the primary
 # db1 gets its own copy of the client (helper_path is a postmaster setting: one restart), which
@@ -35,12 +35,12 @@ t0=$(bha_now_ms)
 t_ok "db1 restarted (pg_ctl stop -m fast, start)" bhf_pg_restart db1
 t_ok "route ok on db1 after the restart" bha_wait 30 "route ok on db1" bha_route_ok db1
 conv=$(bhf_since "$t0")
-t_is "$(bha_sql db1 "SHOW barman_ha.helper_path")" "$hdir/barman_ha_client" "db1 uses its own copy of the client"
+is "$(bha_sql db1 "SHOW barman_ha.helper_path")" "$hdir/barman_ha_client" "db1 uses its own copy of the client"
 t_ok "both endpoints still on db1" bha_endpoints_on db1
 t_ok "Barman streams from db1" bha_wait 30 "Barman streaming from db1" bha_barman_streams_from db1
 t_ok "the writer commits again" bha_wait 30 "5 commits after the restart" bha_writer_has w 5 "$(bha_now_ms)"
-t_is "$(bhf_switch_wal_count)" "$sw0" "no second switch-wal for timeline $tl after the restart"
-t_is "$(bhf_event_count db1 switch_wal)" 0 "db1's events after the restart: no switch_wal step"
+is "$(bhf_switch_wal_count)" "$sw0" "no second switch-wal for timeline $tl after the restart"
+is "$(bhf_event_count db1 switch_wal)" 0 "db1's events after the restart: no switch_wal step"
 bhf_fig 7-restart "converge_ms=$conv (pg_ctl restart to route ok)" "switch_wal_runs=$(( $(bhf_switch_wal_count) - sw0 ))"
 
 # ------------------------------------------------------------ 6. the client broken in four ways
@@ -62,7 +62,7 @@ bhf_broken() {
 	t_ok "$name: the route_failed event has it" bhf_event_has db1 route_failed "$re" "$t0"
 	t_ok "$name: PostgreSQL runs, db1 primary" bha_is_primary db1
 	t_ok "$name: commits through $BHA_APP_PORT go on" bha_wait 15 "a commit" bha_writer_has w 1 "$(bha_now_ms)"
-	t_is "$(bha_nat show)" "$nat_before" "$name: the nat table is unchanged"
+	is "$(bha_nat show)" "$nat_before" "$name: the nat table is unchanged"
 	bhf_fig "6-$name" "error_ms=$ms"
 }
 bhf_repaired() {
@@ -102,9 +102,9 @@ first=$(bha_writer_first_after w "$t0")
 t_ok "both endpoints on db1" bha_endpoints_on db1
 t_ok "slot $BHA_SLOT on db1" bha_slot_exists db1
 t_ok "Barman streams from db1" bha_wait 30 "Barman streaming from db1" bha_barman_streams_from db1
-t_is "$(bhf_switch_wal_count)" "$sw0" "no second switch-wal for timeline $tl after the SIGKILL"
-t_is "$(bhf_helper_status switch_wal) $(bhf_helper_status timeline)" "done $tl" "helper state still switch_wal=done, timeline $tl"
-t_is "$(bhf_event_count db1 switch_wal)" 0 "db1's events: no switch_wal step"
+is "$(bhf_switch_wal_count)" "$sw0" "no second switch-wal for timeline $tl after the SIGKILL"
+is "$(bhf_orchestrator_status switch_wal) $(bhf_orchestrator_status timeline)" "done $tl" "orchestrator state still switch_wal=done, timeline $tl"
+is "$(bhf_event_count db1 switch_wal)" 0 "db1's events: no switch_wal step"
 bhf_fig 7-sigkill "converge_ms=$conv (kill to route ok)" "first_commit_ms=$(( ${first:-0} - t0 ))" "switch_wal_runs=$(( $(bhf_switch_wal_count) - sw0 ))"
 
 # ------------------------------------------------------------ 8. slow helper: sshd stopped
@@ -211,7 +211,7 @@ ep=$(bhf_since "$t0")
 t_ok "Barman streams again" bha_wait 30 "Barman streaming" bha_barman_streams_from db1
 st=$(bhf_since "$t0")
 t_ok "the writer commits through $BHA_APP_PORT again" bha_wait 20 "a commit" bha_writer_has w 1 "$(bha_now_ms)"
-t_is "$(bha_in backup sysctl -n net.ipv4.ip_forward)" 1 "forwarding back on"
+is "$(bha_in backup sysctl -n net.ipv4.ip_forward)" 1 "forwarding back on"
 t_ok "db1 saw it as a repair" bhf_event_has db1 check 'repairing' "$t0"
 bha_events db1 | awk -v t="$(date -d @$((t0 / 1000)) +%T)" '$1 >= t' | sed 's/^/# db1 event: /'
 bhf_fig 2-flush "endpoints_ms=$ep barman_streaming_ms=$st"
@@ -239,11 +239,11 @@ bhf_fig 2-chains "endpoints_ms=$ep barman_streaming_ms=$(bhf_since "$t0")"
 t_ok "the writer commits" bha_wait 20 "a commit" bha_writer_has w 1 "$(bha_now_ms)"
 bha_writer_stop w
 lost=$(bha_writer_lost w db1)
-t_is "$lost" "" "every row the writer saw committed ($(bha_writer_count w)) is on db1"
+is "$lost" "" "every row the writer saw committed ($(bha_writer_count w)) is on db1"
 t_ok "repmgrd unpaused" bhf_repmgrd_unpause
-t_is "$(bhf_switch_wal_count)" "$sw0" "in all of this no second switch-wal for timeline $tl"
+is "$(bhf_switch_wal_count)" "$sw0" "in all of this no second switch-wal for timeline $tl"
 miss=$(bhf_wal_report)
-t_is "$miss" 0 "no WAL segment missing from Barman's archive"
+is "$miss" 0 "no WAL segment missing from Barman's archive"
 t_ok "barman check OK" bha_wait 90 "barman check OK" bha_barman_check_ok || bha_barman_check | grep -v ': OK'
 bhf_fig all-20 "rows_committed=$(bha_writer_count w) rows_lost=$(grep -c . <<<"$lost") wal_missing=$miss"
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Fault matrix of issue 6, part 2: faults during failovers.  One bring-up; a writer commits
+# Fault matrix, part 2 (docs/faults.md): faults during failovers.  One bring-up; a writer commits
 # through BACKUP:54322; every scenario prints "# FIGURE ..." lines (docs/faults.md).
 #   1. backup host unreachable during the promotion (its cable down 20 s): db1 -> db2
 #   5. Barman down at the promotion (barman_path fails, no cron): db2 -> db1
@@ -11,6 +11,13 @@ BHA_PREFIX=${BHA_PREFIX:-bhf}f2
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/faults_lib.sh"
 bha_test_setup
+
+# writer_kept WRITER NODE: the writer stopped; lost: the rows it saw committed that NODE lacks (a test: none)
+writer_kept() {
+	bha_writer_stop "$1"
+	lost=$(bha_writer_lost "$1" "$2")
+	is "$lost" "" "every row writer ${1#w} saw committed ($(bha_writer_count "$1")) is on $2"
+}
 
 t_ok "both endpoints on db1 after the bring-up" bha_endpoints_on db1
 t_ok "route ok on db1" bha_wait 20 "route ok on db1" bha_route_ok db1
@@ -45,10 +52,8 @@ t_ok "the writer commits again" bha_wait 30 "5 commits" bha_writer_has w1 5 "$t_
 first=$(bha_writer_first_after w1 "$t_up")
 bha_events db2 | awk -v t="$(date -d @$((t_up / 1000)) +%T)" '$1 >= t' | sed 's/^/# db2 event: /'
 diag "link up -> barman endpoint $ep_b ms, app endpoint $ep_a ms, first commit $(( ${first:-0} - t_up )) ms"
-t_ok "... the app endpoint within one retry interval + one helper call: $ep_a ms <= $(( retry * 1000 + 15000 ))" test "$ep_a" -le $(( retry * 1000 + 15000 ))
-bha_writer_stop w1
-lost=$(bha_writer_lost w1 db2)
-t_is "$lost" "" "every row writer 1 saw committed ($(bha_writer_count w1)) is on db2"
+t_ok "... the app endpoint within one retry interval + one call of the client: $ep_a ms <= $(( retry * 1000 + 15000 ))" test "$ep_a" -le $(( retry * 1000 + 15000 ))
+writer_kept w1 db2
 bhf_fig 1-backup-unreachable "promoted_ms=$(( t_prom - t_cut )) failed_calls=$nf barman_endpoint_after_link_ms=$ep_b app_endpoint_after_link_ms=$ep_a first_commit_after_link_ms=$(( ${first:-0} - t_up )) rows_lost=$(grep -c . <<<"$lost")"
 
 # db1 back as a standby (4: its slot goes)
@@ -83,7 +88,7 @@ t_ok "events show a failed Barman step" test "$(bha_sql db1 "SELECT count(*) FRO
 slot_at=$(bha_sql db1 "SELECT extract(epoch FROM min(at)) * 1000 FROM barman_ha_events() WHERE event IN ('slot_created', 'promoted')")
 app_at=$(bha_sql db1 "SELECT extract(epoch FROM min(at)) * 1000 FROM barman_ha_events() WHERE event = 'route_app' AND ok")
 t_ok "the slot existed before the app endpoint moved (slot ${slot_at%.*}, route_app ${app_at%.*})" test -n "$app_at" -a "${slot_at%.*}" -le "${app_at%.*}"
-t_is "$(bhf_helper_status switch_wal)" pending "backup host state: switch_wal=pending"
+is "$(bhf_orchestrator_status switch_wal)" pending "backup host state: switch_wal=pending"
 bha_events db1 | sed 's/^/# db1 event: /'
 sleep 5
 n_down=$(bha_writer_after w2 $((t_kill + 3000)))
@@ -97,11 +102,9 @@ conv=$(bhf_since "$t_back")
 t_ok "Barman streams from db1" bha_wait 30 "Barman streaming from db1" bha_barman_streams_from db1
 t_ok "the writer commits again" bha_wait 30 "5 commits" bha_writer_has w2 5 "$t_back"
 first=$(bha_writer_first_after w2 "$t_back")
-t_is "$(bhf_helper_status switch_wal)" done "backup host state: switch_wal=done"
-t_is "$(( $(bhf_switch_wal_count) - sw0 ))" 1 "one switch-wal for the new timeline"
-bha_writer_stop w2
-lost=$(bha_writer_lost w2 db1)
-t_is "$lost" "" "every row writer 2 saw committed ($(bha_writer_count w2)) is on db1"
+is "$(bhf_orchestrator_status switch_wal)" done "backup host state: switch_wal=done"
+is "$(( $(bhf_switch_wal_count) - sw0 ))" 1 "one switch-wal for the new timeline"
+writer_kept w2 db1
 bhf_fig 5-barman-down "commits_while_down=$n_down route_ok_after_barman_back_ms=$conv first_commit_after_back_ms=$(( ${first:-0} - t_back )) rows_lost=$(grep -c . <<<"$lost")"
 
 # ------------------------------------------------------------ 4. the double failover, end state
@@ -113,8 +116,8 @@ t_ok "Barman streams from db1" bha_barman_streams_from db1
 t_ok "db2 streams from db1" bha_wait 30 "db2 streaming" bha_streams_from db1 db2
 t_ok "barman check OK after the double failover" bha_wait 90 "barman check OK" bha_barman_check_ok || bha_barman_check | grep -v ': OK'
 miss=$(bhf_wal_report)
-t_is "$miss" 0 "no WAL segment missing from Barman's archive across both timeline switches"
-bhf_fig 4-double-failover "wal_missing=$miss timelines=$(bhf_helper_status timeline)"
+is "$miss" 0 "no WAL segment missing from Barman's archive across both timeline switches"
+bhf_fig 4-double-failover "wal_missing=$miss timelines=$(bhf_orchestrator_status timeline)"
 
 # ------------------------------------------------------------ 3. stale primary fenced, nothing reaches it
 for n in db1 db2; do bha_sql $n "ALTER SYSTEM SET log_connections = on" >/dev/null; bha_sql $n "SELECT pg_reload_conf()" >/dev/null; done
@@ -139,15 +142,14 @@ t_ok "db1 still fenced" bha_route_state_is db1 fenced
 t_ok "both endpoints stay on db2" bha_endpoints_on db2
 t_ok "Barman streams from db2" bha_barman_streams_from db2
 bha_writer_stop w3
-# what reached db1 since its cable came back: only the helper's claim checks (replication
+# what reached db1 since its cable came back: only the orchestrator's claim checks (replication
 # connections of user barman, straight to db1's address) may appear
 reached=$(bhf_backup_conns db1 "$log0" | grep -vE 'replication connection authorized: user=barman ')
-t_is "$reached" "" "no client and no Barman connection reached db1 through the endpoints while it was fenced"
+is "$reached" "" "no client and no Barman connection reached db1 through the endpoints while it was fenced"
 checks=$(bhf_backup_conns db1 "$log0" | grep -c 'replication connection authorized: user=barman ')
 diag "claim checks that reached db1 directly while fenced: $checks"
-t_is "$(bha_sql db1 appdb "SELECT count(*) FROM rows WHERE i > 2000000 AND at > to_timestamp($t_up / 1000.0)")" 0 "no row written on db1 after it came back"
-lost=$(bha_writer_lost w3 db2)
-t_is "$lost" "" "every row writer 3 saw committed ($(bha_writer_count w3)) is on db2"
+is "$(bha_sql db1 appdb "SELECT count(*) FROM rows WHERE i > 2000000 AND at > to_timestamp($t_up / 1000.0)")" 0 "no row written on db1 after it came back"
+writer_kept w3 db2
 bhf_fig 3-stale-primary "fenced_after_link_ms=$fence_ms connections_through_endpoints=$(grep -c . <<<"$reached") rows_lost=$(grep -c . <<<"$lost")"
 
 done_testing

@@ -44,7 +44,7 @@ t_cut=$(bha_now_ms)
 t_ok "db1 and db2 cut from each other (both still reach backup and app)" cut_nodes add
 t_ok "db1 drops db2 and commits again, Barman its synchronous standby" \
 	bha_wait 30 "commits on db1 after its walsender to db2 timed out" bha_writer_has w 5 $((t_cut + 4000))
-t_is "$(bha_sql db1 "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")" sync \
+is "$(bha_sql db1 "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")" sync \
 	"Barman is db1's synchronous standby now"
 t_prom=$(bha_now_ms)
 t_ok "db2 promoted by hand (pg_ctl promote) while db1 lives" \
@@ -60,7 +60,7 @@ n_after=$(bha_writer_after w "$t_prom")
 t_ok "Barman still streams from db1" bha_barman_streams_from db1
 bha_writer_stop w
 lost=$(bha_writer_lost w db1)
-t_is "$lost" "" "every commit the writer saw acknowledged ($(bha_writer_count w)) is on db1, which kept the endpoints"
+is "$lost" "" "every commit the writer saw acknowledged ($(bha_writer_count w)) is on db1, which kept the endpoints"
 missing_db2=$(bha_writer_lost w db2 | wc -l)
 diag "commits after the cut: $(bha_writer_after w "$t_cut"), after db2's promotion: $n_after; of them missing on db2 (lost, had the endpoints moved): $missing_db2"
 t_ok "db2 lacks commits acknowledged after the cut: routing to it would have lost them ($missing_db2)" test "$missing_db2" -gt 0

@@ -49,8 +49,8 @@ for n in db1 db2; do
 	sed -i "1i local postgres barman_ha_mon trust" "$BHA_DATA/$n/pgdata/pg_hba.conf"
 	bha_sql "$n" "SELECT pg_reload_conf()" >/dev/null
 done
-t_is "$(bha_sql db1 "SELECT extversion FROM pg_extension WHERE extname = 'repmgr_barman_ha'")" 1.1 "the SQL is at 1.1 (ALTER EXTENSION ... UPDATE)"
-t_is "$(bha_sql db1 "SELECT rolsuper FROM pg_roles WHERE rolname = 'barman_ha_mon'")" f "the exporter's role is no superuser, only in pg_monitor"
+is "$(bha_sql db1 "SELECT extversion FROM pg_extension WHERE extname = 'repmgr_barman_ha'")" 1.1 "the SQL is at 1.1 (ALTER EXTENSION ... UPDATE)"
+is "$(bha_sql db1 "SELECT rolsuper FROM pg_roles WHERE rolname = 'barman_ha_mon'")" f "the exporter's role is no superuser, only in pg_monitor"
 role_on_db2() { [ "$(bha_sql db2 "SELECT count(*) FROM pg_roles WHERE rolname = 'barman_ha_mon'")" = 1 ]; }
 t_ok "db2 replayed the role and the update" bha_wait 20 "barman_ha_mon on db2" role_on_db2
 exporter_start db1
@@ -58,21 +58,21 @@ exporter_start db2
 bha_mkdir barman:barman 0755 "$BHA_DATA/backup/metrics"
 
 # ---- before: db1 primary, db2 standby
-t_is "$(labels db1 barman_ha_up)" 'barman_ha_up{node="db1",role="primary",server="'"$BHA_DATA"'/db1/run:5432",slot="barman"}' \
+is "$(labels db1 barman_ha_up)" 'barman_ha_up{node="db1",role="primary",server="'"$BHA_DATA"'/db1/run:5432",slot="barman"}' \
 	"db1's series: role primary, node db1"
-t_is "$(value db1 barman_ha_timeline)" 1 "db1: timeline 1"
-t_is "$(value db1 barman_ha_route_ok)" 1 "db1: route_ok 1"
-t_is "$(value db1 barman_ha_fenced)" 0 "db1: fenced 0"
+is "$(value db1 barman_ha_timeline)" 1 "db1: timeline 1"
+is "$(value db1 barman_ha_route_ok)" 1 "db1: route_ok 1"
+is "$(value db1 barman_ha_fenced)" 0 "db1: fenced 0"
 t_ok "db1: last_success_age below two reconcile intervals ($(value db1 barman_ha_last_success_age_seconds) s)" \
 	awk -v a="$(value db1 barman_ha_last_success_age_seconds)" 'BEGIN { exit !(a < 20) }'
-t_is "$(labels db2 barman_ha_up | grep -o 'role="[a-z]*"')" 'role="standby"' "db2's series: role standby"
+is "$(labels db2 barman_ha_up | grep -o 'role="[a-z]*"')" 'role="standby"' "db2's series: role standby"
 lag_known() { value db2 barman_ha_slot_sync_lag_bytes | grep -qE "^[0-9.e+]+$"; }
 t_ok "db2: the standby copy's sync lag is known" bha_wait 30 "a sync lag on db2" lag_known
 diag "db2: sync lag $(value db2 barman_ha_slot_sync_lag_bytes) bytes"
 tf=$(textfile)
 t_ok "backup textfile: routed node db1" grep -q "^barman_ha_backup_routed_node_info{server=\"$BHA_SERVER\",node=\"db1\"" <<<"$tf"
 t_ok "backup textfile: Barman streaming" grep -q "^barman_ha_backup_barman_streaming{server=\"$BHA_SERVER\"} 1" <<<"$tf"
-t_is "$(stat -c '%U %a' "$BHA_DATA/backup/metrics/barman_ha.prom")" "barman 644" "the textfile is barman's, readable by node_exporter"
+is "$(stat -c '%U %a' "$BHA_DATA/backup/metrics/barman_ha.prom")" "barman 644" "the textfile is barman's, readable by node_exporter"
 
 # ---- the failover
 bha_writer_start w 0
@@ -84,17 +84,17 @@ diag "failover: $(bha_failover_report)"
 t_ok "route ok on db2" bha_wait 30 "route ok on db2" bha_route_ok db2
 db2_primary_in_metrics() { scrape db2 | grep -q '^barman_ha_up{node="db2",role="primary"'; }
 t_ok "db2's exporter: role primary" bha_wait 20 "db2 primary in its metrics" db2_primary_in_metrics
-t_is "$(value db2 barman_ha_timeline)" 2 "db2: timeline 2"
-t_is "$(value db2 barman_ha_route_ok)" 1 "db2: route_ok 1"
-t_is "$(value db2 barman_ha_helper_failures_total)" 0 "db2: no failed call"
-t_is "$(value db1 pg_up)" 0 "db1's exporter says pg_up 0"
+is "$(value db2 barman_ha_timeline)" 2 "db2: timeline 2"
+is "$(value db2 barman_ha_route_ok)" 1 "db2: route_ok 1"
+is "$(value db2 barman_ha_helper_failures_total)" 0 "db2: no failed call"
+is "$(value db1 pg_up)" 0 "db1's exporter says pg_up 0"
 tf=$(textfile)
 t_ok "backup textfile: routed node db2" grep -q "^barman_ha_backup_routed_node_info{server=\"$BHA_SERVER\",node=\"db2\"" <<<"$tf"
 t_ok "backup textfile: timeline 2" grep -q "^barman_ha_backup_routed_timeline{server=\"$BHA_SERVER\"} 2" <<<"$tf"
 dur=$(sed -n 's/^barman_ha_backup_last_promote_duration_seconds{[^}]*} //p' <<<"$tf")
 t_ok "backup textfile: the promote's duration ($dur s)" awk -v d="$dur" 'BEGIN { exit !(d > 0 && d < 30) }'
 bha_writer_stop w
-t_is "$(bha_writer_lost w db2)" "" "every row the writer saw committed is on db2"
+is "$(bha_writer_lost w db2)" "" "every row the writer saw committed is on db2"
 
 # ---- the scraped values through the alert rules: a healthy cluster after a failover fires nothing
 {

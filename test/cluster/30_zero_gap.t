@@ -1,12 +1,13 @@
 #!/bin/bash
-# 30_zero_gap.t: issue 7's proof with real Barman, repmgrd and the helper, on two
-# bring-ups in one run: barman_ha.standby_slot = 'sync', then 'drop' (the seed's).
+# 30_zero_gap.t: the zero-gap proof (docs/zero-gap.md) with real Barman, repmgrd and the
+# backup host's programs, on two bring-ups in one run: barman_ha.standby_slot = 'sync',
+# then 'drop' (the behaviour of the article's setup).
 #
 # Each: Barman made to lag (its pg_receivewal stopped with SIGSTOP; Barman is the
 # potential synchronous standby, db2 the synchronous one, so commits go on) while
 # db1 writes several WAL segments; small max_wal_size, wal_keep_size 0, CHECKPOINT
 # on db1 and on db2 (restartpoints); then kill -9 of db1's postmaster, repmgrd
-# promotes db2, the extension and the helper move Barman.
+# promotes db2, the extension and the orchestrator move Barman.
 #   sync: Barman resumes from db2 with no `receive-wal --reset`; the archive has no
 #         missing segment across the timeline switch; a PITR of the backup taken
 #         before the failover reaches a row committed after it.
@@ -174,7 +175,7 @@ bhz_run() {
 	range=$(bhz_archived_range)
 	diag "$mode: archive $range, from the first backup's begin WAL $begin, missing: ${missing:-none}"
 	if [ "$mode" = sync ]; then
-		t_is "$missing" "" "sync: no segment missing in the archive across the timeline switch"
+		is "$missing" "" "sync: no segment missing in the archive across the timeline switch"
 	else
 		t_ok "drop: the archive has a gap (missing ${missing:-nothing})" test -n "$missing"
 	fi
@@ -186,7 +187,7 @@ bhz_run() {
 	why="last WAL restored: $(grep 'restored log file "[0-9A-F]\{24\}"' "$BHA_DATA/pitr/postgresql.log" 2>/dev/null | tail -n 1 | sed 's/.*file "\([0-9A-F]*\)".*/\1/'), then: $(grep -m1 -E 'FATAL|paused' "$BHA_DATA/pitr/postgresql.log" 2>/dev/null | sed 's/^[^]]*] //')"
 	diag "$mode: PITR of $first to $target: paused at target: $([ $rc -eq 0 ] && echo yes || echo no); rows before/after/past-target: ${rows:-none}; ${why}"
 	if [ "$mode" = sync ]; then
-		t_is "$rows" "1 1 0" "sync: the PITR of a backup from before the failover reaches the row committed after it"
+		is "$rows" "1 1 0" "sync: the PITR of a backup from before the failover reaches the row committed after it"
 		SUMMARY[$mode.pitr]="reaches the target: rows -1 and -2 present, -9 absent"
 	else
 		t_ok "drop: the same PITR cannot reach the row committed after the failover" test "$rc" -ne 0 -o "${rows:-x}" != "1 1 0"
@@ -198,7 +199,7 @@ bhz_run() {
 }
 
 
-# bhz_run_ahead: Barman AHEAD of the promoted standby (issue 7's last point), for real.
+# bhz_run_ahead: Barman AHEAD of the promoted standby (the last point of docs/zero-gap.md), for real.
 # standby_slot 'sync'.  db2's cable cut (bha_link): db2 stays db1's synchronous standby
 # (its walsender has not timed out), so db1's commits now wait, but their WAL goes on to
 # Barman (potential synchronous standby, pg_receivewal --synchronous).  db1: a commit,
@@ -206,7 +207,7 @@ bhz_run() {
 # commits are never acknowledged.  kill -9 db1; repmgrd on db2 promotes it (it cannot
 # see db1); db2's cable plugged back.  Timeline 2 forks where db2's WAL ends, behind
 # Barman: pg_receivewal would restart on timeline 1 past the fork (or at its very end),
-# which db2 refuses; the helper's barman_fork sets that WAL aside and Barman follows.
+# which db2 refuses; the orchestrator's barman_fork sets that WAL aside and Barman follows.
 bhz_sync_states() { bha_sql db1 "SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication WHERE application_name IN ('db2', 'barman_receive_wal')"; }
 bhz_sync_ok() { [ "$(bhz_sync_states)" = barman_receive_wal=potential,db2=sync ]; }
 bhz_db1_barman_has_all() {
@@ -251,13 +252,13 @@ bhz_run_ahead() {
 	t_ok "ahead: both endpoints on db2" bha_wait 60 "both endpoints on db2" bha_endpoints_on db2
 	t_ok "ahead: Barman streams from db2" bha_wait 60 "Barman streaming from db2" bha_barman_streams_from db2
 	bha_events db2 | grep -E 'barman_(fork|stop|start|caught_up)' | sed 's/^/# ahead db2 event: /'
-	t_ok "ahead: the helper moved Barman's WAL past the fork aside (barman_fork)" \
+	t_ok "ahead: the orchestrator moved Barman's WAL past the fork aside (barman_fork)" \
 		bash -c "ls '$BHA_DATA/backup/barman/$BHA_SERVER/errors/' | grep -q ahead-of-tl2"
 	diag "ahead: errors/: $(ls "$BHA_DATA/backup/barman/$BHA_SERVER/errors/" | tr '\n' ' ')"
 	t_ok "ahead: Barman needed no receive-wal --reset" bha_barman_no_reset
 	t_ok "ahead: no 'not in this server's history' in barman.log" bash -c "! grep -q 'not in this server' '$BHA_DATA/backup/log/barman.log'"
 	t_ok "ahead: a commit through $BHA_APP_PORT after the failover" bha_app_sql "INSERT INTO rows (i) VALUES (-2)"
-	t_is "$(bha_sql db2 appdb "SELECT count(*) FROM rows WHERE i IN (101, 102, 103)")" 0 \
+	is "$(bha_sql db2 appdb "SELECT count(*) FROM rows WHERE i IN (101, 102, 103)")" 0 \
 		"ahead: the never-acknowledged rows are not on db2 (they are only in the WAL set aside)"
 	sleep 2
 	target=$(bha_sql db2 "SELECT now()")
@@ -266,11 +267,11 @@ bhz_run_ahead() {
 	t_ok "ahead: WAL after the target archived (switch-wal --archive)" bha_switch_wal
 	missing=$(bhz_missing "$begin")
 	diag "ahead: archive $(bhz_archived_range), from $begin, missing: ${missing:-none}"
-	t_is "$missing" "" "ahead: no segment missing in the archive across the timeline switch"
+	is "$missing" "" "ahead: no segment missing in the archive across the timeline switch"
 	bhz_pitr "$first" "$target"; rc=$?
 	rows=$(bha_pitr_sql "SELECT count(*) FILTER (WHERE i = -1) || ' ' || count(*) FILTER (WHERE i = -4) || ' ' || count(*) FILTER (WHERE i = -2) || ' ' || count(*) FILTER (WHERE i IN (-9, 101, 102, 103)) FROM rows" 2>/dev/null)
 	diag "ahead: PITR of $first to $target: paused at target: $([ $rc -eq 0 ] && echo yes || echo no); rows -1, -4, -2, others: ${rows:-none}"
-	t_is "$rows" "1 1 1 0" "ahead: the PITR of a backup from before the failover reaches the row committed after it, without the unacknowledged rows"
+	is "$rows" "1 1 1 0" "ahead: the PITR of a backup from before the failover reaches the row committed after it, without the unacknowledged rows"
 	SUMMARY[ahead.streams]="yes, no --reset (barman_fork set the WAL past the fork aside)"
 	SUMMARY[ahead.missing]=${missing:-none}
 	SUMMARY[ahead.pitr]=$([ "$rows" = "1 1 1 0" ] && echo "reaches the target" || echo "FAILED: $rows")

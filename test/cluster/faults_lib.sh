@@ -34,8 +34,8 @@ bhf_repmgrd_unpause() { bha_repmgr db1 service unpause >>"$BHA_DATA/db1/repmgr.l
 bhf_log_size() { stat -c %s "$BHA_DATA/$1/postgresql.log"; }
 bhf_log_since() { tail -c +"$(( $2 + 1 ))" "$BHA_DATA/$1/postgresql.log"; }
 
-# bhf_helper_status KEY: a key of the backup host's `barman_ha_orchestrator status`
-bhf_helper_status() { bha_orchestrator status 2>/dev/null | sed -n "s/^$1=//p"; }
+# bhf_orchestrator_status KEY: a key of the backup host's `barman_ha_orchestrator status`
+bhf_orchestrator_status() { bha_orchestrator status 2>/dev/null | sed -n "s/^$1=//p"; }
 
 # Barman's log: how many switch-wal ran (each closes one WAL file)
 bhf_switch_wal_count() { grep -c "has been closed on server" "$BHA_DATA/backup/log/barman.log"; }

@@ -13,7 +13,7 @@
 # (root-owned 0755, so sshd's StrictModes accepts the keys there).
 #
 # Environment: BHA_PREFIX (default bha), BHA_DATA (default /var/lib/bha-cluster/$BHA_PREFIX),
-# BHA_STANDBY_SLOT (barman_ha.standby_slot, default drop: the seed's behaviour),
+# BHA_STANDBY_SLOT (barman_ha.standby_slot, default drop: the behaviour of the article's setup),
 # BHA_NODE_COUNT (default 2: db1..dbN, dbI at 10.213.0.(10+I)) or BHA_NODES (default "db1 db2"),
 # BHA_SYNC ('FIRST' or 'ANY', default FIRST: synchronous_standby_names = 'FIRST 1 (the other
 # nodes, barman_receive_wal)'; '' for none; BHA_SYNC_NUM the 1), BHA_MANAGER (repmgr, default; pg_auto_failover
@@ -21,6 +21,14 @@
 #
 # Every wait is bounded (bha_wait) and says what it waited for when it gives up.
 # Processes are only ever ended by pid: pid files, and the pids inside our own namespaces.
+
+# The TAP functions (ok, t_ok, is, like, skip, diag, bail, done_testing) are
+# test/lib/tap.sh's, shared with the programs' tests.  tap.sh turns on nounset for
+# those; a script here keeps the setting it had (the .t scripts set -u themselves).
+case $- in *u*) bha_nounset=1 ;; *) bha_nounset=0 ;; esac
+# shellcheck source=test/lib/tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/tap.sh"
+[ "$bha_nounset" = 1 ] || set +u
 
 BHA_PREFIX=${BHA_PREFIX:-bha}
 BHA_DATA=${BHA_DATA:-/var/lib/bha-cluster/$BHA_PREFIX}
@@ -53,7 +61,7 @@ BHA_PASS_BARMAN=ast84kd
 BHA_PASS_STREAMING=nxs62jk
 BHA_PASS_APP=app84pw
 BHA_NAT_BACKEND=${BHA_NAT_BACKEND:-iptables}	# barman_ha_nat's nat_backend
-BHA_STANDBY_SLOT=${BHA_STANDBY_SLOT:-drop}	# the seed's behaviour; 'sync' is issue 7's
+BHA_STANDBY_SLOT=${BHA_STANDBY_SLOT:-drop}	# the article's setup behaves so; 'sync': docs/zero-gap.md
 
 declare -A BHA_ADDR=([backup]=$BHA_NET.10 [app]=$BHA_NET.20 [pitr]=$BHA_NET.30 [monitor]=$BHA_NET.40 [etcd]=$BHA_NET.41)
 declare -A BHA_NODE_ID=()
@@ -549,7 +557,7 @@ bha_standby_up() {
 bha_db2_up() { bha_standby_up db2; }
 bha_streams_from() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication WHERE application_name = '$2' AND state = 'streaming'" 2>/dev/null)" = 1 ]; }
 
-# The endpoints and the slot on the first primary: synchronous replication as in the seed
+# The endpoints and the slot on the first primary: synchronous replication as in the article
 # once the standby streams, then the extension switched on; its worker creates the slot and
 # runs barman_ha_client, which asks the orchestrator over ssh.  The harness only waits.
 bha_first_route() {
@@ -711,21 +719,10 @@ bha_writer_lost() {
 	rm -f "$have" "$have.w"
 }
 
-# ---------------------------------------------------------------- TAP for bash scripts
+# ---------------------------------------------------------------- TAP: test/lib/tap.sh
 
-bha_tap_n=0 bha_tap_failed=0
-ok() {					# ok STATUS NAME
-	bha_tap_n=$((bha_tap_n + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $bha_tap_n - $2"
-	else echo "not ok $bha_tap_n - $2"; bha_tap_failed=$((bha_tap_failed + 1)); fi
-	return "$1"
-}
-t_ok() { local name=$1; shift; "$@"; ok $? "$name"; }		# t_ok NAME CMD...
-t_is() { [ "$1" = "$2" ]; local r=$?; ok $r "$3"; [ $r -eq 0 ] || diag "got '$1', expected '$2'"; return $r; }
-diag() { echo "# $*"; }
+# bha_diag_run CMD...: CMD's output as TAP comments (stdout), CMD's status
 bha_diag_run() { local o r; o=$("$@" 2>&1); r=$?; [ -n "$o" ] && sed 's/^/# /' <<<"$o"; return $r; }
-done_testing() { echo "1..$bha_tap_n"; [ "$bha_tap_failed" -eq 0 ]; }
-bail() { echo "Bail out! $*"; exit 255; }
 
 # bha_test_setup: for a .t script: a prefix of its own, the cluster up, teardown on exit.
 bha_test_setup() {
@@ -737,7 +734,7 @@ bha_test_setup() {
 }
 bha_on_exit() {
 	local rc=$?
-	[ "$bha_tap_failed" -gt 0 ] || [ $rc -ne 0 ] && bha_dump_logs
+	[ "$TAP_FAIL" -gt 0 ] || [ $rc -ne 0 ] && bha_dump_logs
 	[ "${BHA_KEEP:-0}" = 1 ] && { diag "BHA_KEEP=1: cluster $BHA_PREFIX left running"; return; }
 	bha_down >/dev/null 2>&1
 }
@@ -749,8 +746,6 @@ bha_dump_logs() {
 		echo "# ---- tail of $f"; tail -n 40 "$f" | sed 's/^/#   /'
 	done
 }
-
-skip() { bha_tap_n=$((bha_tap_n + 1)); echo "ok $bha_tap_n # skip $*"; }
 
 # A node's extension is healthy: its worker runs and its route state is neither failed nor fenced.
 # bha_events NODE: barman_ha_events() of NODE, one line each
@@ -792,6 +787,50 @@ bha_failover_report() {
 bha_endpoints_on() { bha_endpoint_is $BHA_BARMAN_PORT "$1" && bha_endpoint_is $BHA_APP_PORT "$1"; }
 # bha_writer_has NAME N [T]: the writer saw at least N commits (after epoch ms T)
 bha_writer_has() { [ "$(bha_writer_after "$1" "${3:-0}")" -ge "$2" ]; }
+
+# bha_fault_failover WRITER FIRST_I NEW WHAT SHOW CMD...: a writer (bha_writer_start WRITER
+# FIRST_I) commits through the app endpoint, then CMD, the fault or the manager's command, moves
+# the primary to NEW and every step of the failover is awaited (bha_failover_watch): two tests.
+# A failover that does not complete runs SHOW (a command, ':' for nothing) and bails out.
+# Sets BHA_T0 (epoch ms when CMD ran) and BHA_RTO (bha_failover_report), said as "WHAT: ...".
+bha_fault_failover() {
+	local w=$1 first=$2 new=$3 what=$4 show=$5; shift 5
+	bha_writer_start "$w" "$first"
+	t_ok "writer $w commits through $BHA_APP_PORT" bha_wait 30 "20 commits" bha_writer_has "$w" 20
+	BHA_T0=$(bha_now_ms)
+	"$@"
+	t_ok "$what: $new promoted, slot, both endpoints, Barman streaming, writer $w resumes" \
+		bha_failover_watch "$BHA_T0" "$new" "$w" || { "$show"; bail "$what: the failover to $new did not complete"; }
+	BHA_RTO=$(bha_failover_report)
+	diag "$what: $BHA_RTO"
+}
+# bha_writer_kept WRITER NODE: after bha_fault_failover, 20 more commits, the writer stopped;
+# a test: every row it saw committed is on NODE.
+bha_writer_kept() {
+	bha_wait 30 "20 more commits" bha_writer_has "$1" 20 "$BHA_T0"
+	bha_writer_stop "$1"
+	is "$(bha_writer_lost "$1" "$2")" "" "every row writer $1 saw committed ($(bha_writer_count "$1")) is on $2"
+}
+# bha_bg LOG CMD...: CMD in the background (a command that waits for the end of what it
+# starts), its output in LOG; bha_bg_ok NAME: a test, its exit status (LOG shown on failure).
+bha_bg() { BHA_BG_LOG=$1; shift; "$@" >"$BHA_BG_LOG" 2>&1 & BHA_BG_PID=$!; }
+bha_bg_ok() { wait "$BHA_BG_PID"; ok $? "$1" || sed 's/^/# /' "$BHA_BG_LOG"; }
+# bha_slots NODE: NODE's replication slots by name, on one line
+bha_slots() { bha_sql "$1" "SELECT string_agg(slot_name, ' ' ORDER BY slot_name) FROM pg_replication_slots" 2>/dev/null; }
+# bha_crash HOST: kill -9 of every process in HOST's namespace (manager, postgres, sshd), as a host crash
+# shellcheck disable=SC2086  # one pid per word
+bha_crash() { local p; p=$(ip netns pids "$(bha_ns "$1")"); [ -n "$p" ] && kill -9 $p 2>/dev/null; return 0; }
+# bha_sync_states NODE: NODE's synchronous candidates, "name=sync_state" (the standbys'
+# slot-sync connections are walsenders too: left out)
+bha_sync_states() { bha_sql "$1" "SELECT string_agg(application_name || '=' || sync_state, ' ' ORDER BY application_name) FROM pg_stat_replication WHERE application_name <> 'barman_ha_slot_sync'"; }
+# bha_moved_to NEW OLD: after a failover, OLD a standby keeps a copy of the slot, Barman did
+# not need --reset, barman check OK and the route ok on NEW: four tests.
+bha_moved_to() {
+	t_ok "$2 keeps a copy of the barman slot" bha_wait 30 "slot on $2" bha_slot_exists "$2"
+	t_ok "Barman needed no receive-wal --reset" bha_barman_no_reset
+	t_ok "barman check OK on $1" bha_wait 90 "barman check OK" bha_barman_check_ok || bha_barman_check | grep -v ': OK'
+	t_ok "barman_ha_status() on $1 says ok" bha_wait 30 "route ok" bha_route_ok "$1"
+}
 
 # bha_rejoin NODE PRIMARY: repmgr node rejoin --force-rewind of NODE onto PRIMARY
 bha_rejoin() {

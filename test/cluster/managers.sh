@@ -253,3 +253,25 @@ bha_patroni_up() {
 	bha_log "barman: cron loop, streaming, two base backups"
 	bha_barman_up
 }
+
+# ---------------------------------------------------------------- scenarios of 41 and 42
+# The parts of 41_pg_auto_failover.t and 42_patroni.t that are the same under either manager.
+
+# bha_mgr_host_crash WHAT SHOW: after a first failover db1 -> db2 (writer w1), db2's host
+# crashes (bha_crash) under writer w2 and the manager promotes db1; no row of either writer
+# lost, no receive-wal --reset.  SHOW: the manager's view, on failure.  Sets BHA_RTO.
+bha_mgr_host_crash() {
+	bha_fault_failover w2 1000000 db1 "$1" "$2" bha_crash db2
+	bha_writer_kept w2 db1
+	is "$(bha_writer_lost w1 db1)" "" "every row writer 1 saw committed is on db1"
+	t_ok "Barman needed no receive-wal --reset" bha_barman_no_reset
+}
+
+# bha_mgr_stale_back: once db2, the crashed primary, is back as a standby of db1: the
+# endpoints stayed on db1, db2 keeps a copy of the slot, Barman is whole (check, no WAL gap).
+bha_mgr_stale_back() {
+	t_ok "both endpoints stay on db1" bha_endpoints_on db1
+	t_ok "db2 keeps a copy of the barman slot again" bha_wait 30 "slot on db2" bha_slot_exists db2
+	t_ok "barman check OK on db1" bha_wait 90 "barman check OK" bha_barman_check_ok || bha_barman_check | grep -v ': OK'
+	is "$(bhf_wal_report)" 0 "no WAL segment missing from Barman's archive across timelines 1, 2, 3"
+}

@@ -1,10 +1,16 @@
 # tap.sh: the TAP functions and private network namespaces shared by the bash
-# tests of the programs (test/nat, test/orchestrator, test/client).
+# tests: the programs' (test/nat, test/orchestrator, test/packages) and, through
+# test/cluster/lib.sh, the namespace cluster's and the benchmark's.
 #
-# A test sources it, sets ID (a namespace prefix of its own) and calls
-# tap_cleanup from its EXIT trap.  Namespaces are named ID-NAME; nothing is put
-# on the root namespace and no namespace gets a default route.  Diagnostics go
-# to stderr, "Bail out!" ends the script with exit 255, as prove expects.
+# ok, is, like and t_ok return the test's status, so "ok $? NAME || diagnose"
+# works.  Diagnostics go to stderr, "Bail out!" ends the script with exit 255,
+# as prove expects.  A test either prints its plan first (plan N) or ends with
+# done_testing, which prints it and returns non-zero when a test failed.
+#
+# The namespaces (mkns, mkbridge, join): a test sets ID (a namespace prefix of
+# its own) and calls tap_cleanup from its EXIT trap.  Namespaces are named
+# ID-NAME; nothing is put on the root namespace and no namespace gets a
+# default route.
 set -u
 TAP_N=0
 TAP_FAIL=0
@@ -15,12 +21,16 @@ plan() { echo "1..$1"; }
 ok() {				# ok EXIT-CODE NAME
 	TAP_N=$((TAP_N + 1))
 	if [ "$1" -eq 0 ]; then echo "ok $TAP_N - $2"; else echo "not ok $TAP_N - $2"; TAP_FAIL=$((TAP_FAIL + 1)); fi
+	return "$1"
 }
+t_ok() { local name=$1; shift; "$@"; ok $? "$name"; }	# t_ok NAME CMD...: CMD's status
 is() {				# is GOT WANT NAME
 	TAP_N=$((TAP_N + 1))
 	if [ "$1" == "$2" ]; then echo "ok $TAP_N - $3"; else
 		echo "not ok $TAP_N - $3"; TAP_FAIL=$((TAP_FAIL + 1))
-		printf '#   got:  %s\n#   want: %s\n' "$1" "$2" | sed '2,$s/^/#         /' >&2
+		printf '#   got:  %s\n' "$1" | sed '2,$s/^/#         /' >&2
+		printf '#   want: %s\n' "$2" | sed '2,$s/^/#         /' >&2
+		return 1
 	fi
 }
 like() {			# like TEXT REGEX NAME
@@ -28,10 +38,13 @@ like() {			# like TEXT REGEX NAME
 	if [[ $1 =~ $2 ]]; then echo "ok $TAP_N - $3"; else
 		echo "not ok $TAP_N - $3"; TAP_FAIL=$((TAP_FAIL + 1))
 		echo "#   '$1' does not match /$2/" >&2
+		return 1
 	fi
 }
+skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N # skip $*"; }
 diag() { echo "# $*" >&2; }
 bail() { echo "Bail out! $*"; exit 255; }
+done_testing() { echo "1..$TAP_N"; [ "$TAP_FAIL" -eq 0 ]; }
 
 # mkns VAR NAME: an empty namespace ID-NAME with lo up, its name in VAR
 # (not echoed: a $(...) subshell would lose it from the cleanup list).
