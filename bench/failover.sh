@@ -1,10 +1,10 @@
 #!/bin/bash
-# failover.sh: the failover benchmark of issue 5, one command, one run.
+# failover.sh: the failover benchmark (docs/benchmark.md), one command, one run.
 #
 #   sudo bench/failover.sh [ROUNDS]          (default 5 failovers per side)
 #
-# Four namespace clusters (test/cluster/lib.sh, prefixes ${BHB_PREFIX:-bhbf}{e,s,w,b}):
-# the extension, the seed's event handler, the handler in the working order, the handler
+# Four namespace clusters (test/cluster/lib.sh, prefixes ${BHB_PREFIX:-bhbf}{e,a,w,b}):
+# the extension, the article's event-handler script, the handler in the working order, the handler
 # in the extension's order (bench/lib_bench.sh and bench/baseline/repmgr_handler.sh say
 # how the baselines are set up).  Each round fails every side over twice, alternating the
 # sides (A B C D, then A B C D again): first kill -9 of the primary's postmaster, then the
@@ -32,9 +32,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/bench/lib_bench.sh"
 BHB_OUT=/var/lib/bha-cluster/$P-out
 RESULTS=${BHB_RESULTS:-$top/bench/results}
-SIDES="ext seed working best"
-declare -A PFX=([ext]=${P}e [seed]=${P}s [working]=${P}w [best]=${P}b)
-declare -A CUR=([ext]=db1 [seed]=db1 [working]=db1 [best]=db1) OK=([ext]=1 [seed]=1 [working]=1 [best]=1)
+SIDES="ext article working best"
+declare -A PFX=([ext]=${P}e [article]=${P}a [working]=${P}w [best]=${P}b)
+declare -A CUR=([ext]=db1 [article]=db1 [working]=db1 [best]=db1) OK=([ext]=1 [article]=1 [working]=1 [best]=1)
 side() { bhb_use "$1" "${PFX[$1]}"; }
 log() { echo "# [$(date +%T)] $*" >&2; }
 

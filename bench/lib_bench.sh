@@ -1,20 +1,21 @@
-# lib_bench.sh: the failover benchmark's functions (issue 5), on top of the namespace
+# lib_bench.sh: the failover benchmark's functions (docs/benchmark.md), on top of the namespace
 # cluster of test/cluster/lib.sh, which it reuses unchanged.  Sourced by bench/failover.sh
 # and test/bench/10_failover_short.t.
 #
-# Three sides, one cluster each (own prefix), brought up by the same bha_up:
+# Four sides, one cluster each (own prefix), brought up by the same bha_up:
 #   ext      the extension (barman_ha.enabled = on, standby_slot = sync), repmgrd
 #            without event_notification_command
-#   seed     the seed's handler (bench/baseline/repmgr_handler.sh, MODE=seed) run by
-#            repmgrd's event_notification_command; the extension not loaded
+#   article  the article's event-handler script (bench/baseline/repmgr_handler.sh,
+#            MODE=article) run by repmgrd's event_notification_command; the extension
+#            not loaded
 #   working  the same handler in the order that works (MODE=working)
 #   best     the working order with the app endpoint routed before switch-wal (MODE=best)
 # "Baseline mode" is this file's overrides of two bring-up steps, read from BHB_MODE
-# (set by bhb_use; any MODE but ext is a baseline): bha_first_route (routes and slot as the seed's article does them by
-# hand, then a restart without the extension in shared_preload_libraries) and
+# (set by bhb_use; any MODE but ext is a baseline): bha_first_route (routes and slot as the article does them
+# by hand, then a restart without the extension in shared_preload_libraries) and
 # bha_repmgrd_start (adds event_notification_command before repmgrd starts).
 # The handler runs on the backup host as root, by an sshd forced command on port 2222
-# (the seed's sudo); repmgrd calls it over ssh with the DB node's key (notify.sh).
+# (the article's sudo); repmgrd calls it over ssh with the DB node's key (notify.sh).
 
 BHB_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BHA_QUIET=${BHA_QUIET:-1}
@@ -181,7 +182,7 @@ bhb_failover() {
 		if [ "$BHB_MODE" = ext ]; then
 			bha_route_ok "$new" || continue
 		else
-			# both promote events handled (the seed runs its sequence twice)
+			# both promote events handled (the article's script runs its sequence twice)
 			ends=$(awk -v t="$t_kill" '$1 > t && $4 == "end"' "$BHA_DATA/bench/handler.log" 2>/dev/null | wc -l)
 			[ "$ends" -ge 2 ] || continue
 		fi
@@ -197,7 +198,7 @@ bhb_failover() {
 	t_bn=$(bhb_first_nat "$dir/poll_nat" "$BHA_BARMAN_PORT=${BHA_ADDR[$new]}")
 	t_an=$(bhb_first_nat "$dir/poll_nat" "$BHA_APP_PORT=${BHA_ADDR[$new]}")
 	t_fc=$(bha_writer_first_after "$w" "$T_P")
-	# the longest gap between two commits after the first one (the seed's second run)
+	# the longest gap between two commits after the first one (the article's script's second run)
 	stall=$(awk -v t="${t_fc:-0}" '$2 >= t { if (p) { g = $2 - p; if (g > m) m = g } p = $2 } END { print m + 0 }' "$BHA_DATA/app/$w.log")
 	reset=no
 	tail -n +"$((blog0 + 1))" "$BHA_DATA/backup/log/barman.log" | grep -qiE 'receive-wal --reset|resetting' && reset=yes

@@ -137,7 +137,7 @@ done
 sleep "$idle_seconds"
 hz=$(getconf CLK_TCK)
 echo
-echo "## Idle cost over $idle_seconds s (barman_ha.reconcile_interval = 10 s, no helper, standby_slot = sync)"
+echo "## Idle cost over $idle_seconds s (barman_ha.reconcile_interval = 10 s, helper_path empty, standby_slot = sync)"
 echo
 echo "| node | process | wake-ups/s | CPU s |"
 echo "|---|---|---|---|"

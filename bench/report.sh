@@ -3,8 +3,8 @@
 # gnuplot chart of a bench/failover.sh run, from its raw files in OUT.
 set -u
 out=$1 res=$2 rounds=$3 t_fail=$4 t_total=$5
-SIDES="ext seed working best"
-declare -A NAME=([ext]="extension" [seed]="seed's handler" [working]="handler, working order" [best]="handler, extension's order")
+SIDES="ext article working best"
+declare -A NAME=([ext]="extension" [article]="article's handler" [working]="handler, working order" [best]="handler, extension's order")
 stats() {	# COLUMN FILE: median min max
 	awk -F'\t' -v c="$1" '$c ~ /^[0-9.]+$/ { print $c }' "$2" 2>/dev/null | sort -n |
 		awk '{ a[NR] = $1 } END { if (!NR) { print "NA NA NA"; exit } m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m, a[1], a[NR] }'
@@ -30,7 +30,7 @@ table() {
 	echo
 	echo "ms since the promotion (\"selected new timeline ID\" in the new primary's log), median (min–max):"
 	echo
-	echo "| | $(for s in $SIDES; do printf '%s | ' "${NAME[$s]}"; done)seed / ext | working / ext | best / ext |"
+	echo "| | $(for s in $SIDES; do printf '%s | ' "${NAME[$s]}"; done)article / ext | working / ext | best / ext |"
 	echo "|---|---|---|---|---|---|---|---|"
 	row() {		# LABEL COLUMN
 		local s a=()
@@ -119,7 +119,7 @@ set output '$res/failover.png'
 set logscale x
 set xrange [1:$xmax]
 set yrange [0.4:4.6]
-set ytics ('extension' 4, "seed's handler" 3, 'handler, working order' 2, "handler, extension's order" 1)
+set ytics ('extension' 4, "article's handler" 3, 'handler, working order' 2, "handler, extension's order" 1)
 set xlabel 'ms since the promotion (log scale; 0 drawn at 1 ms)'
 set grid xtics
 set key outside below horizontal

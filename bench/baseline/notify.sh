@@ -1,6 +1,6 @@
 #!/bin/bash
 # notify.sh NODE NODE_ID EVENT: repmgr's event_notification_command on a DB node (runs
-# as postgres through system()): forwards the events the seed's handler acts on to the
+# as postgres through system()): forwards the events the article's event-handler script acts on to the
 # backup host over ssh, where repmgr_handler.sh runs as root (handler_ssh.sh).
 case "$3" in
 primary_register|standby_promote|repmgrd_failover_promote|standby_register|standby_follow|repmgrd_failover_follow|repmgrd_standby_reconnect) ;;

@@ -1,13 +1,14 @@
 #!/bin/bash
-# repmgr_handler.sh NODE_ID EVENT: the seed's repmgrd event handler, the baseline that
+# repmgr_handler.sh NODE_ID EVENT: the repmgrd event handler of the "Fault tolerant
+# PostgreSQL cluster" article (the article's event-handler script), the baseline that
 # bench/failover.sh compares the extension with (not a feature).
 #
 # MODE (from handler.conf next to this script):
-#   seed     the article's order: NAT for Barman, slot by psql WITHOUT reserving WAL,
+#   article  the article's order: NAT for Barman, slot by psql WITHOUT reserving WAL,
 #            `barman receive-wal --stop`, `barman switch-wal --force --archive
 #            --archive-timeout=90`, NAT for the application; `barman cron` (every
 #            minute) is what restarts receive-wal.  Runs for every matching event, as
-#            the seed does (standby_promote and repmgrd_failover_promote both fire).
+#            the article's script does (standby_promote and repmgrd_failover_promote both fire).
 #   working  the same steps in the order that works, the best a script can do: NAT for
 #            Barman, slot reserving WAL, a bounded receive-wal --stop, end any
 #            pg_receivewal still writing into the streaming folder, start receive-wal at
@@ -19,10 +20,10 @@
 #            fastest a script gets without giving up the catch-up wait.
 #
 # Where it runs: on the backup host, as root, by an sshd forced command (port 2222) that
-# the DB node's event_notification_command (notify.sh) calls: the seed's sudo for
+# the DB node's event_notification_command (notify.sh) calls: the article's sudo for
 # iptables and `sudo -u barman barman` become root and `runuser -u barman`.
-# The seed connects psql as repmgr; the cluster's pg_hba lets only barman in from the
-# backup host, so psql connects as barman (superuser, as in the seed).
+# The article's script connects psql as repmgr; the cluster's pg_hba lets only barman in from the
+# backup host, so psql connects as barman (superuser, as in the article).
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/handler.conf"		# DB1 DB2 BACKUP MODE PGPASSFILE STREAMING_DIR PGBIN LOG
 export PGPASSFILE
@@ -44,7 +45,7 @@ routed_to_ip() {	# both DNAT rules lead to $IP
 
 if [[ "$EVENT" =~ ^(primary_register|standby_promote|repmgrd_failover_promote)$ ]]; then
 	mark start "$MODE"
-	if [ "$MODE" = seed ]; then
+	if [ "$MODE" = article ]; then
 		"$here/repmgr_iptables.sh" "$IP" "$BACKUP" "$PG_PORT" "$BARMAN_PORT"; mark barman_nat
 		psql_ip "select pg_create_physical_replication_slot('$SLOT_NAME') where not exists(select 1 from pg_replication_slots where slot_name = '$SLOT_NAME');" >/dev/null
 		mark slot
@@ -81,7 +82,7 @@ if [[ "$EVENT" =~ ^(primary_register|standby_promote|repmgrd_failover_promote)$ 
 		fi
 	fi
 	mark end
-	# (the seed also writes the master's id to /usr/local/bin/repmgr_master for its @reboot script)
+	# (the article's script also writes the master's id to /usr/local/bin/repmgr_master for its @reboot script)
 	echo "$NODE_ID" >"$here/repmgr_master"
 fi
 

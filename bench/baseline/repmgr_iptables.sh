@@ -1,10 +1,10 @@
 #!/bin/bash
-# repmgr_iptables.sh DB BACKUP PG_PORT IN_PORT [app]: the seed's NAT script, as the
-# article gives it (baseline for bench/failover.sh, not a feature).  Run as root on
+# repmgr_iptables.sh DB BACKUP PG_PORT IN_PORT [app]: the article's NAT script, as
+# the article gives it (baseline for bench/failover.sh, not a feature).  Run as root on
 # the backup host.  Without a 5th argument it flushes both chains (so the app
 # endpoint has no rule until the "app" call) and adds the SNAT and the Barman DNAT;
 # with "app" it appends the application DNAT.  iptables-legacy: the same tables
-# the helper's libiptc writes (Debian's iptables is the nft variant).
+# barman_ha_nat's libiptc backend writes (Debian's iptables is the nft variant).
 readonly DB="$1"
 readonly BACKUP="$2"
 readonly PG_PORT="$3"

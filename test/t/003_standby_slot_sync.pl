@@ -1,7 +1,7 @@
 # 003_standby_slot_sync.pl: no WAL gap for a lagging Barman across a failover.
 #
 # pg_receivewal --synchronous (what Barman's receive-wal runs when it is a
-# synchronous standby, as in the seed's setup) streams from the primary's
+# synchronous standby, as in the article's setup) streams from the primary's
 # barman slot, then pauses while the primary writes several segments and
 # both servers checkpoint.  The primary dies, the standby is promoted, and
 # pg_receivewal resumes from where it stopped against the new primary.
