@@ -413,6 +413,10 @@ barman_receiving(const struct config *cfg, bool *running)
 /* Which step of barman_stop_start failed last ("" when none). */
 static const char *failed_step = "";
 
+/* barman_restart's start of receive-wal, for barman_streaming's step */
+static double start_t0;
+static char started[300];
+
 const char *
 barman_failed_step(void)
 {
@@ -454,16 +458,19 @@ barman_stop(const struct config *cfg, const char *dir)
 	return 0;
 }
 
-/* Steps barman_stop, barman_fork, barman_start, barman_caught_up.  0 when all ok. */
+/*
+ * Steps barman_stop and barman_fork, then `barman receive-wal` started
+ * (detached) without waiting for it: the caller may route the applications
+ * while Python starts.  0 when all ok; barman_streaming() then reports
+ * barman_start.
+ */
 int
-barman_stop_start(const struct config *cfg)
+barman_restart(const struct config *cfg)
 {
 	char	   *av[12];
 	char		line[300];
 	const char *dir;
 	double		t0 = now_ms();
-	struct catchup_args ca;
-	bool		running = false;
 
 	failed_step = "barman_stop";
 	dir = get_streaming_dir(cfg);
@@ -482,29 +489,45 @@ barman_stop_start(const struct config *cfg)
 	barman_fork(cfg, dir);
 
 	failed_step = "barman_start";
-	t0 = now_ms();
+	start_t0 = now_ms();
 	barman_argv(cfg, av, "receive-wal", NULL, NULL, NULL);
 	if (run_child(5000, start_child, av, &res) != 0 || res.status != 0)
 	{
-		step("barman_start", "failed", now_ms() - t0, "%s", out_line(line, sizeof(line)));
+		step("barman_start", "failed", now_ms() - start_t0, "%s", out_line(line, sizeof(line)));
 		errorf("cannot start barman receive-wal %s", cfg->barman_server);
 		return -1;
 	}
-	out_line(line, sizeof(line));
-	/* barman (python) needs ~0.5 s before pg_receivewal appears */
-	for (int i = 0; i < 100 && !running; i++)
+	out_line(started, sizeof(started));
+	return 0;
+}
+
+/*
+ * Steps barman_start (pg_receivewal running) and barman_caught_up, after
+ * barman_restart succeeded.  0 when all ok.
+ */
+int
+barman_streaming(const struct config *cfg)
+{
+	char		line[300];
+	double		t0;
+	struct catchup_args ca;
+	bool		running = false;
+
+	/* barman (python) needs 0.2-0.5 s before pg_receivewal appears */
+	for (int i = 0; i < 500 && !running; i++)
 	{
-		usleep(50000);
+		usleep(10000);
 		barman_receiving(cfg, &running);
 	}
 	if (!running)
 	{
-		step("barman_start", "failed", now_ms() - t0,
-			 "%s, but no pg_receivewal into %s after 5 s (see barman's log)", line, dir);
+		step("barman_start", "failed", now_ms() - start_t0,
+			 "%s, but no pg_receivewal into %s after 5 s (see barman's log)", started,
+			 get_streaming_dir(cfg));
 		errorf("barman receive-wal %s did not start pg_receivewal", cfg->barman_server);
 		return -1;
 	}
-	step("barman_start", "ok", now_ms() - t0, "receive-wal %s", line);
+	step("barman_start", "ok", now_ms() - start_t0, "receive-wal %s", started);
 
 	failed_step = "barman_caught_up";
 	t0 = now_ms();
@@ -521,6 +544,15 @@ barman_stop_start(const struct config *cfg)
 	step("barman_caught_up", "ok", now_ms() - t0, "%s", out_line(line, sizeof(line)));
 	failed_step = "";
 	return 0;
+}
+
+/* All Barman steps up to barman_caught_up.  0 when all ok. */
+int
+barman_stop_start(const struct config *cfg)
+{
+	if (barman_restart(cfg) != 0)
+		return -1;
+	return barman_streaming(cfg);
 }
 
 /* Step switch_wal.  0 when ok. */

@@ -3,16 +3,36 @@
  * promote.c
  *	  `promote NODE TIMELINE`: the ordered sequence run on the backup host
  *	  when a node becomes primary, one `step` line per action on stdout:
- *		claim_check -> fence -> barman_stop -> barman_fork -> barman_start
- *		-> barman_caught_up -> route_app -> switch_wal -> state
+ *		claim_check -> fence -> barman_stop -> barman_fork -> route_app
+ *		-> barman_start -> barman_caught_up -> switch_wal -> state
  *	  `fence` is barman_ha_nat's claim: the fencing decision, the record,
  *	  the Barman endpoint moved to NODE and the application endpoint closed
  *	  (a client's SYN gets a reset from the backup host and libpq retries at
  *	  once, instead of retransmitting to a host that may be gone) in one
- *	  privileged call under its lock.  `route_app` opens the application
- *	  endpoint on NODE once Barman streams, or has failed to: a backup
- *	  problem never keeps the applications out.  switch_wal comes last: it
- *	  only confirms archiving and takes 8-20 s on an idle server.
+ *	  privileged call under its lock.  Barman's old stream is ended and its
+ *	  `receive-wal` started, and while its Python starts `route_app` opens
+ *	  the application endpoint on NODE: closed for 20-50 ms only, and
+ *	  whatever Barman does next never keeps the applications out.
+ *
+ *	  Why the applications need not wait for Barman's catch-up (they did
+ *	  before 1.1's last changes; nothing below depends on that order):
+ *	  - no acknowledged commit is lost: a commit is acknowledged per
+ *		synchronous_standby_names, whenever it arrives.  With Barman the
+ *		only synchronous standby left, a commit made before Barman streams
+ *		waits in the walsender's queue and is acknowledged only once
+ *		Barman's pg_receivewal has flushed it, exactly as a commit made
+ *		after the catch-up; with another standby synchronous, Barman was
+ *		never on the commit's path;
+ *	  - no WAL gap: what Barman has not received is held by the `barman`
+ *		slot on NODE (the extension reserves it at the promotion, before
+ *		calling us), not by the applications waiting; barman_fork looks only
+ *		at the old timeline's segments past the fork point, which commits on
+ *		NODE's new timeline cannot change;
+ *	  - fencing and the claim check are untouched: the application endpoint
+ *		still opens only after barman_ha_nat has recorded NODE's claim, and
+ *		barman_ha_nat refuses `route` for any other node.
+ *	  switch_wal comes last: it only confirms archiving and takes 8-20 s on
+ *	  an idle server.
  *
  *	  The worker calls promote again every reconcile interval as its level
  *	  check, so the same NODE and TIMELINE must be cheap: one `show` and a
@@ -207,13 +227,16 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 		return rc;
 
 	if (barman_configured(&cfg))
-		failed = barman_stop_start(&cfg) != 0;
+		failed = barman_restart(&cfg) != 0;
 	else
 		step("barman_reset", BHA_STEP_SKIPPED, 0, "barman_server not set");
 
+	/* while receive-wal's Python starts */
 	if (nat_step(&cfg, "route_app", "route", n->name, BHA_ENDPOINT_APP) != BHA_EXIT_OK)
 		return BHA_EXIT_FAIL;
 
+	if (barman_configured(&cfg) && !failed)
+		failed = barman_streaming(&cfg) != 0;
 	if (barman_configured(&cfg) && !failed)
 		failed = barman_switch_wal(&cfg) != 0;
 	else if (failed)
