@@ -269,16 +269,16 @@ kill_child(void *p)
 	}
 	while (n > 0 && now_ms() - t0 < a->grace_ms)
 	{
-		usleep(20000);
+		usleep(5000);
 		n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
 	}
 	for (int i = 0; i < n; i++)
 		kill(pids[i], SIGKILL);
 	killed = n;
 	/* gone for good before anyone starts a new one (barman's lock file) */
-	for (int tries = 0; n > 0 && tries < 100; tries++)
+	for (int tries = 0; n > 0 && tries < 500; tries++)
 	{
-		usleep(10000);
+		usleep(2000);
 		n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
 	}
 	printf("ended %d process%s in %.0f ms%s\n", total, total == 1 ? "" : "es",

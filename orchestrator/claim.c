@@ -239,12 +239,19 @@ node_conninfo(const struct config *cfg, const struct node *n, char *out, size_t 
 			 cfg->claim_conninfo, addr, n->port);
 }
 
-/* Returns BHA_EXIT_OK, BHA_EXIT_FENCED (claim refused) or BHA_EXIT_FAIL. */
+/*
+ * Returns BHA_EXIT_OK, BHA_EXIT_FENCED (claim refused) or BHA_EXIT_FAIL.
+ * *routed_silent: confirmed, and the routed primary's host gave no answer
+ * at all within probe_timeout_ms (not even a refusal): it is gone or cut off.
+ */
 int
 claim_check(const struct config *cfg, const struct nat_view *v,
-			const struct node *node, long timeline, char *detail, size_t len)
+			const struct node *node, long timeline, char *detail, size_t len,
+			bool *routed_silent)
 {
 	const struct node *routed = v->routed ? view_node(v, v->routed_node) : NULL;
+	char		silent[BHA_NAME_MAX + 40];
+	size_t		ls, ld;
 
 	memset(&args, 0, sizeof(args));
 	node_conninfo(cfg, node, args.conninfo, sizeof(args.conninfo));
@@ -270,6 +277,13 @@ claim_check(const struct config *cfg, const struct nat_view *v,
 	if (res.timed_out)
 		snprintf(detail, len, "no answer from %s within %d ms", node->name,
 				 cfg->claim_timeout_ms);
+	/* claim_child's last words: "...; ROUTED: no answer within N ms" */
+	snprintf(silent, sizeof(silent), "; %s: no answer within %d ms", args.routed_node,
+			 args.probe_timeout_ms);
+	ls = strlen(silent);
+	ld = strlen(detail);
+	*routed_silent = res.status == BHA_EXIT_OK && args.probe_conninfo[0] && !res.timed_out &&
+		ld >= ls && strcmp(detail + ld - ls, silent) == 0;
 	if (res.status == BHA_EXIT_OK || res.status == BHA_EXIT_FENCED)
 		return res.status;
 	return BHA_EXIT_FAIL;

@@ -167,7 +167,7 @@ extern struct pg_result *pq_row(struct pg_conn *c, const char *sql);
 /* claim.c */
 extern int	claim_check(const struct config *cfg, const struct nat_view *v,
 						const struct node *node, long timeline,
-						char *detail, size_t len);
+						char *detail, size_t len, bool *routed_silent);
 
 /* promote.c */
 extern int	cmd_promote(const struct config *cfg, const char *ssh_node,

@@ -12,7 +12,10 @@
  *	  privileged call under its lock.  Barman's old stream is ended and its
  *	  `receive-wal` started, and while its Python starts `route_app` opens
  *	  the application endpoint on NODE: closed for 20-50 ms only, and
- *	  whatever Barman does next never keeps the applications out.
+ *	  whatever Barman does next never keeps the applications out.  When the
+ *	  claim check found the routed primary's host silent, the old stream
+ *	  hangs on a dead peer that no SIGINT can finish with: it is killed at
+ *	  once instead of after receive_wal_stop_grace_ms.
  *
  *	  Why the applications need not wait for Barman's catch-up (they did
  *	  before 1.1's last changes; nothing below depends on that order):
@@ -155,7 +158,8 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	struct ostate st;
 	long		tl;
 	double		t0 = now_ms();
-	bool		failed = false;
+	bool		failed = false,
+				routed_silent = false;
 	char		detail[300];
 	int			lock_fd, rc;
 
@@ -209,7 +213,7 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	{
 		double		t1 = now_ms();
 
-		rc = claim_check(&cfg, &v, n, tl, detail, sizeof(detail));
+		rc = claim_check(&cfg, &v, n, tl, detail, sizeof(detail), &routed_silent);
 		step("claim_check", rc == BHA_EXIT_OK ? BHA_STEP_OK : BHA_STEP_FAILED,
 			 now_ms() - t1, "%s", detail);
 		if (rc != BHA_EXIT_OK)
@@ -226,6 +230,9 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	if ((rc = nat_step(&cfg, "fence", "claim", n->name, detail)) != BHA_EXIT_OK)
 		return rc;
 
+	/* after the fence its flows are gone too: a grace would only be waited out */
+	if (routed_silent)
+		cfg.stop_grace_ms = 0;
 	if (barman_configured(&cfg))
 		failed = barman_restart(&cfg) != 0;
 	else
