@@ -19,8 +19,9 @@
  *	  Same key, same forced command, same host key check: sharing adds no
  *	  trust.  The socket is used only in a directory of our own uid that
  *	  nobody else can enter (else a stranger's socket could answer for the
- *	  backup host); without it, or without a live connection, ssh connects
- *	  directly as before.
+ *	  backup host), and only if it is newer than the configuration, the key
+ *	  and the known hosts (a host key taken back holds for the next call);
+ *	  otherwise, or without a live connection, ssh connects directly.
 
  *	  Exit codes (barman_ha_contract.h): 0 done, 1 failure, 2 usage or
  *	  configuration error, 3 fenced.
@@ -45,6 +46,7 @@
 #define SSH_PATH		"/usr/bin/ssh"
 #define CONFIG_MAX		8192
 #define ARGV_MAX		48
+#define lengthof(a)		((int) (sizeof(a) / sizeof((a)[0])))
 #define CONTROL_PATH_MAX 90		/* ssh adds 17 bytes while it binds; sun_path
 								 * holds 108 */
 
@@ -55,6 +57,7 @@ struct client_config
 	char		ssh_key[256];
 	char		known_hosts[256];
 	char		control_path[CONTROL_PATH_MAX];
+	const char *path;			/* this configuration's file */
 	long		port;
 	long		connect_timeout;
 };
@@ -259,6 +262,29 @@ master_listens(const char *control_path)
 	return listens;
 }
 
+/*
+ * Whether the master predates a change to what it was made from: the
+ * configuration, the key or the known hosts.  A changed file (a host key
+ * taken back, say) must hold for the next call, so an older master is not
+ * used and connect replaces it.
+ */
+static bool
+master_outdated(const struct client_config *cfg)
+{
+	const char *inputs[] = {cfg->path, cfg->ssh_key, cfg->known_hosts};
+	struct stat sock, st;
+
+	if (stat(cfg->control_path, &sock) != 0)
+		return false;
+	for (int i = 0; i < lengthof(inputs); i++)
+		if (stat(inputs[i], &st) == 0 &&
+			(st.st_mtim.tv_sec > sock.st_mtim.tv_sec ||
+			 (st.st_mtim.tv_sec == sock.st_mtim.tv_sec &&
+			  st.st_mtim.tv_nsec >= sock.st_mtim.tv_nsec)))
+			return true;
+	return false;
+}
+
 /* Run av and wait for it; ssh's own failure (255) becomes exit 1 and a line. */
 static int
 run_wait(char **av, const char *dest)
@@ -358,15 +384,22 @@ run_ssh(const struct client_config *cfg, const char *verb, const char *cmd)
 		return BHA_EXIT_USAGE;
 	}
 	add(av, &n, SSH_PATH, "-F", "/dev/null", "-T", "-o", "BatchMode=yes", "-o", ct,
-		"-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
 		"-o", "StrictHostKeyChecking=yes", "-o", kh,
 		"-o", "IdentitiesOnly=yes", "-i", cfg->ssh_key,
 		"-o", "LogLevel=ERROR", NULL);	/* no warnings that would hide our last line */
 	if (strcmp(verb, BHA_VERB_CONNECT) == 0)
 	{
-		if (master_listens(cfg->control_path))
+		if (master_listens(cfg->control_path) && !master_outdated(cfg))
 			return printf("connected\n"), BHA_EXIT_OK;
+		if (master_listens(cfg->control_path))
+			(void) run_ssh(cfg, BHA_VERB_DISCONNECT, NULL);
+		/*
+		 * A session on a master whose peer went silent waits for the
+		 * master to notice: within 3 s, then calls connect by themselves
+		 * and fail at once if the backup host is unreachable.
+		 */
 		add(av, &n, "-N", "-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-o", cp,
+			"-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=3",
 			"-p", port, "--", dest, NULL);
 		return start_master(av, cfg->control_path);
 	}
@@ -377,8 +410,10 @@ run_ssh(const struct client_config *cfg, const char *verb, const char *cmd)
 		add(av, &n, "-O", "exit", "-o", cp, "-p", port, "--", dest, NULL);
 		return run_wait(av, dest);
 	}
-	if (cfg->control_path[0] && control_dir_private(cfg->control_path, &why))
+	if (cfg->control_path[0] && control_dir_private(cfg->control_path, &why) &&
+		!master_outdated(cfg))
 		add(av, &n, "-o", "ControlMaster=no", "-o", cp, NULL);
+	add(av, &n, "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2", NULL);
 	add(av, &n, "-p", port, "--", dest, cmd, NULL);
 	return run_wait(av, dest);
 }
@@ -417,6 +452,7 @@ main(int argc, char **argv)
 		errorf("invalid argument: names and numbers only");
 		return BHA_EXIT_USAGE;
 	}
+	cfg.path = path;
 	if ((rc = load_config(&cfg, path)) != BHA_EXIT_OK)
 		return rc;
 	return run_ssh(&cfg, argv[0], cmd);

@@ -12,8 +12,18 @@ BHA_PREFIX=${BHA_PREFIX:-bhf}f1
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/faults_lib.sh"
 bha_test_setup
-sshd_pid=$(cat "$BHA_DATA/backup/sshd/sshd.pid")
-trap 'kill -CONT "$sshd_pid" 2>/dev/null; bha_on_exit' EXIT
+# The backup host's sshd hung: its listener and the processes serving the open
+# connections (the DB nodes' shared ssh connections among them), stopped and
+# continued by pid.
+sshd_stopped=""
+sshd_stop() {
+	local p
+	sshd_stopped=$(for p in $(ip netns pids "$(bha_ns backup)"); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = sshd ] && echo "$p"; done)
+	kill -STOP $sshd_stopped
+}
+sshd_cont() { [ -z "$sshd_stopped" ] || kill -CONT $sshd_stopped 2>/dev/null; sshd_stopped=""; }
+trap 'sshd_cont; bha_on_exit' EXIT
 
 t_ok "both endpoints on db1 after the bring-up" bha_endpoints_on db1
 t_ok "route ok on db1" bha_wait 20 "route ok on db1" bha_route_ok db1
@@ -108,21 +118,25 @@ is "$(bhf_event_count db1 switch_wal)" 0 "db1's events: no switch_wal step"
 bhf_fig 7-sigkill "converge_ms=$conv (kill to route ok)" "first_commit_ms=$(( ${first:-0} - t0 ))" "switch_wal_runs=$(( $(bhf_switch_wal_count) - sw0 ))"
 
 # ------------------------------------------------------------ 8. slow helper: sshd stopped
+# The calls must hang until helper_timeout: ssh may wait for the stopped sshd's banner longer
+# than that (the cluster's 3 s would end them first).  The shared connection, made from the
+# older configuration, is not used by the next call (the client sees the change).
+sed -i 's/^ssh_connect_timeout = .*/ssh_connect_timeout = 60/' "$conf"
 # a reload while a call is held up, then the call succeeds: the node it names must survive the reload
-kill -STOP "$sshd_pid"
+sshd_stop
 bha_sql db1 "SELECT barman_ha_reconcile()" >/dev/null
 t_ok "a helper call is held up by the stopped sshd" bha_wait 5 "the helper running" bhf_helper_running db1
 bha_sql db1 "ALTER SYSTEM SET barman_ha.helper_timeout = 6" >/dev/null
 bha_sql db1 "SELECT pg_reload_conf()" >/dev/null
 sleep 1
-kill -CONT "$sshd_pid"
+sshd_cont
 t_ok "sshd continued: the call ends" bha_wait 20 "no helper" bhf_no_helper db1
 t_ok "route ok" bha_wait 10 "route ok" bha_route_ok db1
 rn=$(bha_sql db1 "SELECT routed_node FROM barman_ha_status()")
 t_ok "routed_node is db1 after a reload during the call (got '$rn')" \
 	test "$rn" = db1
 sleep 0.5
-kill -STOP "$sshd_pid"
+sshd_stop
 t0=$(bha_now_ms)
 bha_sql db1 "SELECT barman_ha_reconcile()" >/dev/null
 t_ok "a helper call hangs on the stopped sshd" bha_wait 5 "the helper running" bhf_helper_running db1
@@ -149,7 +163,7 @@ bhf_fig 8-timeout "call_ms=$d failed_seen_ms=$ms helper_timeout=6 retry_ms=$retr
 # SIGTERM to the worker while a call hangs
 t_ok "the retry hangs again" bha_wait 20 "the helper running" bhf_helper_running db1
 wpid=$(bhf_worker_pid db1)
-hp=$(bhf_ns_pids db1 '(^|/)barman_ha_client promote|^/usr/bin/ssh ')
+hp=$(bhf_call_pids db1)
 t0=$(bha_now_ms)
 kill -TERM "$wpid"
 t_ok "SIGTERM: the worker exits, bounded (one reconcile interval + grace)" bha_wait 13 "worker $wpid to exit" bhf_gone "$wpid"
@@ -177,7 +191,7 @@ t_ok "pg_ctl stop -m fast with a hanging helper within 3 s ($ms ms)" \
 bha_sql db1 "ALTER SYSTEM RESET barman_ha.retry_interval" >/dev/null
 t_ok "no helper or ssh left in db1" bha_wait 3 "no helper" bhf_no_helper db1
 bhf_fig 8-stop "pg_ctl_stop_fast_ms=$ms"
-kill -CONT "$sshd_pid"
+sshd_cont
 t0=$(bha_now_ms)
 t_ok "db1 starts again" bha_pg_start db1
 bha_sql db1 "ALTER SYSTEM RESET barman_ha.helper_timeout" >/dev/null
@@ -186,6 +200,7 @@ t_ok "sshd back: route ok on db1" bha_wait 30 "route ok" bha_route_ok db1
 t_ok "the writer commits again" bha_wait 30 "5 commits" bha_writer_has w 5 "$(bha_now_ms)"
 bhf_fig 8-recover "converge_ms=$(bhf_since "$t0") (start to route ok)"
 t_ok "both endpoints on db1" bha_endpoints_on db1
+sed -i 's/^ssh_connect_timeout = .*/ssh_connect_timeout = 3/' "$conf"
 
 # ------------------------------------------------------------ 2. backup host "reboot"
 # bhf_reboot_backup DELETE_CHAINS: what a reboot leaves: empty nat table, forwarding off, no receive-wal

@@ -40,13 +40,17 @@ bhf_orchestrator_status() { bha_orchestrator status 2>/dev/null | sed -n "s/^$1=
 # Barman's log: how many switch-wal ran (each closes one WAL file)
 bhf_switch_wal_count() { grep -c "has been closed on server" "$BHA_DATA/backup/log/barman.log"; }
 
-# bhf_ns_pids HOST REGEX: pids in HOST's namespace whose command line matches REGEX
+# bhf_ns_pids HOST REGEX [EXCLUDE]: pids in HOST's namespace whose command line matches REGEX (and not EXCLUDE)
 bhf_ns_pids() {
-	local p
+	local p c
 	for p in $(ip netns pids "$(bha_ns "$1")" 2>/dev/null); do
-		tr "\0" " " 2>/dev/null <"/proc/$p/cmdline" | grep -qE "$2" && echo "$p"
+		c=$(tr "\0" " " 2>/dev/null <"/proc/$p/cmdline")
+		grep -qE "$2" <<<"$c" && { [ -z "${3:-}" ] || ! grep -qE "$3" <<<"$c"; } && echo "$p"
 	done
 }
+# A call's processes: the client and its ssh.  The shared connection that the workers keep
+# (ssh -N -o ControlMaster=yes, docs/operator-guide.md) outlives calls and is not one of them.
+bhf_call_pids() { bhf_ns_pids "$1" '(^|/)barman_ha_client|^/usr/bin/ssh ' 'ControlMaster=yes'; }
 bhf_helper_running() { [ -n "$(bhf_ns_pids "$1" '(^|/)barman_ha_client promote')" ]; }
 bhf_gone() { local p; for p; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
 
@@ -72,7 +76,7 @@ bhf_wal_report() {		# bhf_wal_report FAULT: switch-wal, then the number of missi
 
 # predicates for bha_wait
 bhf_new_worker() { local p; p=$(bhf_worker_pid "$1"); [ -n "$p" ] && [ "$p" != "$2" ]; }
-bhf_no_helper() { [ -z "$(bhf_ns_pids "$1" '(^|/)barman_ha_client|^/usr/bin/ssh ')" ]; }
+bhf_no_helper() { [ -z "$(bhf_call_pids "$1")" ]; }
 bhf_pg_restart() { bha_pg_stop "$1" fast && bha_pg_start "$1"; }
 bhf_chains_missing() { bha_nat show 2>/dev/null | grep -q '^endpoint barman .* missing$'; }
 # a TCP connect from app to BACKUP:PORT fails (nothing routed)

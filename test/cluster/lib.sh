@@ -227,6 +227,7 @@ bha_program_conf() {
 			echo "ssh_key = $BHA_DATA/$h/ssh/id_ed25519"
 			echo "ssh_known_hosts = $BHA_DATA/$h/ssh/known_hosts"
 			echo "ssh_port = 22"
+			echo "ssh_connect_timeout = 3"
 			echo "ssh_control_path = $BHA_DATA/$h/ssh/shared/backup"
 		} | bha_write "$dir/client.conf" root:root 0644
 	fi

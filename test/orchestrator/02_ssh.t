@@ -9,7 +9,7 @@
 # client serves no --from-ssh at all; the host key is checked
 # (StrictHostKeyChecking=yes): an unknown backup host gets nothing.
 . "$(dirname "$0")/lib.sh"
-plan 40
+plan 44
 hosts 1
 D=$S1
 
@@ -105,6 +105,17 @@ is "$(logins)" "$n0" "three requests on it open no new ssh connection"
 diag "one status request: direct $direct ms, on the shared connection $shared ms"
 rc promote db2 5 >/dev/null 2>"$T/err"; is $? 2 "on the shared connection db1's key still cannot promote db2 (2)"
 like "$(rc promote db1 2)" '^step check ok [0-9.]+ routed$' "...and the forced command still answers db1's level check"
+# Known hosts changed after the master started: it is not used, connect replaces it.
+touch "$T/keys/known_hosts"
+rc status >/dev/null; ok $? "known hosts changed since the master started: the request succeeds..."
+is "$(logins)" "$((n0 + 1))" "...on a connection of its own (the change holds for the next call)"
+old_master=$(master_pid)
+is "$(rc connect)" connecting "connect replaces the outdated master"
+for _ in $(seq 50); do [ -n "$(master_pid)" ] && [ "$(master_pid)" != "$old_master" ] && break; sleep 0.1; done
+PIDS+=($(master_pid))
+n0=$(logins)
+rc status >/dev/null
+is "$(logins)" "$n0" "...and requests share the new one"
 # A socket where others may enter: never used, ssh connects by itself.
 chmod 0755 "$T/ctl"
 rc status >/dev/null; ok $? "with the directory opened to others the request still succeeds..."
