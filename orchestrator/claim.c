@@ -16,12 +16,15 @@
  *		 have been promoted once without the backup host hearing of it), so
  *		 a forged timeline such as 2^31-1 cannot lock every later claim out;
  *	  3. and R, probed at the same time, does not answer as a primary within
- *		 probe_timeout_ms.  A primary the backup host still reaches keeps the
+ *		 probe_timeout_ms, its TCP handshake within probe_connect_ms (a live
+ *		 host's kernel answers at once; a lost SYN, retransmitted after 1 s,
+ *		 missed the longer bound as well).  A primary the backup host still
+ *		 reaches keeps the
  *		 endpoints: in a partition between the nodes the backup host is the
  *		 tie-breaker, and commits that R acknowledged with Barman as its
  *		 synchronous standby after NODE forked are not lost by routing to
  *		 NODE.  A refused connection (kill -9) answers at once; a vanished
- *		 host costs the probe's bound, not libpq's connect_timeout.
+ *		 host costs probe_connect_ms, not libpq's connect_timeout.
  *	  Replies are validated (history.c) before use.  Exit 3 (refused) is
  *	  not retried on the same timeline by the worker; exit 1 (NODE did not
  *	  answer) is.
@@ -52,6 +55,7 @@ struct claim_args
 	long		max_timeline;
 	int			claim_timeout_ms;
 	int			probe_timeout_ms;
+	int			probe_connect_ms;
 };
 
 static struct claim_args args;
@@ -78,7 +82,7 @@ probe(const struct claim_args *a, int fd)
 	if (dup2(fd, STDOUT_FILENO) < 0)
 		_exit(1);
 	/* pq.c says why a connection or query failed */
-	if ((c = pq_open_bounded(a->probe_conninfo, a->probe_timeout_ms)) != NULL &&
+	if ((c = pq_open_bounded(a->probe_conninfo, a->probe_timeout_ms, a->probe_connect_ms)) != NULL &&
 		(r = pq_row(c, "SELECT pg_is_in_recovery()")) != NULL)
 	{
 		if (strcmp(PQgetvalue(r, 0, 0), "f") != 0)
@@ -118,7 +122,7 @@ probe_result(int fd, int timeout_ms, char *out, size_t len)
 static int
 check_claimant(const struct claim_args *a, char *msg, size_t len)
 {
-	PGconn	   *c = pq_open_bounded(a->conninfo, a->claim_timeout_ms);
+	PGconn	   *c = pq_open_bounded(a->conninfo, a->claim_timeout_ms, 0);
 	PGresult   *r;
 	unsigned	tli;
 	bool		in_recovery;
@@ -242,7 +246,8 @@ node_conninfo(const struct config *cfg, const struct node *n, char *out, size_t 
 /*
  * Returns BHA_EXIT_OK, BHA_EXIT_FENCED (claim refused) or BHA_EXIT_FAIL.
  * *routed_silent: confirmed, and the routed primary's host gave no answer
- * at all within probe_timeout_ms (not even a refusal): it is gone or cut off.
+ * at all within the probe's bounds (not even a refusal): it is gone or cut
+ * off.
  */
 int
 claim_check(const struct config *cfg, const struct nat_view *v,
@@ -251,7 +256,7 @@ claim_check(const struct config *cfg, const struct nat_view *v,
 {
 	const struct node *routed = v->routed ? view_node(v, v->routed_node) : NULL;
 	char		silent[BHA_NAME_MAX + 40];
-	size_t		ls, ld;
+	const char *p;
 
 	memset(&args, 0, sizeof(args));
 	node_conninfo(cfg, node, args.conninfo, sizeof(args.conninfo));
@@ -259,6 +264,7 @@ claim_check(const struct config *cfg, const struct nat_view *v,
 	args.timeline = timeline;
 	args.claim_timeout_ms = cfg->claim_timeout_ms;
 	args.probe_timeout_ms = cfg->probe_timeout_ms;
+	args.probe_connect_ms = cfg->probe_connect_ms;
 	if (v->routed)
 	{
 		args.routed_timeline = v->routed_timeline;
@@ -278,12 +284,9 @@ claim_check(const struct config *cfg, const struct nat_view *v,
 		snprintf(detail, len, "no answer from %s within %d ms", node->name,
 				 cfg->claim_timeout_ms);
 	/* claim_child's last words: "...; ROUTED: no answer within N ms" */
-	snprintf(silent, sizeof(silent), "; %s: no answer within %d ms", args.routed_node,
-			 args.probe_timeout_ms);
-	ls = strlen(silent);
-	ld = strlen(detail);
+	snprintf(silent, sizeof(silent), "; %s: no answer within ", args.routed_node);
 	*routed_silent = res.status == BHA_EXIT_OK && args.probe_conninfo[0] && !res.timed_out &&
-		ld >= ls && strcmp(detail + ld - ls, silent) == 0;
+		(p = strstr(detail, silent)) != NULL && strchr(p + 1, ';') == NULL;
 	if (res.status == BHA_EXIT_OK || res.status == BHA_EXIT_FENCED)
 		return res.status;
 	return BHA_EXIT_FAIL;

@@ -133,6 +133,7 @@ static const struct key
 	{"claim_conninfo", K_CONNINFO, F(claim_conninfo), 0, 0},
 	{"claim_timeout_ms", K_INT, F(claim_timeout_ms), 100, 60000},
 	{"probe_timeout_ms", K_INT, F(probe_timeout_ms), 10, 60000},
+	{"probe_connect_ms", K_INT, F(probe_connect_ms), 10, 60000},
 };
 
 static int
@@ -211,6 +212,7 @@ set_defaults(struct config *cfg)
 		   "user=barman dbname=postgres sslmode=require channel_binding=require");
 	cfg->claim_timeout_ms = 3000;
 	cfg->probe_timeout_ms = 300;
+	cfg->probe_connect_ms = 100;
 }
 
 /*

@@ -56,6 +56,7 @@ struct config
 	char		claim_conninfo[512];
 	int			claim_timeout_ms;	/* the claimant's answer */
 	int			probe_timeout_ms;	/* the routed primary's answer */
+	int			probe_connect_ms;	/* ... its TCP handshake */
 };
 
 /* What barman_ha_nat show says: the network and the fencing state. */
@@ -161,7 +162,7 @@ extern void barman_fork(const struct config *cfg, const char *dir);
 struct pg_conn;
 struct pg_result;
 extern struct pg_conn *pq_open(const char *conninfo);
-extern struct pg_conn *pq_open_bounded(const char *conninfo, int timeout_ms);
+extern struct pg_conn *pq_open_bounded(const char *conninfo, int timeout_ms, int reach_ms);
 extern struct pg_result *pq_row(struct pg_conn *c, const char *sql);
 
 /* claim.c */

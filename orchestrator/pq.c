@@ -6,7 +6,9 @@
  *	  all run in children (run.c) whose output is read, so failures are
  *	  said on stdout.  A probe of a host that may have vanished must not
  *	  wait for libpq's connect_timeout (2 s at the least): pq_open_bounded
- *	  drives the connection itself with a deadline in milliseconds.
+ *	  drives the connection itself with a deadline in milliseconds, and
+ *	  a shorter one for the TCP handshake, which a live host's kernel
+ *	  answers at once whatever its PostgreSQL is doing.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,13 +33,18 @@ pq_open(const char *conninfo)
 	return NULL;
 }
 
-/* Connect within timeout_ms, or say why on stdout and return NULL. */
+/*
+ * Connect within timeout_ms, the TCP handshake within reach_ms (0: no
+ * bound of its own), or say why on stdout and return NULL.  Silence is
+ * said as "no answer within N ms".
+ */
 PGconn *
-pq_open_bounded(const char *conninfo, int timeout_ms)
+pq_open_bounded(const char *conninfo, int timeout_ms, int reach_ms)
 {
 	PGconn	   *c = PQconnectStart(conninfo);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	double		deadline = now_ms() + timeout_ms;
+	double		t0 = now_ms(),
+				deadline = t0 + timeout_ms;
 
 	if (c == NULL || PQstatus(c) == CONNECTION_BAD)
 		goto fail;
@@ -45,12 +52,14 @@ pq_open_bounded(const char *conninfo, int timeout_ms)
 	{
 		struct pollfd pfd = {.fd = PQsocket(c),
 		.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
-		double		left = deadline - now_ms();
+		bool		reaching = reach_ms > 0 && reach_ms < timeout_ms &&
+			PQstatus(c) == CONNECTION_STARTED;
+		double		left = (reaching ? t0 + reach_ms : deadline) - now_ms();
 		int			rc;
 
 		if (left <= 0)
 		{
-			printf("no answer within %d ms\n", timeout_ms);
+			printf("no answer within %d ms\n", reaching ? reach_ms : timeout_ms);
 			PQfinish(c);
 			return NULL;
 		}

@@ -10,12 +10,14 @@
 #     from the routed timeline is refused;
 #   - the partition rule with real servers: db2 promoted from db1 is refused
 #     while the backup host still reaches db1 as primary, accepted once db1
-#     is gone (a refused connection answers at once);
+#     is gone (a refused connection answers at once); a routed primary whose
+#     host answers no TCP handshake is judged gone after probe_connect_ms
+#     (100 ms), not probe_timeout_ms;
 #   - review finding 6: a fake server that asks for a cleartext password gets
 #     barman's password with a conninfo without TLS, and nothing with the
 #     shipped keywords (sslmode=require channel_binding=require).
 . "$(dirname "$0")/lib.sh"
-plan 29
+plan 33
 hosts 2
 addconf "$B" orchestrator.conf "claim_check = on" "probe_timeout_ms = 300" \
 	"claim_conninfo = user=postgres dbname=postgres sslmode=disable connect_timeout=3"
@@ -90,20 +92,36 @@ like "$out" "step claim_check ok [0-9.]+ db2 is primary on timeline 2, forked fr
 diag "claim check with the routed primary refusing connections: $ms ms"
 is "$(endpoints "$B")" $'barman db2\napp db2' "both endpoints on db2"
 
+# ---- db2 routed and alive, but silent to the backup host: the TCP handshake's bound decides
+fake "$S1" 10.213.0.1 --timeline 3 --history '1\t0/3000000\tx\n2\t0/4000000\ty\n'
+out=$(hh "$B" promote db1 3 2>"$T/err"); is $? 3 "db1 on timeline 3 while db2 answers as primary: fenced (3)"
+ip netns exec "$S2" nft -f - <<'EOF' || bail "nft"
+table ip silent {
+	chain input { type filter hook input priority 0; tcp dport 5432 drop; }
+}
+EOF
+out=$(hh "$B" promote db1 3 2>"$T/err"); ok $? "db2 silent (its packets dropped): db1's claim routes ($(tail -n 1 "$T/err"))"
+like "$out" "step claim_check ok [0-9.]+ .*; db2: no answer within 100 ms" \
+	"...judged by the TCP handshake's bound (probe_connect_ms 100), not probe_timeout_ms (300)"
+diag "claim check with the routed primary's host silent: $(sed -n 's/^step claim_check ok \([0-9.]*\) .*/\1/p' <<<"$out") ms"
+is "$(endpoints "$B")" $'barman db1\napp db1' "both endpoints on db1"
+ip netns exec "$S2" nft delete table ip silent
+stop_fake
+
 # ---- finding 6: the password goes only to a server that binds the TLS channel
 install -o barman -g barman -m 0600 /dev/null "$T/pgpass"
 echo "*:*:*:barman:s3cret-claim" >"$T/pgpass"
 hh "$B" promote db1 3 >/dev/null 2>&1	# db1 is down: nothing to steal the endpoints with
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg2" -s -m immediate stop
 install -m 0666 /dev/null "$T/passwords"
-fake "$S2" 10.213.0.2 --timeline 3 --history '2\t0/3000000\tx\n' --cleartext --password-log "$T/passwords"
+fake "$S2" 10.213.0.2 --timeline 4 --history '3\t0/3000000\tx\n' --cleartext --password-log "$T/passwords"
 conf_claim() { sed -i '/^claim_conninfo/d' "/etc/netns/$B/repmgr_barman_ha/orchestrator.conf"; addconf "$B" orchestrator.conf "claim_conninfo = $1"; }
 conf_claim "user=barman dbname=postgres passfile=$T/pgpass connect_timeout=3"
-hh "$B" promote db2 3 >/dev/null 2>&1
+hh "$B" promote db2 4 >/dev/null 2>&1
 is "$(cat "$T/passwords")" "s3cret-claim" "without TLS, the fake server gets barman's password (the attack is real)"
 : >"$T/passwords"
 conf_claim "user=barman dbname=postgres sslmode=require channel_binding=require passfile=$T/pgpass connect_timeout=3"
-out=$(hh "$B" promote db2 4 2>"$T/err"); is $? 1 "with the shipped keywords the claim fails (1)"
+out=$(hh "$B" promote db2 5 2>"$T/err"); is $? 1 "with the shipped keywords the claim fails (1)"
 like "$(tail -n 1 "$T/err")" "SSL|channel binding" "...saying why"
 is "$(cat "$T/passwords")" "" "...and the fake server got no password"
 stop_fake
