@@ -174,7 +174,7 @@ state_lock(const struct nat_config *cfg)
 	return 0;
 }
 
-/* "node=NAME" and "timeline=N" lines; others (an older helper's) ignored.  -1: corrupt. */
+/* "node=NAME" and "timeline=N" lines; any other line ignored.  -1: corrupt. */
 int
 state_parse(char *text, struct state *st)
 {

@@ -216,8 +216,8 @@ flows_remove(const struct nat_config *cfg, const struct target want[EP_COUNT], u
  * timeline, or another node on the recorded one, would revive a stale
  * primary and is fenced; a new owner is recorded before anything moves (a
  * crash after that only repeats).  The app endpoint stays as it is when
- * held (closed stays closed: the orchestrator opens it once Barman
- * streams) and closes if it led elsewhere: clients get a reset from us at
+ * held (closed stays closed: the orchestrator opens it after Barman's
+ * stop) and closes if it led elsewhere: clients get a reset from us at
  * once instead of sending SYNs to a dead host.  route: only the recorded
  * node, unless root (a repair).  Then one backend change, and a sweep of
  * the stale flows of every endpoint that changed (a new owner: both).
