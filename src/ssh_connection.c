@@ -6,8 +6,8 @@
  *
  * "barman_ha_client connect" returns at once: it starts an ssh master in a
  * session of its own unless one answers on its control socket (client.conf's
- * ssh_control_path).  Both workers run it between two reconcile passes, at
- * most every few seconds: the standby worker so that the connection is there
+ * ssh_control_path).  Both workers run it after a reconcile pass, at most
+ * every few seconds: the standby worker so that the connection is there
  * at the promotion (the master outlives that worker, which exits as recovery
  * ends), the primary worker for its level checks.  A client without
  * ssh_control_path answers with a usage error: said once in the log, asked
@@ -52,8 +52,8 @@ barman_ha_keep_ssh_connection(void)
 	strlcpy(said, result.last_error, sizeof(said));
 	ereport(LOG,
 			(errmsg("barman_ha: no shared ssh connection to the backup host"),
-			 errdetail("barman_ha_client connect: %s",
-					   result.last_error[0] ? result.last_error : "no reason given"),
+			 errdetail("barman_ha_client connect said: %s.",
+					   result.last_error[0] ? result.last_error : "nothing"),
 			 errhint("Calls to the backup host connect one by one. Set ssh_control_path in "
 					 "the client's configuration to share one connection.")));
 }

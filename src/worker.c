@@ -107,12 +107,13 @@ worker_loop(long (*reconcile) (bool forced))
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (barman_ha_enabled)
-			barman_ha_keep_ssh_connection();
 
 		MemoryContextReset(pass_context);
 		previous = MemoryContextSwitchTo(pass_context);
 		wait_ms = reconcile(forced);
+		/* after the pass: a promotion's call does not wait for this one */
+		if (wait_ms >= 0 && !ShutdownRequestPending && barman_ha_enabled)
+			barman_ha_keep_ssh_connection();
 		MemoryContextSwitchTo(previous);
 
 		/* a SIGTERM's latch may have been used up by a wait inside the pass */
