@@ -73,158 +73,186 @@ wal_name(const char *name, uint64_t segsz, unsigned *tli, uint64_t *segno,
 	return true;
 }
 
-/* Runs in a child (run.c). */
-static int
-fork_child(void *p)
+/* Where pg_receivewal will restart: its newest segment (FindStreamingStart). */
+struct restart_point
 {
-	struct fork_args *a = p;
-	char		conninfo[600], errdir[300], line[200], moved[2000] = "";
-	unsigned	tli_now;
-	uint64_t	segsz;
-	struct tl_history h;
-	int			nmoved = 0;
-	unsigned	high_tli = 0;
-	uint64_t	high_segno = 0;
-	bool		high_partial = false, have_high = false;
+	bool		found;
+	unsigned	tli;
+	uint64_t	segno;
+	bool		partial;
+};
+
+/*
+ * The new primary's timeline, segment size and history, over the Barman
+ * endpoint.  0 ok, 1 timeline 1 (no fork: said), 2 failed (said).
+ */
+static int
+fetch_timeline(const char *conninfo_in, unsigned *tli_now, uint64_t *segsz,
+			   struct tl_history *h)
+{
+	char		conninfo[600], sql[64];
 	PGconn	   *c;
 	PGresult   *r;
-	DIR		   *d;
-	struct dirent *de;
-	const char *slash;
 
-	snprintf(conninfo, sizeof(conninfo), "%s replication=database", a->conninfo);
-	if ((c = pq_open(conninfo)) == NULL)
+	snprintf(conninfo, sizeof(conninfo), "%s replication=database", conninfo_in);
+	if ((c = pq_open(conninfo)) == NULL || (r = pq_row(c, "IDENTIFY_SYSTEM")) == NULL)
 		return 2;
-	if ((r = pq_row(c, "IDENTIFY_SYSTEM")) == NULL)
-		return 2;
-	if (PQnfields(r) < 2 || parse_timeline(PQgetvalue(r, 0, 1), &tli_now) != 0)
+	if (PQnfields(r) < 2 || parse_timeline(PQgetvalue(r, 0, 1), tli_now) != 0)
 	{
 		printf("IDENTIFY_SYSTEM returned no valid timeline\n");
 		return 2;
 	}
 	PQclear(r);
-	if (tli_now == 1)
+	if (*tli_now == 1)
 	{
 		printf("timeline 1: no fork\n");
-		return 0;
+		return 1;
 	}
 	if ((r = pq_row(c, "SHOW wal_segment_size")) == NULL)
 		return 2;
-	segsz = parse_segment_size(PQgetvalue(r, 0, 0));
+	*segsz = parse_segment_size(PQgetvalue(r, 0, 0));
 	PQclear(r);
-	if (segsz == 0)
+	if (*segsz == 0)
 	{
 		printf("wal_segment_size is not a power of two from 1MB to 1GB\n");
 		return 2;
 	}
-	snprintf(line, sizeof(line), "TIMELINE_HISTORY %u", tli_now);
-	if ((r = pq_row(c, line)) == NULL)
+	snprintf(sql, sizeof(sql), "TIMELINE_HISTORY %u", *tli_now);
+	if ((r = pq_row(c, sql)) == NULL)
 		return 2;
-	if (PQnfields(r) < 2 || history_parse(PQgetvalue(r, 0, 1), &h) != 0 ||
-		(h.n > 0 && h.tli[h.n - 1] >= tli_now))
+	if (PQnfields(r) < 2 || history_parse(PQgetvalue(r, 0, 1), h) != 0 ||
+		(h->n > 0 && h->tli[h->n - 1] >= *tli_now))
 	{
-		printf("the history of timeline %u is not valid\n", tli_now);
+		printf("the history of timeline %u is not valid\n", *tli_now);
 		return 2;
 	}
 	PQclear(r);
 	PQfinish(c);
+	return 0;
+}
 
-	slash = strrchr(a->dir, '/');
-	snprintf(errdir, sizeof(errdir), "%.*s/errors", slash ? (int) (slash - a->dir) : 0, a->dir);
-	if ((d = opendir(a->dir)) == NULL)
+/*
+ * Move into errdir every WAL file of dir that is not in the new timeline's
+ * history (an old timeline's segment past its end); note in *rp where
+ * pg_receivewal will restart among those that stay.  Their names go to
+ * moved.  Returns the count, or -1 (said).
+ */
+static int
+move_ahead(const char *dir, const char *errdir, uint64_t segsz, unsigned tli_now,
+		   const struct tl_history *h, struct restart_point *rp, char *moved, size_t len)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	int			nmoved = 0;
+
+	if (d == NULL)
 	{
-		printf("cannot read %s: %s\n", a->dir, strerror(errno));
-		return 2;
+		printf("cannot read %s: %s\n", dir, strerror(errno));
+		return -1;
 	}
 	while ((de = readdir(d)) != NULL)
 	{
 		unsigned	tli;
 		uint64_t	segno, endseg = 0;
-		bool		partial, known = false, boundary = false, aside;
+		bool		partial, known = false, boundary = false;
 		char		from[600], to[700];
 
 		if (!wal_name(de->d_name, segsz, &tli, &segno, &partial))
 			continue;
-		for (int i = 0; i < h.n; i++)
-			if (h.tli[i] == tli)
+		for (int i = 0; i < h->n; i++)
+			if (h->tli[i] == tli)
 			{
 				known = true;
-				endseg = h.end[i] / segsz;
+				endseg = h->end[i] / segsz;
 				/* ends exactly where a segment starts: that one has none of it */
-				boundary = h.end[i] % segsz == 0;
+				boundary = h->end[i] % segsz == 0;
 				if (boundary)
 					endseg--;
 			}
-		aside = tli != tli_now &&
-			(!known || segno > endseg || (segno == endseg && !partial && !boundary));
-		if (!aside)
+		if (tli == tli_now ||
+			(known && (segno < endseg || (segno == endseg && (partial || boundary)))))
 		{
-			/* where pg_receivewal will restart (its FindStreamingStart) */
-			if (!have_high || segno > high_segno || (segno == high_segno && tli > high_tli))
-			{
-				high_segno = segno;
-				high_tli = tli;
-				high_partial = partial;
-				have_high = true;
-			}
+			if (!rp->found || segno > rp->segno || (segno == rp->segno && tli > rp->tli))
+				*rp = (struct restart_point) {true, tli, segno, partial};
 			continue;
 		}
-		if (mkdir(errdir, 0750) != 0 && errno != EEXIST)
-		{
-			printf("cannot create %s: %s\n", errdir, strerror(errno));
-			closedir(d);
-			return 2;
-		}
-		snprintf(from, sizeof(from), "%s/%s", a->dir, de->d_name);
+		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
 		snprintf(to, sizeof(to), "%s/%s.ahead-of-tl%u.%ld", errdir, de->d_name, tli_now,
 				 (long) time(NULL));
-		if (rename(from, to) != 0)
+		if ((mkdir(errdir, 0750) != 0 && errno != EEXIST) || rename(from, to) != 0)
 		{
-			printf("cannot move %s aside: %s\n", from, strerror(errno));
+			printf("cannot move %s aside to %s: %s\n", from, errdir, strerror(errno));
 			closedir(d);
-			return 2;
+			return -1;
 		}
 		nmoved++;
-		if (strlen(moved) + strlen(de->d_name) + 3 < sizeof(moved))
+		if (strlen(moved) + strlen(de->d_name) + 3 < len)
 			strcat(strcat(moved, " "), de->d_name);
 	}
 	closedir(d);
+	return nmoved;
+}
 
-	/*
-	 * pg_receivewal restarts at the start of its newest .partial segment, or
-	 * of the segment after its newest complete one, on that file's timeline.
-	 * When that is exactly where the timeline ended (the old primary died
-	 * right after a segment switch), the new primary answers
-	 * START_REPLICATION with the end of the timeline at once, which
-	 * pg_receivewal takes for an error.  A zero-filled .partial of the next
-	 * timeline at that segment makes it start there instead; it overwrites
-	 * the file from its first byte.
-	 */
-	if (have_high && high_tli != tli_now)
-	{
-		uint64_t	start = high_partial ? high_segno : high_segno + 1;
-		uint64_t	perlog = UINT64_C(0x100000000) / segsz;
+/*
+ * pg_receivewal restarts at the start of its newest .partial segment, or of
+ * the segment after its newest complete one, on that file's timeline.  When
+ * that is exactly where the timeline ended (the old primary died right
+ * after a segment switch), the new primary answers START_REPLICATION with
+ * the end of the timeline at once, which pg_receivewal takes for an error.
+ * A zero-filled .partial of the next timeline at that segment makes it
+ * start there instead; it overwrites the file from its first byte.  0 ok
+ * (what was made is said), -1 failed (said).
+ */
+static int
+bridge_timeline_end(const char *dir, uint64_t segsz, unsigned tli_now,
+					const struct tl_history *h, const struct restart_point *rp)
+{
+	uint64_t	start = rp->partial ? rp->segno : rp->segno + 1;
+	uint64_t	perlog = UINT64_C(0x100000000) / segsz;
 
-		for (int i = 0; i < h.n; i++)
-			if (h.tli[i] == high_tli && h.end[i] % segsz == 0 && h.end[i] / segsz == start)
+	if (!rp->found || rp->tli == tli_now)
+		return 0;
+	for (int i = 0; i < h->n; i++)
+		if (h->tli[i] == rp->tli && h->end[i] % segsz == 0 && h->end[i] / segsz == start)
+		{
+			unsigned	next = i + 1 < h->n ? h->tli[i + 1] : tli_now;
+			char		path[600];
+			int			fd;
+
+			snprintf(path, sizeof(path), "%s/%08X%08X%08X.partial", dir, next,
+					 (unsigned) (start / perlog), (unsigned) (start % perlog));
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd < 0 || ftruncate(fd, (off_t) segsz) != 0 || fsync(fd) != 0)
 			{
-				unsigned	next = i + 1 < h.n ? h.tli[i + 1] : tli_now;
-				char		path[600];
-				int			fd;
-
-				snprintf(path, sizeof(path), "%s/%08X%08X%08X.partial", a->dir, next,
-						 (unsigned) (start / perlog), (unsigned) (start % perlog));
-				fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-				if (fd < 0 || ftruncate(fd, (off_t) segsz) != 0 || fsync(fd) != 0)
-				{
-					printf("cannot create %s: %s\n", path, strerror(errno));
-					return 2;
-				}
-				close(fd);
-				printf("timeline %u ended at a segment start: %s created, ", high_tli,
-					   strrchr(path, '/') + 1);
+				printf("cannot create %s: %s\n", path, strerror(errno));
+				return -1;
 			}
-	}
+			close(fd);
+			printf("timeline %u ended at a segment start: %s created, ", rp->tli,
+				   strrchr(path, '/') + 1);
+		}
+	return 0;
+}
+
+/* Runs in a child (run.c): exit 0 done, 2 failed; the last line says what. */
+static int
+fork_child(void *p)
+{
+	struct fork_args *a = p;
+	char		errdir[300], moved[2000] = "";
+	const char *slash = strrchr(a->dir, '/');
+	struct restart_point rp = {0};
+	struct tl_history h;
+	unsigned	tli_now;
+	uint64_t	segsz = 0;
+	int			rc, nmoved;
+
+	if ((rc = fetch_timeline(a->conninfo, &tli_now, &segsz, &h)) != 0)
+		return rc == 1 ? 0 : 2;
+	snprintf(errdir, sizeof(errdir), "%.*s/errors", slash ? (int) (slash - a->dir) : 0, a->dir);
+	if ((nmoved = move_ahead(a->dir, errdir, segsz, tli_now, &h, &rp, moved, sizeof(moved))) < 0 ||
+		bridge_timeline_end(a->dir, segsz, tli_now, &h, &rp) != 0)
+		return 2;
 	if (h.n == 0)
 		printf("timeline %u: empty history,", tli_now);
 	else	/* the last line of the history is the parent */
