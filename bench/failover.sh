@@ -1,7 +1,7 @@
 #!/bin/bash
 # failover.sh: the failover benchmark (docs/benchmark.md), one command, one run.
 #
-#   sudo bench/failover.sh [ROUNDS]          (default 5 failovers per side)
+#   bench/failover.sh [ROUNDS]     as root (default 5 failovers per side)
 #
 # Four namespace clusters (test/cluster/lib.sh, prefixes ${BHB_PREFIX:-bhbf}{e,a,w,b}):
 # the extension, the article's event-handler script, the handler in the working order, the handler
