@@ -10,7 +10,9 @@
  *		2. Barman's WAL past the new timeline's fork point aside (fork.c);
  *		3. start `barman receive-wal SERVER` at once, detached (it runs
  *		   pg_receivewal --no-loop in the foreground; waiting for `barman
- *		   cron` kept synchronous commits blocked up to a minute);
+ *		   cron` kept synchronous commits blocked up to a minute); in a
+ *		   promote, a Python that imported Barman during the claim's checks
+ *		   only gets "go" (barman_warm);
  *		4. wait until Barman has the primary's flush position: its flush_lsn
  *		   when it is a synchronous standby (commits flow again from here),
  *		   its sent_lsn when it is asynchronous (nothing waits for it);
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -38,6 +41,28 @@
 
 static struct run_result res;	/* big: keep it off the stack */
 static char streaming_dir[256];
+
+/* barman_path's Python, when its shebang names it and nothing else */
+static char interpreter[256];
+
+/*
+ * The warm receive-wal (barman_warm): Barman's own `receive-wal`, run in
+ * the console script's Python with barman.cli already imported, waiting
+ * for "go" on its stdin (warm_fd).  Its argv has no "receive-wal" element:
+ * scan_receivers knows it by warm_code, and skips warm_pid, ours.
+ */
+static pid_t warm_pid = -1;
+static int	warm_fd = -1;
+static const char warm_code[] =
+"import sys\n"
+"sys.path[0] = sys.argv[1].rpartition('/')[0]\n"
+"import barman.cli\n"
+"if sys.stdin.readline() != 'go\\n':\n"
+"    sys.exit(0)\n"
+"import os\n"
+"os.dup2(os.open(os.devnull, os.O_RDONLY), 0)\n"
+"sys.argv = sys.argv[1:-1] + ['receive-wal', sys.argv[-1]]\n"
+"sys.exit(barman.cli.main())\n";
 
 bool
 barman_configured(const struct config *cfg)
@@ -55,7 +80,8 @@ barman_configured(const struct config *cfg)
  * distutils has the same LooseVersion; SETUPTOOLS_USE_DISTUTILS=stdlib, the
  * switch setuptools documents, makes Barman use it.  Only when barman_path
  * is a script whose interpreter's stdlib has distutils (3.11 and older: on
- * 3.12 the switch would leave the import nothing to find).
+ * 3.12 the switch would leave the import nothing to find).  The shebang's
+ * interpreter is also the one barman_warm runs.
  */
 static void
 barman_env(const struct config *cfg)
@@ -63,6 +89,7 @@ barman_env(const struct config *cfg)
 	static bool done;
 	char		line[300], real[PATH_MAX], lib[PATH_MAX + 64];
 	char	   *interp, *end, *base, *bin;
+	bool		alone;
 	FILE	   *f;
 
 	if (done)
@@ -76,10 +103,13 @@ barman_env(const struct config *cfg)
 		return;
 	interp = line + 2 + strspn(line + 2, " \t");
 	end = interp + strcspn(interp, " \t\r\n");
+	alone = end[strspn(end, " \t\r\n")] == '\0';
 	*end = '\0';
 	if (realpath(interp, real) == NULL || (base = strrchr(real, '/')) == NULL ||
 		strncmp(base + 1, "python3.", 8) != 0)
 		return;
+	if (alone)
+		snprintf(interpreter, sizeof(interpreter), "%s", interp);
 	*base = '\0';				/* PREFIX/bin */
 	if ((bin = strrchr(real, '/')) == NULL)
 		return;
@@ -89,7 +119,7 @@ barman_env(const struct config *cfg)
 		setenv("SETUPTOOLS_USE_DISTUTILS", "stdlib", 1);
 }
 
-/* argv for `barman [-c CONF] WORDS... SERVER` */
+/* argv for `barman [-c CONF] [WORDS...] SERVER` */
 static void
 barman_argv(const struct config *cfg, char **av, const char *w1,
 			const char *w2, const char *w3, const char *w4)
@@ -103,7 +133,8 @@ barman_argv(const struct config *cfg, char **av, const char *w1,
 		av[n++] = "-c";
 		av[n++] = (char *) cfg->barman_config;
 	}
-	av[n++] = (char *) w1;
+	if (w1)
+		av[n++] = (char *) w1;
 	if (w2)
 		av[n++] = (char *) w2;
 	if (w3)
@@ -224,6 +255,8 @@ scan_receivers(uid_t uid, const char *dir, const char *server, bool with_barman,
 				match |= same_dir(args[i + 1], dir);
 			else if (!receivewal && strcmp(a, "receive-wal") == 0)
 				barman = true;
+			else if (i == 2 && strcmp(args[1], "-c") == 0 && strcmp(a, warm_code) == 0)
+				barman = pid != warm_pid;
 			else if (barman && a[0] == '-' && strcmp(a, "-c") != 0)
 				barman = false; /* --stop, --reset, --create-slot: leave them */
 		}
@@ -320,6 +353,79 @@ start_child(void *p)
 	closefrom(3);
 	execve(av[0], av, child_env());
 	_exit(127);
+}
+
+/*
+ * At the start of a new claim, before its checks: barman_path's Python
+ * starts and imports barman.cli (100-180 ms, the bulk of receive-wal's
+ * start) while the claim is checked and fenced and the old stream ended;
+ * barman_restart then only says "go" and the stream is Barman's own
+ * `receive-wal SERVER`, with its lock file, as `barman` would run it.
+ * Detached as start_child's grandchild, same environment.  Without an
+ * interpreter or a fork, nothing: barman_restart starts barman as before.
+ */
+void
+barman_warm(const struct config *cfg)
+{
+	char	   *av[16];
+	int			p[2], fd;
+	pid_t		pid;
+
+	av[0] = interpreter;
+	av[1] = "-c";
+	av[2] = (char *) warm_code;
+	barman_argv(cfg, av + 3, NULL, NULL, NULL, NULL);	/* reads the shebang */
+	if (interpreter[0] == '\0' || pipe2(p, O_CLOEXEC) != 0)
+		return;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+	{
+		setsid();
+		fd = open("/dev/null", O_RDWR);
+		dup2(p[0], 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		closefrom(3);
+		signal(SIGPIPE, SIG_DFL);
+		execve(av[0], av, child_env());
+		_exit(127);
+	}
+	close(p[0]);
+	if (pid < 0)
+	{
+		close(p[1]);
+		return;
+	}
+	warm_pid = pid;
+	warm_fd = p[1];
+}
+
+/* No "go" will come: its EOF ends the warm receive-wal before Barman runs. */
+void
+barman_unwarm(void)
+{
+	if (warm_fd < 0)
+		return;
+	close(warm_fd);
+	warm_fd = -1;
+	warm_pid = -1;
+}
+
+/* "go" to the warm receive-wal: false when there is none or it has ended. */
+static bool
+warm_go(void)
+{
+	bool		ok;
+
+	if (warm_fd < 0)
+		return false;
+	ok = waitpid(warm_pid, NULL, WNOHANG) == 0 && write(warm_fd, "go\n", 3) == 3;
+	close(warm_fd);
+	warm_fd = -1;
+	if (!ok)
+		warm_pid = -1;
+	return ok;
 }
 
 struct catchup_args
@@ -458,6 +564,24 @@ barman_stop(const struct config *cfg, const char *dir)
 	return 0;
 }
 
+/* `barman receive-wal SERVER` started detached, Python and all. */
+static int
+cold_start(const struct config *cfg)
+{
+	char	   *av[12];
+	char		line[300];
+
+	barman_argv(cfg, av, "receive-wal", NULL, NULL, NULL);
+	if (run_child(5000, start_child, av, &res) != 0 || res.status != 0)
+	{
+		step("barman_start", "failed", now_ms() - start_t0, "%s", out_line(line, sizeof(line)));
+		errorf("cannot start barman receive-wal %s", cfg->barman_server);
+		return -1;
+	}
+	out_line(started, sizeof(started));
+	return 0;
+}
+
 /*
  * Steps barman_stop and barman_fork, then `barman receive-wal` started
  * (detached) without waiting for it: the caller may route the applications
@@ -467,7 +591,6 @@ barman_stop(const struct config *cfg, const char *dir)
 int
 barman_restart(const struct config *cfg)
 {
-	char	   *av[12];
 	char		line[300];
 	const char *dir;
 	double		t0 = now_ms();
@@ -490,15 +613,12 @@ barman_restart(const struct config *cfg)
 
 	failed_step = "barman_start";
 	start_t0 = now_ms();
-	barman_argv(cfg, av, "receive-wal", NULL, NULL, NULL);
-	if (run_child(5000, start_child, av, &res) != 0 || res.status != 0)
+	if (warm_go())
 	{
-		step("barman_start", "failed", now_ms() - start_t0, "%s", out_line(line, sizeof(line)));
-		errorf("cannot start barman receive-wal %s", cfg->barman_server);
-		return -1;
+		snprintf(started, sizeof(started), "started warm pid %d", (int) warm_pid);
+		return 0;
 	}
-	out_line(started, sizeof(started));
-	return 0;
+	return cold_start(cfg);
 }
 
 /*
@@ -518,6 +638,13 @@ barman_streaming(const struct config *cfg)
 	{
 		usleep(10000);
 		barman_receiving(cfg, &running);
+		/* the warm one ended without a pg_receivewal: barman started anew */
+		if (!running && warm_pid > 0 && waitpid(warm_pid, NULL, WNOHANG) != 0)
+		{
+			warm_pid = -1;
+			if (cold_start(cfg) != 0)
+				return -1;
+		}
 	}
 	if (!running)
 	{

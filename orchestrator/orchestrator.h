@@ -146,6 +146,8 @@ extern int	ostate_write(const struct config *cfg, const struct ostate *st);
 /* barman.c */
 extern bool barman_configured(const struct config *cfg);
 extern int	barman_stop_start(const struct config *cfg);
+extern void barman_warm(const struct config *cfg);
+extern void barman_unwarm(void);
 extern int	barman_restart(const struct config *cfg);
 extern int	barman_streaming(const struct config *cfg);
 extern int	barman_switch_wal(const struct config *cfg);
