@@ -514,9 +514,13 @@ bha_pg_ours() {
 	[ -n "$pid" ] && [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == "$BHA_PGBIN/postgres -D $BHA_DATA/$1/pgdata "* ]]
 }
 bha_repmgr() { local n=$1; shift; bha_as "$n" postgres "$BHA_PGBIN/repmgr" -f "$BHA_DATA/$n/repmgr.conf" "$@"; }
+# ... and wait until it monitors (a fault injected before that finds a repmgrd still
+# connecting, which promotes a cut-off standby only after its startup timeouts)
 bha_repmgrd_start() {
 	bha_as "$1" postgres "$BHA_PGBIN/repmgrd" -f "$BHA_DATA/$1/repmgr.conf" --daemonize >/dev/null 2>&1 || return 1
-	bha_wait 15 "repmgrd on $1" test -s "$BHA_DATA/$1/repmgrd.pid"
+	bha_wait 15 "repmgrd on $1" test -s "$BHA_DATA/$1/repmgrd.pid" &&
+		bha_wait 15 "repmgrd on $1 monitoring" grep -qE 'monitoring (cluster primary|connection to upstream node)' \
+			"$BHA_DATA/$1/repmgrd.log"
 }
 
 bha_db1_up() { bha_db1_init && bha_repmgr db1 primary register >>"$BHA_DATA/db1/repmgr.log" 2>&1; }
