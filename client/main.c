@@ -389,10 +389,12 @@ run_ssh(const struct client_config *cfg, const char *verb, const char *cmd)
 		"-o", "LogLevel=ERROR", NULL);	/* no warnings that would hide our last line */
 	if (strcmp(verb, BHA_VERB_CONNECT) == 0)
 	{
-		if (master_listens(cfg->control_path) && !master_outdated(cfg))
-			return printf("connected\n"), BHA_EXIT_OK;
 		if (master_listens(cfg->control_path))
+		{
+			if (!master_outdated(cfg))
+				return printf("connected\n"), BHA_EXIT_OK;
 			(void) run_ssh(cfg, BHA_VERB_DISCONNECT, NULL);
+		}
 		/*
 		 * A session on a master whose peer went silent waits for the
 		 * master to notice: within 3 s, then calls connect by themselves

@@ -19,12 +19,12 @@
  *		 probe_timeout_ms, its TCP handshake within probe_connect_ms (a live
  *		 host's kernel answers at once; a lost SYN, retransmitted after 1 s,
  *		 missed the longer bound as well).  A primary the backup host still
- *		 reaches keeps the
- *		 endpoints: in a partition between the nodes the backup host is the
- *		 tie-breaker, and commits that R acknowledged with Barman as its
- *		 synchronous standby after NODE forked are not lost by routing to
- *		 NODE.  A refused connection (kill -9) answers at once; a vanished
- *		 host costs probe_connect_ms, not libpq's connect_timeout.
+ *		 reaches keeps the endpoints: in a partition between the nodes the
+ *		 backup host is the tie-breaker, and commits that R acknowledged
+ *		 with Barman as its synchronous standby after NODE forked are not
+ *		 lost by routing to NODE.  A refused connection (kill -9) answers
+ *		 at once; a vanished host costs probe_connect_ms, not libpq's
+ *		 connect_timeout.
  *	  Replies are validated (history.c) before use.  Exit 3 (refused) is
  *	  not retried on the same timeline by the worker; exit 1 (NODE did not
  *	  answer) is.

@@ -19,8 +19,8 @@
  *	  hangs on a dead peer that no SIGINT can finish with: it is killed at
  *	  once instead of after receive_wal_stop_grace_ms.
  *
- *	  Why the applications need not wait for Barman's catch-up (they did
- *	  before 1.1's last changes; nothing below depends on that order):
+ *	  Why the applications need not wait for Barman's catch-up (nothing
+ *	  below depends on that order):
  *	  - no acknowledged commit is lost: a commit is acknowledged per
  *		synchronous_standby_names, whenever it arrives.  With Barman the
  *		only synchronous standby left, a commit made before Barman streams
