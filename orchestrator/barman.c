@@ -583,13 +583,14 @@ cold_start(const struct config *cfg)
 }
 
 /*
- * Steps barman_stop and barman_fork, then `barman receive-wal` started
+ * Steps barman_stop and barman_fork (known: the new primary's timeline,
+ * when the claim check read it), then `barman receive-wal` started
  * (detached) without waiting for it: the caller may route the applications
  * while Python starts.  0 when all ok; barman_streaming() then reports
  * barman_start.
  */
 int
-barman_restart(const struct config *cfg)
+barman_restart(const struct config *cfg, const struct timeline_facts *known)
 {
 	char		line[300];
 	const char *dir;
@@ -609,7 +610,7 @@ barman_restart(const struct config *cfg)
 		return -1;
 
 	/* Barman ahead of the new timeline's fork point: its extra WAL aside */
-	barman_fork(cfg, dir);
+	barman_fork(cfg, dir, known);
 
 	failed_step = "barman_start";
 	start_t0 = now_ms();
@@ -677,7 +678,7 @@ barman_streaming(const struct config *cfg)
 int
 barman_stop_start(const struct config *cfg)
 {
-	if (barman_restart(cfg) != 0)
+	if (barman_restart(cfg, NULL) != 0)
 		return -1;
 	return barman_streaming(cfg);
 }

@@ -39,6 +39,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@ struct claim_args
 	int			claim_timeout_ms;
 	int			probe_timeout_ms;
 	int			probe_connect_ms;
+	struct claim_outcome *out;	/* shared with the parent */
 };
 
 static struct claim_args args;
@@ -100,8 +102,12 @@ probe(const struct claim_args *a, int fd)
 	_exit(0);
 }
 
-/* What the probe said, waiting for it at most until its bound has passed. */
-static void
+/*
+ * What the probe said, waiting for it at most until its bound has passed.
+ * False when the routed primary's host gave no answer at all, not even a
+ * refusal.
+ */
+static bool
 probe_result(int fd, int timeout_ms, char *out, size_t len)
 {
 	struct pollfd pfd = {.fd = fd,.events = POLLIN};
@@ -113,22 +119,23 @@ probe_result(int fd, int timeout_ms, char *out, size_t len)
 		out[n] = '\0';
 		out[strcspn(out, "\n")] = '\0';
 	}
+	return strncmp(out, "no answer within ", 17) != 0;	/* pq.c's word for silence */
 }
 
 /*
  * The claimant's side of the check: an exit code, and msg says why (a
- * libpq failure is said on stdout by pq.c).
+ * libpq failure is said on stdout by pq.c).  f gets the claimant's
+ * timeline facts.
  */
 static int
-check_claimant(const struct claim_args *a, char *msg, size_t len)
+check_claimant(const struct claim_args *a, struct timeline_facts *f, char *msg, size_t len)
 {
 	PGconn	   *c = pq_open_bounded(a->conninfo, a->claim_timeout_ms, 0);
 	PGresult   *r;
 	unsigned	tli;
 	bool		in_recovery;
 	bool		descends = false;
-	struct tl_history h = {0};
-	char		sql[64];
+	int			rc;
 
 	if (c == NULL || (r = pq_row(c, "IDENTIFY_SYSTEM")) == NULL)
 		return BHA_EXIT_FAIL;
@@ -152,6 +159,9 @@ check_claimant(const struct claim_args *a, char *msg, size_t len)
 		snprintf(msg, len, "%s is on timeline %u, not %ld", a->node, tli, a->timeline);
 		return BHA_EXIT_FENCED;
 	}
+	/* read for the descent below, and kept for barman_fork */
+	rc = timeline_facts_read(c, tli, f);
+	PQfinish(c);
 	if (a->routed_timeline == 0 || a->routed_timeline == a->timeline)
 	{
 		snprintf(msg, len, "%s is primary on timeline %u", a->node, tli);
@@ -160,30 +170,21 @@ check_claimant(const struct claim_args *a, char *msg, size_t len)
 	if (a->timeline > a->max_timeline)
 	{
 		snprintf(msg, len, "timeline %ld is too far beyond the routed timeline %ld (at most %ld)",
-			   a->timeline, a->routed_timeline, a->max_timeline);
+				 a->timeline, a->routed_timeline, a->max_timeline);
 		return BHA_EXIT_FENCED;
 	}
-	snprintf(sql, sizeof(sql), "TIMELINE_HISTORY %u", tli);
-	if ((r = pq_row(c, sql)) == NULL)
-		return BHA_EXIT_FAIL;
-	if (PQnfields(r) < 2 || history_parse(PQgetvalue(r, 0, 1), &h) != 0 ||
-		(h.n > 0 && h.tli[h.n - 1] >= tli))
-	{
-		snprintf(msg, len, "the history of timeline %u is not valid", tli);
-		return BHA_EXIT_FENCED;
-	}
-	PQclear(r);
-	PQfinish(c);
-	for (int i = 0; i < h.n; i++)
-		descends |= h.tli[i] == a->routed_timeline;
+	if (rc != 0)
+		return rc == -1 ? BHA_EXIT_FAIL : BHA_EXIT_FENCED;	/* said */
+	for (int i = 0; i < f->h.n; i++)
+		descends |= f->h.tli[i] == a->routed_timeline;
 	if (!descends)
 	{
 		snprintf(msg, len, "timeline %u does not descend from the routed timeline %ld",
-			   tli, a->routed_timeline);
+				 tli, a->routed_timeline);
 		return BHA_EXIT_FENCED;
 	}
 	snprintf(msg, len, "%s is primary on timeline %u, forked from timeline %u", a->node, tli,
-		   h.tli[h.n - 1]);
+			 f->h.tli[f->h.n - 1]);
 	return BHA_EXIT_OK;
 }
 
@@ -212,10 +213,10 @@ claim_child(void *p)
 		}
 		close(pfd[1]);
 	}
-	rc = check_claimant(a, msg, sizeof(msg));
+	rc = check_claimant(a, &a->out->claimant, msg, sizeof(msg));
 	if (rc == BHA_EXIT_OK && pfd[0] >= 0)
 	{
-		probe_result(pfd[0], a->probe_timeout_ms, said, sizeof(said));
+		a->out->routed_silent = !probe_result(pfd[0], a->probe_timeout_ms, said, sizeof(said));
 		if (strncmp(said, "primary", 7) == 0)
 		{
 			snprintf(msg, sizeof(msg), "%s still answers as %.200s and the backup host reaches it",
@@ -245,20 +246,31 @@ node_conninfo(const struct config *cfg, const struct node *n, char *out, size_t 
 
 /*
  * Returns BHA_EXIT_OK, BHA_EXIT_FENCED (claim refused) or BHA_EXIT_FAIL.
- * *routed_silent: confirmed, and the routed primary's host gave no answer
- * at all within the probe's bounds (not even a refusal): it is gone or cut
- * off.
+ * out (when confirmed): whether the routed primary's host gave no answer
+ * at all within the probe's bounds (it is gone or cut off), and the
+ * claimant's timeline as read from it.  The child writes them into a
+ * shared page: no second channel in its text.
  */
 int
 claim_check(const struct config *cfg, const struct nat_view *v,
 			const struct node *node, long timeline, char *detail, size_t len,
-			bool *routed_silent)
+			struct claim_outcome *out)
 {
+	static struct claim_outcome *shared;
 	const struct node *routed = v->routed ? view_node(v, v->routed_node) : NULL;
-	char		silent[BHA_NAME_MAX + 40];
-	const char *p;
 
+	memset(out, 0, sizeof(*out));
+	if (shared == NULL &&
+		(shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
+					   MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+	{
+		shared = NULL;
+		snprintf(detail, len, "cannot start the check: %s", strerror(errno));
+		return BHA_EXIT_FAIL;
+	}
+	memset(shared, 0, sizeof(*shared));
 	memset(&args, 0, sizeof(args));
+	args.out = shared;
 	node_conninfo(cfg, node, args.conninfo, sizeof(args.conninfo));
 	snprintf(args.node, sizeof(args.node), "%s", node->name);
 	args.timeline = timeline;
@@ -283,10 +295,8 @@ claim_check(const struct config *cfg, const struct nat_view *v,
 	if (res.timed_out)
 		snprintf(detail, len, "no answer from %s within %d ms", node->name,
 				 cfg->claim_timeout_ms);
-	/* claim_child's last words: "...; ROUTED: no answer within N ms" */
-	snprintf(silent, sizeof(silent), "; %s: no answer within ", args.routed_node);
-	*routed_silent = res.status == BHA_EXIT_OK && args.probe_conninfo[0] && !res.timed_out &&
-		(p = strstr(detail, silent)) != NULL && strchr(p + 1, ';') == NULL;
+	else if (res.status == BHA_EXIT_OK)
+		*out = *shared;
 	if (res.status == BHA_EXIT_OK || res.status == BHA_EXIT_FENCED)
 		return res.status;
 	return BHA_EXIT_FAIL;

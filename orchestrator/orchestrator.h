@@ -23,6 +23,9 @@
 #define DEFAULT_STATE_DIR	"/var/lib/barman/repmgr_barman_ha"
 #define SAFE_PATH			"/usr/local/bin:/usr/bin:/bin"
 
+struct pg_conn;					/* libpq's PGconn */
+struct pg_result;
+
 #define MAX_NODES		32
 #define MAX_ARGS		8
 #define MAX_TLI			64		/* timelines kept from a history */
@@ -93,6 +96,22 @@ struct tl_history
 	uint64_t	end[MAX_TLI];	/* where each ended (switchpoint) */
 };
 
+/* A primary's timeline, as IDENTIFY_SYSTEM and TIMELINE_HISTORY give it. */
+struct timeline_facts
+{
+	bool		known;
+	unsigned	tli;
+	uint64_t	segsz;			/* wal_segment_size, 0 on timeline 1 */
+	struct tl_history h;		/* empty on timeline 1 */
+};
+
+/* What the claim check learnt besides its verdict. */
+struct claim_outcome
+{
+	bool		routed_silent;	/* the routed primary gave no answer at all */
+	struct timeline_facts claimant;	/* for barman_fork: no second query */
+};
+
 /* parse.c: strict parsers; each returns 0 on success, -1 otherwise */
 extern bool plain_chars(const char *s, const char *extra);
 extern int	parse_long(const char *s, long min, long max, long *out);
@@ -148,7 +167,7 @@ extern bool barman_configured(const struct config *cfg);
 extern int	barman_stop_start(const struct config *cfg);
 extern void barman_warm(const struct config *cfg);
 extern void barman_unwarm(void);
-extern int	barman_restart(const struct config *cfg);
+extern int	barman_restart(const struct config *cfg, const struct timeline_facts *known);
 extern int	barman_streaming(const struct config *cfg);
 extern int	barman_switch_wal(const struct config *cfg);
 extern int	barman_reset(const struct config *cfg);
@@ -158,11 +177,11 @@ extern void barman_remember_dir(const char *dir);
 extern const char *barman_failed_step(void);
 
 /* timeline_fork.c: Barman's WAL beyond the new timeline's fork point, aside */
-extern void barman_fork(const struct config *cfg, const char *dir);
+extern void barman_fork(const struct config *cfg, const char *dir,
+						const struct timeline_facts *known);
+extern int	timeline_facts_read(struct pg_conn *c, unsigned tli, struct timeline_facts *f);
 
 /* pq.c */
-struct pg_conn;
-struct pg_result;
 extern struct pg_conn *pq_open(const char *conninfo);
 extern struct pg_conn *pq_open_bounded(const char *conninfo, int timeout_ms, int reach_ms);
 extern struct pg_result *pq_row(struct pg_conn *c, const char *sql);
@@ -170,7 +189,7 @@ extern struct pg_result *pq_row(struct pg_conn *c, const char *sql);
 /* claim.c */
 extern int	claim_check(const struct config *cfg, const struct nat_view *v,
 						const struct node *node, long timeline,
-						char *detail, size_t len, bool *routed_silent);
+						char *detail, size_t len, struct claim_outcome *out);
 
 /* promote.c */
 extern int	cmd_promote(const struct config *cfg, const char *ssh_node,

@@ -160,8 +160,8 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	struct ostate st;
 	long		tl;
 	double		t0 = now_ms();
-	bool		failed = false,
-				routed_silent = false;
+	bool		failed = false;
+	struct claim_outcome claim = {0};
 	char		detail[300];
 	int			lock_fd, rc;
 
@@ -218,7 +218,7 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	{
 		double		t1 = now_ms();
 
-		rc = claim_check(&cfg, &v, n, tl, detail, sizeof(detail), &routed_silent);
+		rc = claim_check(&cfg, &v, n, tl, detail, sizeof(detail), &claim);
 		step("claim_check", rc == BHA_EXIT_OK ? BHA_STEP_OK : BHA_STEP_FAILED,
 			 now_ms() - t1, "%s", detail);
 		if (rc != BHA_EXIT_OK)
@@ -240,11 +240,11 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	}
 
 	/* after the fence its flows are gone too: a grace would only be waited out */
-	if (routed_silent)
+	if (claim.routed_silent)
 		cfg.stop_grace_ms = 0;
 	if (barman_configured(&cfg))
 	{
-		failed = barman_restart(&cfg) != 0;
+		failed = barman_restart(&cfg, &claim.claimant) != 0;
 		barman_unwarm();		/* unused when barman_restart failed first */
 	}
 	else

@@ -15,8 +15,9 @@
  *	  for good (until someone runs `receive-wal --reset`, which leaves a gap).
  *
  *	  The new primary's history (IDENTIFY_SYSTEM, TIMELINE_HISTORY over a
- *	  replication=database connection through the Barman endpoint) gives
- *	  the end of every older timeline.  In the streaming folder, a segment
+ *	  replication=database connection: the claim check's to the node
+ *	  itself, else one through the Barman endpoint) gives the end of every
+ *	  older timeline.  In the streaming folder, a segment
  *	  of an older timeline is moved aside (to the server's errors/ folder,
  *	  named NAME.ahead-of-tlN) when it is a complete segment at or past
  *	  that end's segment, a .partial past it, or its timeline is not in the
@@ -51,6 +52,7 @@ struct fork_args
 {
 	const char *conninfo;
 	const char *dir;
+	const struct timeline_facts *known;	/* or NULL */
 };
 
 /* A WAL segment's name, optionally .partial: its timeline and segment number. */
@@ -83,50 +85,64 @@ struct restart_point
 };
 
 /*
- * The new primary's timeline, segment size and history, over the Barman
- * endpoint.  0 ok, 1 timeline 1 (no fork: said), 2 failed (said).
+ * On a replication=database connection to a primary on timeline tli (its
+ * IDENTIFY_SYSTEM): its segment size and history.  0 ok; -1 a query failed,
+ * -2 a reply is not valid (both said on stdout).
+ */
+int
+timeline_facts_read(PGconn *c, unsigned tli, struct timeline_facts *f)
+{
+	PGresult   *r;
+	char		sql[64];
+
+	memset(f, 0, sizeof(*f));
+	f->tli = tli;
+	if (tli > 1)
+	{
+		if ((r = pq_row(c, "SHOW wal_segment_size")) == NULL)
+			return -1;
+		f->segsz = parse_segment_size(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		if (f->segsz == 0)
+			return printf("wal_segment_size is not a power of two from 1MB to 1GB\n"), -2;
+		snprintf(sql, sizeof(sql), "TIMELINE_HISTORY %u", tli);
+		if ((r = pq_row(c, sql)) == NULL)
+			return -1;
+		if (PQnfields(r) < 2 || history_parse(PQgetvalue(r, 0, 1), &f->h) != 0 ||
+			(f->h.n > 0 && f->h.tli[f->h.n - 1] >= tli))
+		{
+			PQclear(r);
+			return printf("the history of timeline %u is not valid\n", tli), -2;
+		}
+		PQclear(r);
+	}
+	f->known = true;
+	return 0;
+}
+
+/*
+ * The new primary's timeline facts over the Barman endpoint, when the claim
+ * check did not read them.  0 ok, -1 failed (said).
  */
 static int
-fetch_timeline(const char *conninfo_in, unsigned *tli_now, uint64_t *segsz,
-			   struct tl_history *h)
+fetch_timeline(const char *conninfo_in, struct timeline_facts *f)
 {
-	char		conninfo[600], sql[64];
+	char		conninfo[600];
 	PGconn	   *c;
 	PGresult   *r;
+	unsigned	tli;
 
 	snprintf(conninfo, sizeof(conninfo), "%s replication=database", conninfo_in);
 	if ((c = pq_open(conninfo)) == NULL || (r = pq_row(c, "IDENTIFY_SYSTEM")) == NULL)
-		return 2;
-	if (PQnfields(r) < 2 || parse_timeline(PQgetvalue(r, 0, 1), tli_now) != 0)
+		return -1;
+	if (PQnfields(r) < 2 || parse_timeline(PQgetvalue(r, 0, 1), &tli) != 0)
 	{
 		printf("IDENTIFY_SYSTEM returned no valid timeline\n");
-		return 2;
+		return -1;
 	}
 	PQclear(r);
-	if (*tli_now == 1)
-	{
-		printf("timeline 1: no fork\n");
-		return 1;
-	}
-	if ((r = pq_row(c, "SHOW wal_segment_size")) == NULL)
-		return 2;
-	*segsz = parse_segment_size(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	if (*segsz == 0)
-	{
-		printf("wal_segment_size is not a power of two from 1MB to 1GB\n");
-		return 2;
-	}
-	snprintf(sql, sizeof(sql), "TIMELINE_HISTORY %u", *tli_now);
-	if ((r = pq_row(c, sql)) == NULL)
-		return 2;
-	if (PQnfields(r) < 2 || history_parse(PQgetvalue(r, 0, 1), h) != 0 ||
-		(h->n > 0 && h->tli[h->n - 1] >= *tli_now))
-	{
-		printf("the history of timeline %u is not valid\n", *tli_now);
-		return 2;
-	}
-	PQclear(r);
+	if (timeline_facts_read(c, tli, f) != 0)
+		return -1;
 	PQfinish(c);
 	return 0;
 }
@@ -242,34 +258,43 @@ fork_child(void *p)
 	char		errdir[300], moved[2000] = "";
 	const char *slash = strrchr(a->dir, '/');
 	struct restart_point rp = {0};
-	struct tl_history h;
-	unsigned	tli_now;
-	uint64_t	segsz = 0;
-	int			rc, nmoved;
+	struct timeline_facts fetched;
+	const struct timeline_facts *f = a->known;
+	int			nmoved;
 
-	if ((rc = fetch_timeline(a->conninfo, &tli_now, &segsz, &h)) != 0)
-		return rc == 1 ? 0 : 2;
+	if (f == NULL || !f->known)
+	{
+		if (fetch_timeline(a->conninfo, &fetched) != 0)
+			return 2;
+		f = &fetched;
+	}
+	if (f->tli == 1)
+		return printf("timeline 1: no fork\n"), 0;
 	snprintf(errdir, sizeof(errdir), "%.*s/errors", slash ? (int) (slash - a->dir) : 0, a->dir);
-	if ((nmoved = move_ahead(a->dir, errdir, segsz, tli_now, &h, &rp, moved, sizeof(moved))) < 0 ||
-		bridge_timeline_end(a->dir, segsz, tli_now, &h, &rp) != 0)
+	if ((nmoved = move_ahead(a->dir, errdir, f->segsz, f->tli, &f->h, &rp, moved, sizeof(moved))) < 0 ||
+		bridge_timeline_end(a->dir, f->segsz, f->tli, &f->h, &rp) != 0)
 		return 2;
-	if (h.n == 0)
-		printf("timeline %u: empty history,", tli_now);
+	if (f->h.n == 0)
+		printf("timeline %u: empty history,", f->tli);
 	else	/* the last line of the history is the parent */
-		printf("timeline %u forked from %u at %X/%X:", tli_now, h.tli[h.n - 1],
-			   (unsigned) (h.end[h.n - 1] >> 32), (unsigned) h.end[h.n - 1]);
+		printf("timeline %u forked from %u at %X/%X:", f->tli, f->h.tli[f->h.n - 1],
+			   (unsigned) (f->h.end[f->h.n - 1] >> 32), (unsigned) f->h.end[f->h.n - 1]);
 	if (nmoved == 0)
-		printf(" nothing ahead\n");
+		printf(" nothing ahead%s\n", f == a->known ? " (history from the claim check)" : "");
 	else
 		printf(" %d file%s ahead moved to %s:%s\n", nmoved, nmoved == 1 ? "" : "s",
 			   errdir, moved);
 	return 0;
 }
 
+/*
+ * known: the new primary's timeline as the claim check read it from the
+ * node itself, or NULL: then it is read over the Barman endpoint.
+ */
 void
-barman_fork(const struct config *cfg, const char *dir)
+barman_fork(const struct config *cfg, const char *dir, const struct timeline_facts *known)
 {
-	struct fork_args fa = {.conninfo = cfg->barman_conninfo,.dir = dir};
+	struct fork_args fa = {.conninfo = cfg->barman_conninfo,.dir = dir,.known = known};
 	double		t0 = now_ms();
 	char		line[300];
 

@@ -3,7 +3,7 @@
 
 Speaks just enough of the PostgreSQL protocol (v3) for the backup host's claim
 check: refuses SSL, asks for a cleartext password (recorded in --password-log)
-or lets anyone in, and answers IDENTIFY_SYSTEM, pg_is_in_recovery() and
+or lets anyone in, and answers IDENTIFY_SYSTEM, pg_is_in_recovery(), SHOW wal_segment_size and
 TIMELINE_HISTORY with whatever it is told.  Used by test/orchestrator/03_claim.t
 to run the review's attacks; it listens on a namespace address only.
 
@@ -83,6 +83,8 @@ def serve(conn, args):
                      "IDENTIFY_SYSTEM")
             elif query.startswith("SELECT pg_is_in_recovery()"):
                 rows(conn, ["pg_is_in_recovery"], ["t" if args.in_recovery else "f"], "SELECT 1")
+            elif query == "SHOW wal_segment_size":
+                rows(conn, ["wal_segment_size"], ["16MB"], "SHOW")
             elif query.startswith("TIMELINE_HISTORY"):
                 tli = int(query.split()[1])
                 rows(conn, ["filename", "content"], ["%08X.history" % tli, args.history],
