@@ -10,9 +10,9 @@
  *		2. Barman's WAL past the new timeline's fork point aside (fork.c);
  *		3. start `barman receive-wal SERVER` at once, detached (it runs
  *		   pg_receivewal --no-loop in the foreground; waiting for `barman
- *		   cron` kept synchronous commits blocked up to a minute); in a
- *		   promote, a Python that imported Barman during the claim's checks
- *		   only gets "go" (barman_warm);
+ *		   cron` kept synchronous commits blocked up to a minute); a
+ *		   standing one that imported Barman long before only gets "go"
+ *		   (warm_receive.c);
  *		4. wait until Barman has the primary's flush position: its flush_lsn
  *		   when it is a synchronous standby (commits flow again from here),
  *		   its sent_lsn when it is asynchronous (nothing waits for it);
@@ -45,24 +45,8 @@ static char streaming_dir[256];
 /* barman_path's Python, when its shebang names it and nothing else */
 static char interpreter[256];
 
-/*
- * The warm receive-wal (barman_warm): Barman's own `receive-wal`, run in
- * the console script's Python with barman.cli already imported, waiting
- * for "go" on its stdin (warm_fd).  Its argv has no "receive-wal" element:
- * scan_receivers knows it by warm_code, and skips warm_pid, ours.
- */
+/* the standing receive-wal told "go" by barman_restart (warm_receive.c) */
 static pid_t warm_pid = -1;
-static int	warm_fd = -1;
-static const char warm_code[] =
-"import sys\n"
-"sys.path[0] = sys.argv[1].rpartition('/')[0]\n"
-"import barman.cli\n"
-"if sys.stdin.readline() != 'go\\n':\n"
-"    sys.exit(0)\n"
-"import os\n"
-"os.dup2(os.open(os.devnull, os.O_RDONLY), 0)\n"
-"sys.argv = sys.argv[1:-1] + ['receive-wal', sys.argv[-1]]\n"
-"sys.exit(barman.cli.main())\n";
 
 bool
 barman_configured(const struct config *cfg)
@@ -81,7 +65,7 @@ barman_configured(const struct config *cfg)
  * switch setuptools documents, makes Barman use it.  Only when barman_path
  * is a script whose interpreter's stdlib has distutils (3.11 and older: on
  * 3.12 the switch would leave the import nothing to find).  The shebang's
- * interpreter is also the one barman_warm runs.
+ * interpreter is also the one a standing receive-wal runs.
  */
 static void
 barman_env(const struct config *cfg)
@@ -119,8 +103,16 @@ barman_env(const struct config *cfg)
 		setenv("SETUPTOOLS_USE_DISTUTILS", "stdlib", 1);
 }
 
+/* barman_path's Python when its shebang names it and nothing else, or NULL */
+const char *
+barman_interpreter(const struct config *cfg)
+{
+	barman_env(cfg);
+	return interpreter[0] ? interpreter : NULL;
+}
+
 /* argv for `barman [-c CONF] [WORDS...] SERVER` */
-static void
+void
 barman_argv(const struct config *cfg, char **av, const char *w1,
 			const char *w2, const char *w3, const char *w4)
 {
@@ -207,8 +199,8 @@ same_dir(const char *a, const char *b)
  * Returns the count; pids[] gets them.
  */
 static int
-scan_receivers(uid_t uid, const char *dir, const char *server, bool with_barman,
-			   pid_t *pids, int max)
+scan_receivers(uid_t uid, const char *dir, const char *server, const char *fifo,
+			   bool with_barman, pid_t *pids, int max)
 {
 	DIR		   *d = opendir("/proc");
 	struct dirent *de;
@@ -255,8 +247,8 @@ scan_receivers(uid_t uid, const char *dir, const char *server, bool with_barman,
 				match |= same_dir(args[i + 1], dir);
 			else if (!receivewal && strcmp(a, "receive-wal") == 0)
 				barman = true;
-			else if (i == 2 && strcmp(args[1], "-c") == 0 && strcmp(a, warm_code) == 0)
-				barman = pid != warm_pid;
+			else if (i == 2 && warm_cmdline(args, nargs))
+				barman = !warm_standing(pid, fifo);	/* told "go": a receiver */
 			else if (barman && a[0] == '-' && strcmp(a, "-c") != 0)
 				barman = false; /* --stop, --reset, --create-slot: leave them */
 		}
@@ -274,6 +266,7 @@ struct kill_args
 {
 	const char *dir;
 	const char *server;
+	const char *fifo;
 	int			grace_ms;
 };
 
@@ -291,7 +284,7 @@ kill_child(void *p)
 {
 	struct kill_args *a = p;
 	pid_t		pids[MAX_PIDS];
-	int			n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
+	int			n = scan_receivers(getuid(), a->dir, a->server, a->fifo, true, pids, MAX_PIDS);
 	int			total = n, killed = 0;
 	double		t0 = now_ms();
 
@@ -303,7 +296,7 @@ kill_child(void *p)
 	while (n > 0 && now_ms() - t0 < a->grace_ms)
 	{
 		usleep(5000);
-		n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
+		n = scan_receivers(getuid(), a->dir, a->server, a->fifo, true, pids, MAX_PIDS);
 	}
 	for (int i = 0; i < n; i++)
 		kill(pids[i], SIGKILL);
@@ -312,7 +305,7 @@ kill_child(void *p)
 	for (int tries = 0; n > 0 && tries < 500; tries++)
 	{
 		usleep(2000);
-		n = scan_receivers(getuid(), a->dir, a->server, true, pids, MAX_PIDS);
+		n = scan_receivers(getuid(), a->dir, a->server, a->fifo, true, pids, MAX_PIDS);
 	}
 	printf("ended %d process%s in %.0f ms%s\n", total, total == 1 ? "" : "es",
 		   now_ms() - t0, killed > 0 ? " (some with SIGKILL)" : "");
@@ -353,79 +346,6 @@ start_child(void *p)
 	closefrom(3);
 	execve(av[0], av, child_env());
 	_exit(127);
-}
-
-/*
- * At the start of a new claim, before its checks: barman_path's Python
- * starts and imports barman.cli (100-180 ms, the bulk of receive-wal's
- * start) while the claim is checked and fenced and the old stream ended;
- * barman_restart then only says "go" and the stream is Barman's own
- * `receive-wal SERVER`, with its lock file, as `barman` would run it.
- * Detached as start_child's grandchild, same environment.  Without an
- * interpreter or a fork, nothing: barman_restart starts barman as before.
- */
-void
-barman_warm(const struct config *cfg)
-{
-	char	   *av[16];
-	int			p[2], fd;
-	pid_t		pid;
-
-	av[0] = interpreter;
-	av[1] = "-c";
-	av[2] = (char *) warm_code;
-	barman_argv(cfg, av + 3, NULL, NULL, NULL, NULL);	/* reads the shebang */
-	if (interpreter[0] == '\0' || pipe2(p, O_CLOEXEC) != 0)
-		return;
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0)
-	{
-		setsid();
-		fd = open("/dev/null", O_RDWR);
-		dup2(p[0], 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		closefrom(3);
-		signal(SIGPIPE, SIG_DFL);
-		execve(av[0], av, child_env());
-		_exit(127);
-	}
-	close(p[0]);
-	if (pid < 0)
-	{
-		close(p[1]);
-		return;
-	}
-	warm_pid = pid;
-	warm_fd = p[1];
-}
-
-/* No "go" will come: its EOF ends the warm receive-wal before Barman runs. */
-void
-barman_unwarm(void)
-{
-	if (warm_fd < 0)
-		return;
-	close(warm_fd);
-	warm_fd = -1;
-	warm_pid = -1;
-}
-
-/* "go" to the warm receive-wal: false when there is none or it has ended. */
-static bool
-warm_go(void)
-{
-	bool		ok;
-
-	if (warm_fd < 0)
-		return false;
-	ok = waitpid(warm_pid, NULL, WNOHANG) == 0 && write(warm_fd, "go\n", 3) == 3;
-	close(warm_fd);
-	warm_fd = -1;
-	if (!ok)
-		warm_pid = -1;
-	return ok;
 }
 
 struct catchup_args
@@ -512,7 +432,7 @@ barman_receiving(const struct config *cfg, bool *running)
 
 	if (dir == NULL)
 		return -1;
-	*running = scan_receivers(geteuid(), dir, cfg->barman_server, false, pids, MAX_PIDS) > 0;
+	*running = scan_receivers(geteuid(), dir, cfg->barman_server, "", false, pids, MAX_PIDS) > 0;
 	return 0;
 }
 
@@ -543,7 +463,7 @@ barman_stop(const struct config *cfg, const char *dir)
 	char		line[300];
 	int			n;
 
-	n = scan_receivers(geteuid(), dir, cfg->barman_server, true, pids, MAX_PIDS);
+	n = scan_receivers(geteuid(), dir, cfg->barman_server, warm_fifo(cfg), true, pids, MAX_PIDS);
 	if (n == 0)
 	{
 		step("barman_stop", "ok", now_ms() - t0, "nothing running");
@@ -551,6 +471,7 @@ barman_stop(const struct config *cfg, const char *dir)
 	}
 	ka.dir = dir;
 	ka.server = cfg->barman_server;
+	ka.fifo = warm_fifo(cfg);
 	ka.grace_ms = cfg->stop_grace_ms;
 	if (run_child(ka.grace_ms + 5000, kill_child, &ka, &res) != 0 ||
 		res.status != 0)
@@ -614,7 +535,7 @@ barman_restart(const struct config *cfg, const struct timeline_facts *known)
 
 	failed_step = "barman_start";
 	start_t0 = now_ms();
-	if (warm_go())
+	if ((warm_pid = warm_go(cfg)) > 0)
 	{
 		snprintf(started, sizeof(started), "started warm pid %d", (int) warm_pid);
 		return 0;
@@ -640,7 +561,8 @@ barman_streaming(const struct config *cfg)
 		usleep(10000);
 		barman_receiving(cfg, &running);
 		/* the warm one ended without a pg_receivewal: barman started anew */
-		if (!running && warm_pid > 0 && waitpid(warm_pid, NULL, WNOHANG) != 0)
+		if (!running && warm_pid > 0 && waitpid(warm_pid, NULL, WNOHANG) != 0 &&
+			kill(warm_pid, 0) != 0)
 		{
 			warm_pid = -1;
 			if (cold_start(cfg) != 0)

@@ -165,8 +165,9 @@ extern int	ostate_write(const struct config *cfg, const struct ostate *st);
 /* barman.c */
 extern bool barman_configured(const struct config *cfg);
 extern int	barman_stop_start(const struct config *cfg);
-extern void barman_warm(const struct config *cfg);
-extern void barman_unwarm(void);
+extern const char *barman_interpreter(const struct config *cfg);
+extern void barman_argv(const struct config *cfg, char **av, const char *w1,
+						const char *w2, const char *w3, const char *w4);
 extern int	barman_restart(const struct config *cfg, const struct timeline_facts *known);
 extern int	barman_streaming(const struct config *cfg);
 extern int	barman_switch_wal(const struct config *cfg);
@@ -175,6 +176,13 @@ extern int	barman_receiving(const struct config *cfg, bool *running);
 extern const char *barman_known_dir(void);
 extern void barman_remember_dir(const char *dir);
 extern const char *barman_failed_step(void);
+
+/* warm_receive.c: a standing receive-wal, told "go" by barman_restart */
+extern void warm_keep(const struct config *cfg);
+extern pid_t warm_go(const struct config *cfg);
+extern const char *warm_fifo(const struct config *cfg);
+extern bool warm_cmdline(char *const *args, int nargs);
+extern bool warm_standing(long pid, const char *fifo_name);
 
 /* timeline_fork.c: Barman's WAL beyond the new timeline's fork point, aside */
 extern void barman_fork(const struct config *cfg, const char *dir,

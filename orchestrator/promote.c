@@ -9,10 +9,9 @@
  *	  the Barman endpoint moved to NODE and the application endpoint closed
  *	  (a client's SYN gets a reset from the backup host and libpq retries at
  *	  once, instead of retransmitting to a host that may be gone) in one
- *	  privileged call under its lock.  A new claim first starts receive-wal's
- *	  Python, which imports Barman while the claim is checked and fenced
- *	  (barman_warm); Barman's old stream is ended and the warm process told
- *	  to run `receive-wal`, and while it starts `route_app` opens
+ *	  privileged call under its lock.  Barman's old stream is ended and the
+ *	  standing receive-wal (warm_receive.c: Barman imported long before,
+ *	  kept by every promote) told to run, and while it starts `route_app` opens
  *	  the application endpoint on NODE: closed for 20-50 ms only, and
  *	  whatever Barman does next never keeps the applications out.  When the
  *	  claim check found the routed primary's host silent, the old stream
@@ -199,6 +198,11 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	}
 	if (st.streaming_dir[0] && !cfg.streaming_dir[0])
 		barman_remember_dir(st.streaming_dir);
+	/*
+	 * A standing receive-wal for the next claim, kept by the level check;
+	 * when none stands (the first claim), Barman's import overlaps the check.
+	 */
+	warm_keep(&cfg);
 	if (v.routed && strcmp(v.routed_node, n->name) == 0 && v.routed_timeline == tl)
 		return recheck(&cfg, &v, n->name, tl, lock_fd, t0);
 
@@ -211,9 +215,6 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 			   n->name, tl, v.routed_node, v.routed_timeline);
 		return BHA_EXIT_FENCED;
 	}
-	/* receive-wal's Python starts while the claim is checked and fenced */
-	if (barman_configured(&cfg))
-		barman_warm(&cfg);
 	if (cfg.claim_check)
 	{
 		double		t1 = now_ms();
@@ -223,7 +224,6 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 			 now_ms() - t1, "%s", detail);
 		if (rc != BHA_EXIT_OK)
 		{
-			barman_unwarm();
 			errorf("%s: claim of %s on timeline %ld not confirmed: %s",
 				   rc == BHA_EXIT_FENCED ? "fenced" : "failed", n->name, tl, detail);
 			return rc;
@@ -234,19 +234,13 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 
 	snprintf(detail, sizeof(detail), "%ld", tl);
 	if ((rc = nat_step(&cfg, "fence", "claim", n->name, detail)) != BHA_EXIT_OK)
-	{
-		barman_unwarm();
 		return rc;
-	}
 
 	/* after the fence its flows are gone too: a grace would only be waited out */
 	if (claim.routed_silent)
 		cfg.stop_grace_ms = 0;
 	if (barman_configured(&cfg))
-	{
 		failed = barman_restart(&cfg, &claim.claimant) != 0;
-		barman_unwarm();		/* unused when barman_restart failed first */
-	}
 	else
 		step("barman_reset", BHA_STEP_SKIPPED, 0, "barman_server not set");
 
