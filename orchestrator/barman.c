@@ -210,30 +210,15 @@ scan_receivers(uid_t uid, const char *dir, const char *server, const char *fifo,
 		return 0;
 	while ((de = readdir(d)) != NULL && n < max)
 	{
-		char		path[64], buf[4096];
+		char		buf[8192];
 		char	   *args[64];
-		int			nargs = 0, fd;
-		ssize_t		len;
-		struct stat st;
+		int			nargs;
 		long		pid;
 		bool		receivewal, barman = false, match = false;
 		const char *base;
 
-		if (parse_long(de->d_name, 1, INT32_MAX, &pid) != 0)
+		if ((nargs = proc_args(de->d_name, uid, &pid, buf, sizeof(buf), args, 64)) == 0)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%ld", pid);
-		if (stat(path, &st) != 0 || st.st_uid != uid)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		for (char *p = buf; p < buf + len && nargs < 64; p += strlen(p) + 1)
-			args[nargs++] = p;
 		base = strrchr(args[0], '/') ? strrchr(args[0], '/') + 1 : args[0];
 		receivewal = strcmp(base, "pg_receivewal") == 0;
 		for (int i = 1; i < nargs; i++)

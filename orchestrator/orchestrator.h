@@ -177,6 +177,10 @@ extern const char *barman_known_dir(void);
 extern void barman_remember_dir(const char *dir);
 extern const char *barman_failed_step(void);
 
+/* proc.c: a process of uid, its argv */
+extern int	proc_args(const char *name, uid_t uid, long *pid, char *buf, size_t len,
+					  char **args, int max);
+
 /* warm_receive.c: a standing receive-wal, told "go" by barman_restart */
 extern void warm_keep(const struct config *cfg);
 extern pid_t warm_go(const struct config *cfg);

@@ -118,28 +118,13 @@ find_standing(char **av)
 		return -1;
 	while ((de = readdir(d)) != NULL)
 	{
-		char		path[64], buf[8192];
+		char		buf[8192];
 		char	   *args[64];
-		int			nargs = 0, fd, i;
-		ssize_t		len;
+		int			nargs, i;
 		long		pid;
-		struct stat st;
 
-		if (parse_long(de->d_name, 1, INT32_MAX, &pid) != 0)
+		if ((nargs = proc_args(de->d_name, geteuid(), &pid, buf, sizeof(buf), args, 64)) == 0)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%ld", pid);
-		if (stat(path, &st) != 0 || st.st_uid != geteuid())
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		for (char *p = buf; p < buf + len && nargs < 64; p += strlen(p) + 1)
-			args[nargs++] = p;
 		if (!warm_cmdline(args, nargs) || !warm_standing(pid, fifo))
 			continue;
 		for (i = 0; av[i] != NULL && i < nargs && strcmp(av[i], args[i]) == 0; i++)
