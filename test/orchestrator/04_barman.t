@@ -5,9 +5,10 @@
 # by the orchestrator itself (no barman cron), Barman catches up, switch-wal runs,
 # a synchronous commit completes afterwards; a stray pg_receivewal is ended;
 # promote's level check restarts a dead receive-wal without a second
-# switch-wal.  Barman runs as barman, never as root.
+# switch-wal; every promote keeps a standing receive-wal that a restart tells
+# "go".  Barman runs as barman, never as root.
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 24
 hosts 1
 barman_setup "$B" 5 "orchestrator test" "keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
 
@@ -61,6 +62,23 @@ ok $([[ $out != *switch_wal* ]]; echo $?) "no second switch-wal for the same tim
 is "$(grep -c "^streaming_dir=$T/barman/pg/streaming\$" "$T/ostate-$B/orchestrator.state")" 1 \
 	"the orchestrator state keeps Barman's streaming folder (no show-server per check)"
 out=$(hh "$B" promote db1 1); like "$out" '^step check ok [0-9.]+ routed$' "then the check is quiet again"
+# The standing receive-wal: every promote keeps one (Barman imported, no stream),
+# barman_stop leaves it alone, a restart tells it "go" and the next promote
+# stands up another.
+fifo=$T/ostate-$B/receive-wal.pg.fifo
+standing() { local p; for p in $(ours $(pgrep -u barman -x python3)); do [ "$(readlink "/proc/$p/fd/0")" = "$fifo" ] && echo "$p"; done; }
+s1=$(standing)
+is "$(echo $s1 | wc -w) $(stat -c '%F %U %a' "$fifo")" "1 fifo barman 600" \
+	"one standing receive-wal, its stdin barman's FIFO (0600)"
+streams=$(for p in $(barman_pids); do [ "$p" = "$s1" ] || echo "$p"; done)
+kill $streams; sleep 0.5
+out=$(hh "$B" promote db1 1 2>"$T/err")
+like "$out" "step barman_start ok [0-9.]+ receive-wal started warm pid ${s1:-none}" \
+	"the repair's restart tells the standing one \"go\""
+like "$out" "step barman_caught_up ok" "...and it streams: Barman's own receive-wal"
+hh "$B" promote db1 1 >/dev/null 2>&1
+s2=$(standing)
+ok $([ -n "$s2" ] && [ "$s2" != "$s1" ]; echo $?) "the next promote stands up another ($s1 -> $s2)"
 # The worker's timeout: SIGTERM while switch-wal runs ends the orchestrator and
 # switch-wal with it, with one last line; receive-wal (own session) stays.
 ip netns exec "$B" "$ORCH" barman reset >"$T/out" 2>"$T/err" &
