@@ -1,5 +1,5 @@
 #!/bin/bash
-# 08_barman.t: `barman reset` and promote's Barman steps against a real
+# 04_barman.t: `barman reset` and promote's Barman steps against a real
 # Barman 3.4 streaming from a real PostgreSQL through the barman endpoint,
 # with Barman as the synchronous standby.  Checks: receive-wal is (re)started
 # by the orchestrator itself (no barman cron), Barman catches up, switch-wal runs,

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 11_barman_async.t: Barman asynchronous (barman_receive_wal not in
+# 05_barman_async.t: Barman asynchronous (barman_receive_wal not in
 # synchronous_standby_names) and the cost of barman_stop.
 #   - the catch-up accepts the WAL sent to an asynchronous Barman (its
 #     flush_lsn moves only at a segment's end): no 20 s wait, no failure;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 12_barman_fork.t: Barman AHEAD of the promoted standby, for real.
+# 06_barman_fork.t: Barman AHEAD of the promoted standby, for real.
 # db1 streams to Barman (synchronous) and to db2 (asynchronous).  db2 stops;
 # db1 commits, switches to a new segment and commits again: Barman has a
 # segment db2 never received.  db1 dies, db2 is promoted (timeline 2, forked
