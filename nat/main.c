@@ -28,7 +28,7 @@
 
 enum verb
 {
-	V_HELP, V_INIT, V_SHOW, V_CLAIM, V_ROUTE, V_COUNT
+	V_HELP, V_INIT, V_SHOW, V_CLAIM, V_ROUTE, V_CLOSE, V_COUNT
 };
 
 /* Each verb and how many words may follow it. */
@@ -36,7 +36,7 @@ static const struct
 {
 	const char *name;
 	int			min, max;
-}			verbs[V_COUNT] = {{"help", 0, 0}, {"init", 0, 0}, {"show", 0, 0}, {"claim", 2, 3}, {"route", 1, 2}};
+}			verbs[V_COUNT] = {{"help", 0, 0}, {"init", 0, 0}, {"show", 0, 0}, {"claim", 2, 3}, {"route", 1, 2}, {"close", 1, 1}};
 
 struct request
 {
@@ -54,6 +54,7 @@ static const char usage[] =
 "  show                          backend, nodes, endpoints, recorded state\n"
 "  claim NODE TIMELINE [--force] fencing decision; barman endpoint to NODE (--force: root)\n"
 "  route NODE [barman|app|both]  endpoints to NODE (only the recorded node, unless root)\n"
+"  close NODE                    app endpoint closed while NODE is the recorded node (its host is silent)\n"
 "exit: 0 ok, 1 failure, 2 usage or configuration, 3 fenced.  iptables: iptables-legacy -t nat -S\n";
 
 static char last_error[512];
@@ -99,7 +100,8 @@ parse_request(int argc, char **argv, struct request *req)
 		return errorf("invalid timeline (1 to %ld)", BHA_TIMELINE_MAX), -1;
 	if (v == V_CLAIM && n == 4 && !(req->force = strcmp(a[3], "--force") == 0))
 		return errorf("unknown option (only --force)"), -1;
-	req->epmask = v == V_CLAIM ? 1u << EP_BARMAN : v != V_ROUTE ? 0 : n == 2 || strcmp(a[2], "both") == 0 ? 3 :
+	req->epmask = v == V_CLAIM ? 1u << EP_BARMAN : v == V_CLOSE ? 1u << EP_APP : v != V_ROUTE ? 0 :
+		n == 2 || strcmp(a[2], "both") == 0 ? 3 :
 		strcmp(a[2], BHA_ENDPOINT_BARMAN) == 0 ? 1u << EP_BARMAN : strcmp(a[2], BHA_ENDPOINT_APP) == 0 ? 1u << EP_APP : 0;
 	if (v == V_ROUTE && req->epmask == 0)
 		return errorf("unknown endpoint (barman, app or both)"), -1;
@@ -219,14 +221,17 @@ flows_remove(const struct nat_config *cfg, const struct target want[EP_COUNT], u
  * held (closed stays closed: the orchestrator opens it after Barman's
  * stop) and closes if it led elsewhere: clients get a reset from us at
  * once instead of sending SYNs to a dead host.  route: only the recorded
- * node, unless root (a repair).  Then one backend change, and a sweep of
- * the stale flows of every endpoint that changed (a new owner: both).
+ * node, unless root (a repair).  close: the app endpoint, only while NODE
+ * is recorded, for anyone (a watcher that saw NODE's host fall silent
+ * cannot close a new primary's endpoint on stale information).  Then one
+ * backend change, and a sweep of the stale flows of every endpoint that
+ * changed (a new owner: both).
  */
 static int
 change(const struct nat_config *cfg, const struct nat_backend *be, const struct request *rq,
 	   const struct node *node, uid_t ruid)
 {
-	struct target cur[EP_COUNT], want[EP_COUNT], to = {true, node->addr, node->port};
+	struct target cur[EP_COUNT], want[EP_COUNT], to = {rq->verb != V_CLOSE, node->addr, node->port};
 	struct state st;
 	bool		claim = rq->verb == V_CLAIM, held, changed;
 	unsigned	sweep;
@@ -239,9 +244,9 @@ change(const struct nat_config *cfg, const struct nat_backend *be, const struct 
 	if (claim && !rq->force && st.exists && (rq->timeline < st.timeline || (rq->timeline == st.timeline && !held)))
 		return errorf("fenced: %s on timeline %ld is refused (the endpoints are %s's since timeline %ld)",
 					  node->name, rq->timeline, st.node, st.timeline), BHA_EXIT_FENCED;
-	if (!claim && ruid != 0 && !held)
-		return errorf("%s is not the recorded node (%s): only root may route elsewhere", node->name,
-					  st.exists ? st.node : "none"), BHA_EXIT_FENCED;
+	if (!claim && !held && (ruid != 0 || rq->verb == V_CLOSE))
+		return errorf("%s is not the recorded node (%s)%s", node->name, st.exists ? st.node : "none",
+					  rq->verb == V_CLOSE ? "" : ": only root may route elsewhere"), BHA_EXIT_FENCED;
 	snprintf(st.node, sizeof(st.node), "%s", node->name);
 	st.timeline = rq->timeline;
 	if ((claim && !held && state_write(cfg, &st) != 0) || be->read(cfg, cur, &have) != 0)
@@ -258,7 +263,7 @@ change(const struct nat_config *cfg, const struct nat_backend *be, const struct 
 	if (claim)
 		printf("claim %s %s %ld\nflows %ld\n", held ? "held" : "recorded", node->name, rq->timeline, flows);
 	else
-		printf("route %s %s\nflows %ld\n", changed ? "changed" : "unchanged", node->name, flows);
+		printf("%s %s %s\nflows %ld\n", verbs[rq->verb].name, changed ? "changed" : "unchanged", node->name, flows);
 	return BHA_EXIT_OK;
 }
 
