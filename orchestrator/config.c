@@ -134,6 +134,7 @@ static const struct key
 	{"claim_timeout_ms", K_INT, F(claim_timeout_ms), 100, 60000},
 	{"probe_timeout_ms", K_INT, F(probe_timeout_ms), 10, 60000},
 	{"probe_connect_ms", K_INT, F(probe_connect_ms), 10, 60000},
+	{"watch_interval_ms", K_INT, F(watch_interval_ms), 10, 60000},
 };
 
 static int
@@ -213,6 +214,7 @@ set_defaults(struct config *cfg)
 	cfg->claim_timeout_ms = 3000;
 	cfg->probe_timeout_ms = 300;
 	cfg->probe_connect_ms = 100;
+	cfg->watch_interval_ms = 200;
 }
 
 /*

@@ -41,6 +41,9 @@ static const char usage_text[] =
 "  status [--textfile FILE]       key=value lines, or FILE in node_exporter's text format\n"
 "  nat init|show                  barman_ha_nat's verbs, answered by it\n"
 "  nat route NODE [barman|app|both]\n"
+"  watch                          run until stopped: close the app endpoint while the\n"
+"                                 routed primary's host is silent, open it when it\n"
+"                                 answers (barman-ha-watch.service; not over ssh)\n"
 "  help                           this text\n"
 "\n"
 "options:\n"
@@ -166,6 +169,12 @@ dispatch(const struct config *cfg, const struct request *rq)
 	if (strcmp(verb, BHA_VERB_STATUS) == 0 && argc == 3 &&
 		strcmp(argv[1], "--textfile") == 0 && !rq->from_ssh)
 		return cmd_status(cfg, argv[2]);
+	if (strcmp(verb, "watch") == 0 && argc == 1)
+	{
+		if (rq->from_ssh)
+			return usage_error("watch is not served over ssh");
+		return cmd_watch(cfg);
+	}
 	if (strcmp(verb, "barman") == 0 && argc == 2 && strcmp(argv[1], "reset") == 0)
 	{
 		if ((rc = ssh_allowed(cfg, rq)) != BHA_EXIT_OK)
@@ -179,7 +188,7 @@ dispatch(const struct config *cfg, const struct request *rq)
 		return nat_passthrough(cfg, argc, argv);
 	}
 	if (strcmp(verb, BHA_VERB_PROMOTE) == 0 || strcmp(verb, BHA_VERB_STATUS) == 0 ||
-		strcmp(verb, "nat") == 0 || strcmp(verb, "barman") == 0)
+		strcmp(verb, "nat") == 0 || strcmp(verb, "barman") == 0 || strcmp(verb, "watch") == 0)
 		return usage_error("wrong arguments for %s", verb);
 	return usage_error("unknown verb \"%.40s\"", verb);
 }

@@ -60,6 +60,7 @@ struct config
 	int			claim_timeout_ms;	/* the claimant's answer */
 	int			probe_timeout_ms;	/* the routed primary's answer */
 	int			probe_connect_ms;	/* ... its TCP handshake */
+	int			watch_interval_ms;	/* watch: one look at the routed primary */
 };
 
 /* What barman_ha_nat show says: the network and the fencing state. */
@@ -86,6 +87,8 @@ struct ostate
 	char		streaming_dir[256];	/* Barman's, cached: show-server costs 0.5 s */
 	double		promote_ms;		/* the last promote's duration */
 	long		promoted_at;	/* and when it ended (unix time) */
+	char		watch_closed[BHA_NAME_MAX + 1];	/* watch closed NODE's app endpoint */
+	long		watch_closed_at;	/* since (unix time) */
 };
 
 /* A timeline history as TIMELINE_HISTORY returns it: the ancestors. */
@@ -161,6 +164,7 @@ extern int	ostate_lock(const struct config *cfg);
 extern void ostate_parse(char *buf, struct ostate *st);
 extern int	ostate_read(const struct config *cfg, struct ostate *st);
 extern int	ostate_write(const struct config *cfg, const struct ostate *st);
+extern long long ostate_mtime(const struct config *cfg);
 
 /* barman.c */
 extern bool barman_configured(const struct config *cfg);
@@ -196,6 +200,8 @@ extern int	timeline_facts_read(struct pg_conn *c, unsigned tli, struct timeline_
 /* pq.c */
 extern struct pg_conn *pq_open(const char *conninfo);
 extern struct pg_conn *pq_open_bounded(const char *conninfo, int timeout_ms, int reach_ms);
+extern struct pg_conn *pq_connect(const char *conninfo, int timeout_ms, int reach_ms,
+								  bool *silent, char *why, size_t len);
 extern struct pg_result *pq_row(struct pg_conn *c, const char *sql);
 
 /* claim.c */
@@ -209,5 +215,8 @@ extern int	cmd_promote(const struct config *cfg, const char *ssh_node,
 
 /* status.c */
 extern int	cmd_status(const struct config *cfg, const char *textfile);
+
+/* watch.c */
+extern int	cmd_watch(const struct config *cfg);
 
 #endif							/* BARMAN_HA_ORCHESTRATOR_H */

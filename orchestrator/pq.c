@@ -8,7 +8,9 @@
  *	  wait for libpq's connect_timeout (2 s at the least): pq_open_bounded
  *	  drives the connection itself with a deadline in milliseconds, and
  *	  a shorter one for the TCP handshake, which a live host's kernel
- *	  answers at once whatever its PostgreSQL is doing.
+ *	  answers at once whatever its PostgreSQL is doing; pq_connect tells
+ *	  the caller whether the host gave no answer at all (the watch closes
+ *	  the app endpoint only then: a refusal means the host is alive).
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <libpq-fe.h>
 
@@ -35,17 +38,21 @@ pq_open(const char *conninfo)
 
 /*
  * Connect within timeout_ms, the TCP handshake within reach_ms (0: no
- * bound of its own), or say why on stdout and return NULL.  Silence is
- * said as "no answer within N ms".
+ * bound of its own), or put why in why and return NULL.  *silent: the
+ * host gave no answer at all, neither within reach_ms nor later (a
+ * handshake that failed other than by a refusal: unreachable, timed out).
  */
 PGconn *
-pq_open_bounded(const char *conninfo, int timeout_ms, int reach_ms)
+pq_connect(const char *conninfo, int timeout_ms, int reach_ms, bool *silent,
+		   char *why, size_t len)
 {
 	PGconn	   *c = PQconnectStart(conninfo);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	double		t0 = now_ms(),
 				deadline = t0 + timeout_ms;
+	bool		handshake = true;
 
+	*silent = false;
 	if (c == NULL || PQstatus(c) == CONNECTION_BAD)
 		goto fail;
 	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
@@ -57,9 +64,11 @@ pq_open_bounded(const char *conninfo, int timeout_ms, int reach_ms)
 		double		left = (reaching ? t0 + reach_ms : deadline) - now_ms();
 		int			rc;
 
+		handshake = PQstatus(c) == CONNECTION_STARTED;
 		if (left <= 0)
 		{
-			printf("no answer within %d ms\n", reaching ? reach_ms : timeout_ms);
+			*silent = handshake;
+			snprintf(why, len, "no answer within %d ms", reaching ? reach_ms : timeout_ms);
 			PQfinish(c);
 			return NULL;
 		}
@@ -71,10 +80,25 @@ pq_open_bounded(const char *conninfo, int timeout_ms, int reach_ms)
 	}
 	if (st == PGRES_POLLING_OK)
 		return c;
+	*silent = handshake && strstr(PQerrorMessage(c), "refused") == NULL;
 fail:
-	printf("cannot connect: %s\n", c ? PQerrorMessage(c) : "out of memory");
+	snprintf(why, len, "cannot connect: %s", c ? PQerrorMessage(c) : "out of memory");
+	why[strcspn(why, "\n")] = '\0';
 	PQfinish(c);
 	return NULL;
+}
+
+/* pq_connect, saying why on stdout.  Silence is "no answer within N ms". */
+PGconn *
+pq_open_bounded(const char *conninfo, int timeout_ms, int reach_ms)
+{
+	char		why[600];
+	bool		silent;
+	PGconn	   *c = pq_connect(conninfo, timeout_ms, reach_ms, &silent, why, sizeof(why));
+
+	if (c == NULL)
+		printf("%s\n", why);
+	return c;
 }
 
 /* Run sql, expecting one row; else say why on stdout and return NULL. */

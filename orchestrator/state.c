@@ -4,7 +4,8 @@
  *	  The orchestrator's own record, in a folder of the barman user's
  *	  (state_directory): for which claim (node, timeline) Barman's
  *	  switch-wal is done, Barman's streaming folder (show-server costs
- *	  0.5 s of Python), and the last promote's time and duration.  Who
+ *	  0.5 s of Python), the last promote's time and duration, and whether
+ *	  the watch closed the routed node's app endpoint (and since when).  Who
  *	  holds the endpoints is not here: that is barman_ha_nat's fencing
  *	  state, which only root can write.
  *
@@ -89,6 +90,10 @@ ostate_parse(char *buf, struct ostate *st)
 			st->promote_ms = v;
 		else if (strcmp(line, "promoted_at") == 0 && parse_long(val, 0, INT64_MAX, &v) == 0)
 			st->promoted_at = v;
+		else if (strcmp(line, "watch_closed") == 0 && bha_valid_name(val))
+			strcpy(st->watch_closed, val);
+		else if (strcmp(line, "watch_closed_at") == 0 && parse_long(val, 0, INT64_MAX, &v) == 0)
+			st->watch_closed_at = v;
 	}
 }
 
@@ -134,9 +139,10 @@ ostate_write(const struct config *cfg, const struct ostate *st)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	len = snprintf(buf, sizeof(buf),
 				   "node=%s\ntimeline=%ld\nswitch_wal=%s\nstreaming_dir=%s\n"
-				   "promote_ms=%.0f\npromoted_at=%ld\n",
+				   "promote_ms=%.0f\npromoted_at=%ld\nwatch_closed=%s\nwatch_closed_at=%ld\n",
 				   st->node, st->timeline, st->switch_wal_done ? "done" : "pending",
-				   st->streaming_dir, st->promote_ms, st->promoted_at);
+				   st->streaming_dir, st->promote_ms, st->promoted_at,
+				   st->watch_closed, st->watch_closed_at);
 	unlink(tmp);				/* left by a run that died; we hold the lock */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0)
@@ -158,4 +164,17 @@ ostate_write(const struct config *cfg, const struct ostate *st)
 		return -1;
 	}
 	return 0;
+}
+
+/* The record's mtime in ns, 0 when there is none: the watch's cue to look again. */
+long long
+ostate_mtime(const struct config *cfg)
+{
+	char		path[300];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, STATE_NAME);
+	if (stat(path, &sb) != 0)
+		return 0;
+	return sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec;
 }
