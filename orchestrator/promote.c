@@ -107,7 +107,8 @@ record(const struct config *cfg, const char *node, long tl, bool switch_wal_done
  * Same NODE and TIMELINE as barman_ha_nat records: check, repair only what
  * is missing.  Barman's repair can take seconds (a dying primary's check
  * while the next primary's promote waits), so our lock is given back
- * before it.
+ * before it.  An app endpoint that the watch closed because NODE's host is
+ * silent stays closed: the watch opens it when the host answers.
  */
 static int
 recheck(const struct config *cfg, const struct nat_view *v, const char *node,
@@ -118,22 +119,36 @@ recheck(const struct config *cfg, const struct nat_view *v, const char *node,
 	bool		app_ok = strcmp(v->target[1], node) == 0;
 	bool		running = true,
 				switched,
-				failed = false;
+				failed = false,
+				watch_closed;
+	char		watch_note[BHA_NAME_MAX + 64] = "";
 
 	if (ostate_read(cfg, &st) != 0)
 		return BHA_EXIT_FAIL;
+	watch_closed = strcmp(v->target[1], "closed") == 0 && strcmp(st.watch_closed, node) == 0;
+	if (watch_closed)
+	{
+		time_t		at = st.watch_closed_at;
+		struct tm	tm;
+		char		since[16] = "";
+
+		app_ok = true;
+		strftime(since, sizeof(since), "%H:%M:%S", localtime_r(&at, &tm));
+		snprintf(watch_note, sizeof(watch_note), "; app endpoint closed by watch: %s silent since %s",
+				 node, since);
+	}
 	switched = !barman_configured(cfg) ||
 		(strcmp(st.node, node) == 0 && st.timeline == tl && st.switch_wal_done);
 	if (barman_configured(cfg) && barman_receiving(cfg, &running) != 0)
 		running = false;
 	if (barman_ok && app_ok && running && switched)
 	{
-		step(BHA_STEP_CHECK, BHA_STEP_OK, now_ms() - t0, BHA_CHECK_ROUTED);
+		step(BHA_STEP_CHECK, BHA_STEP_OK, now_ms() - t0, "%s%s", BHA_CHECK_ROUTED, watch_note);
 		return BHA_EXIT_OK;
 	}
-	step(BHA_STEP_CHECK, BHA_STEP_OK, now_ms() - t0, "repairing:%s%s%s%s",
+	step(BHA_STEP_CHECK, BHA_STEP_OK, now_ms() - t0, "repairing:%s%s%s%s%s",
 		 barman_ok ? "" : " barman endpoint", app_ok ? "" : " app endpoint",
-		 running ? "" : " receive-wal", switched ? "" : " switch-wal");
+		 running ? "" : " receive-wal", switched ? "" : " switch-wal", watch_note);
 	close(lock_fd);
 	if (!barman_ok && nat_step(cfg, "route_barman", "route", node, BHA_ENDPOINT_BARMAN) != 0)
 		return BHA_EXIT_FAIL;

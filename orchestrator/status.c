@@ -81,6 +81,8 @@ print_status(const struct config *cfg, bool textfile)
 			   !known ? "unknown" : streaming ? "yes" : "no");
 		printf("last_promote_ms=%.0f\n", st.promote_ms);
 		printf("last_promote_at=%ld\n", st.promoted_at);
+		printf("app_closed_by_watch=%s\n", st.watch_closed);
+		printf("app_closed_since=%ld\n", st.watch_closed_at);
 		return BHA_EXIT_OK;
 	}
 	srv = cfg->barman_server[0] ? cfg->barman_server : "none";
@@ -105,6 +107,10 @@ print_status(const struct config *cfg, bool textfile)
 		   "# TYPE barman_ha_backup_last_promote_duration_seconds gauge\n"
 		   "barman_ha_backup_last_promote_duration_seconds{server=\"%s\"} %.3f\n",
 		   srv, st.promote_ms / 1000.0);
+	printf("# HELP barman_ha_backup_app_endpoint_closed_by_watch Whether the watch closed the app endpoint (its node's host is silent).\n"
+		   "# TYPE barman_ha_backup_app_endpoint_closed_by_watch gauge\n"
+		   "barman_ha_backup_app_endpoint_closed_by_watch{server=\"%s\"} %d\n",
+		   srv, st.watch_closed[0] != '\0');
 	if (barman_configured(cfg) && known)
 		printf("# HELP barman_ha_backup_barman_streaming Whether Barman's receive-wal runs for the server.\n"
 			   "# TYPE barman_ha_backup_barman_streaming gauge\n"
