@@ -58,7 +58,8 @@ like "$c" "-rwxr-xr-x root/root \./usr/lib/repmgr-barman-ha/barman_ha_nat" "$BK_
 like "$c" "-rwxr-xr-x root/root \./usr/lib/repmgr-barman-ha/barman_ha_orchestrator" "$BK_PKG: barman_ha_orchestrator 0755"
 is "$(grep -c -- '-rws\|-r-s\|--s' <<<"$c")" 0 "$BK_PKG: no setuid file in the .deb"
 for f in lib/systemd/system/barman-ha-nat.service lib/systemd/system/barman-ha-textfile.service \
-	lib/systemd/system/barman-ha-textfile.timer lib/systemd/system/barman-ha-nat.service.d/repmgr-barman-ha.conf \
+	lib/systemd/system/barman-ha-textfile.timer lib/systemd/system/barman-ha-watch.service \
+	lib/systemd/system/barman-ha-nat.service.d/repmgr-barman-ha.conf \
 	etc/repmgr_barman_ha/nat.conf.example etc/repmgr_barman_ha/orchestrator.conf.example; do
 	like "$c" "-rw-r--r-- root/root \./$f" "$BK_PKG: $f"
 done
@@ -73,6 +74,8 @@ like "$(dpkg-deb -f "$DEB_BK" Depends)" "^barman, iptables, nftables" "$BK_PKG d
 like "$(cat "$x/ctl/postinst")" "dpkg-statoverride --update --add root barman 4750 \"\\\$NAT\"" "postinst: statoverride root barman 4750"
 like "$(cat "$x/ctl/postinst")" "deb-systemd-helper enable 'barman-ha-nat.service'" "postinst: the boot unit enabled"
 like "$(cat "$x/ctl/postinst")" "deb-systemd-helper debian-installed 'barman-ha-textfile.timer'" "postinst: the textfile timer enabled only if the admin had enabled it"
+like "$(cat "$x/ctl/postinst")" "deb-systemd-helper debian-installed 'barman-ha-watch.service'" "postinst: the watch enabled only if the admin had enabled it"
+like "$(cat "$x/bk/lib/systemd/system/barman-ha-watch.service")" "ExecStart=$PKGDIR/barman_ha_orchestrator watch" "the watch unit runs the packaged orchestrator's watch"
 for s in postinst prerm postrm; do sh -n "$x/ctl/$s"; ok $? "$s is valid sh"; done
 if [ ! -e "$NAT" ]; then
 	# the orchestrator's compiled-in NAT_PROGRAM: from an extracted copy it names the packaged path
