@@ -90,18 +90,24 @@ watch_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-/* One line per state change, on stderr and to syslog. */
+/* One line per state change, on stderr and to syslog (libpq's messages span lines). */
 static void
 note(int level, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 static void
 note(int level, const char *fmt,...)
 {
 	char		msg[700];
+	char	   *p;
 	va_list		ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	for (p = msg; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	while (p > msg && p[-1] == ' ')
+		*--p = '\0';
 	fprintf(stderr, "barman_ha_orchestrator: watch: %s\n", msg);
 	fflush(stderr);
 	syslog(level, "watch: %s", msg);
