@@ -10,10 +10,11 @@
 #            not loaded
 #   working  the same handler in the order that works (MODE=working)
 #   best     the working order with the app endpoint routed before switch-wal (MODE=best)
-# "Baseline mode" is this file's overrides of two bring-up steps, read from BHB_MODE
+# "Baseline mode" is this file's overrides of three bring-up steps, read from BHB_MODE
 # (set by bhb_use; any MODE but ext is a baseline): bha_first_route (routes and slot as the article does them
-# by hand, then a restart without the extension in shared_preload_libraries) and
-# bha_repmgrd_start (adds event_notification_command before repmgrd starts).
+# by hand, then a restart without the extension in shared_preload_libraries),
+# bha_repmgrd_start (adds event_notification_command before repmgrd starts) and
+# bha_watch_start (the orchestrator's watch is ours: only the ext side runs it).
 # The handler runs on the backup host as root, by an sshd forced command on port 2222
 # (the article's sudo); repmgrd calls it over ssh with the DB node's key (notify.sh).
 
@@ -31,6 +32,12 @@ bhb_use() {
 
 eval "bhb_orig_$(declare -f bha_first_route)"
 eval "bhb_orig_$(declare -f bha_repmgrd_start)"
+eval "bhb_orig_$(declare -f bha_watch_start)"
+
+bha_watch_start() {
+	[ "$BHB_MODE" = ext ] || return 0
+	bhb_orig_bha_watch_start
+}
 
 bha_first_route() {
 	[ "$BHB_MODE" = ext ] && { bhb_orig_bha_first_route; return; }

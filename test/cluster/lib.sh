@@ -3,7 +3,7 @@
 # Hosts are network namespaces on one machine, joined by a bridge that lives in a
 # namespace of its own (nothing of 10.213.0.0/24 on the root namespace, no default
 # routes):
-#   PREFIX-backup 10.213.0.10   Barman, barman_ha_orchestrator + barman_ha_nat, sshd, NAT endpoints
+#   PREFIX-backup 10.213.0.10   Barman, barman_ha_orchestrator (+ its watch) + barman_ha_nat, sshd, NAT endpoints
 #   PREFIX-db1    10.213.0.11   PostgreSQL 15 + repmgr_barman_ha + repmgrd, sshd
 #   PREFIX-db2    10.213.0.12   idem
 #   PREFIX-app    10.213.0.20   clients (through BACKUP:54322)
@@ -488,6 +488,17 @@ bha_backup_up() {
 	bha_nat init >/dev/null
 }
 
+# The watch of the routed primary (barman-ha-watch.service's command), detached: started as
+# root, the orchestrator becomes barman itself, so the pid file names the watch.
+bha_watch_start() {
+	local f=$BHA_DATA/backup/watch
+	# shellcheck disable=SC2016
+	bha_in backup setsid bash -c 'echo $$ >"$1.pid"; exec "$2" watch' watch "$f" \
+		"$BHA_BACKUP_BIN/barman_ha_orchestrator" </dev/null >>"$BHA_DATA/backup/log/watch.log" 2>&1 &
+	bha_wait 5 "the watch on the backup host" test -s "$f.pid"
+}
+bha_watch_pid() { head -n 1 "$BHA_DATA/backup/watch.pid" 2>/dev/null; }
+
 # DB nodes' own sshd (repmgr switchover runs repmgr on the other node over ssh).
 bha_db_sshd_up() {
 	local n m
@@ -602,6 +613,7 @@ bha_up() {
 	bha_setup_files || return 1
 	bha_log "backup host: barman_ha_nat init, sshd"
 	bha_backup_up || return 1
+	bha_watch_start || return 1
 	bha_db_sshd_up || return 1
 	if [ "$BHA_MANAGER" != repmgr ]; then
 		bha_mgr_up || return 1		# managers.sh
@@ -639,6 +651,7 @@ bha_kill_pidfile() {		# bha_kill_pidfile FILE: TERM, then KILL, the pid in FILE
 bha_down() {
 	local n ns pids f i
 	bha_kill_pidfile "$BHA_DATA/backup/cron.pid"
+	bha_kill_pidfile "$BHA_DATA/backup/watch.pid"
 	declare -F bha_mgr_down >/dev/null && bha_mgr_down
 	for n in $BHA_NODES; do
 		bha_kill_pidfile "$BHA_DATA/$n/repmgrd.pid"
@@ -746,7 +759,7 @@ bha_on_exit() {
 bha_dump_logs() {
 	local f
 	for f in "$BHA_DATA"/db?/postgresql.log "$BHA_DATA"/db?/repmgrd.log "$BHA_DATA"/backup/log/barman.log \
-		"$BHA_DATA"/backup/sshd/sshd.log "$BHA_DATA"/*/manager.log "$BHA_DATA"/app/*.err; do
+		"$BHA_DATA"/backup/sshd/sshd.log "$BHA_DATA"/backup/log/watch.log "$BHA_DATA"/*/manager.log "$BHA_DATA"/app/*.err; do
 		[ -f "$f" ] || continue
 		echo "# ---- tail of $f"; tail -n 40 "$f" | sed 's/^/#   /'
 	done

@@ -1,0 +1,100 @@
+#!/bin/bash
+# 24_watch.t: the backup host's watch (barman_ha_orchestrator watch, started by lib.sh as
+# barman-ha-watch.service would).  One bring-up, then:
+#   1. no failover manager (repmgrd stopped): db1's cable cut.  The watch closes the app
+#      endpoint within ~2 s: a client connecting to BACKUP:54322 is refused at once (a reset,
+#      not a timeout); the level check of db1 leaves it closed and says why; the Barman
+#      endpoint is untouched.  Cable back: the app endpoint reopens on db1 and a writer commits.
+#   2. repmgrd running: db1's host gone, db2 promoted.  Clients are refused while repmgrd
+#      detects the failure, so the writer's first commit after the promotion needs no
+#      retransmitted SYN: the figure is printed.
+set -u
+BHA_PREFIX=${BHA_PREFIX:-bhw}
+. "$(dirname "$0")/lib.sh"
+bha_test_setup
+
+app_target() { bha_nat show 2>/dev/null | awk '$1 == "endpoint" && $2 == "app" {print $5}'; }
+app_is() { [ "$(app_target)" = "$1" ]; }
+watch_log() { cat "$BHA_DATA/backup/log/watch.log" 2>/dev/null; }
+watch_said() { grep -q "watch: $1" "$BHA_DATA/backup/log/watch.log"; }
+watch_session_on() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'barman_ha_watch'")" = 1 ]; }
+repmgrd_stop() {
+	local n p
+	for n in $BHA_NODES; do
+		p=$(head -n 1 "$BHA_DATA/$n/repmgrd.pid" 2>/dev/null)
+		bha_kill_pidfile "$BHA_DATA/$n/repmgrd.pid"
+		[ -n "$p" ] && bha_wait 10 "repmgrd on $n to stop" bash -c "! kill -0 $p 2>/dev/null"
+	done
+	return 0
+}
+# repmgrd_start NODE: started, and monitoring again (a new "monitoring" line in its log)
+repmgrd_start() {
+	local before
+	before=$(grep -cE 'monitoring (cluster primary|connection to upstream node)' "$BHA_DATA/$1/repmgrd.log")
+	bha_as "$1" postgres "$BHA_PGBIN/repmgrd" -f "$BHA_DATA/$1/repmgr.conf" --daemonize >/dev/null 2>&1 &&
+		bha_wait 20 "repmgrd on $1 monitoring" bash -c "[ \$(grep -cE 'monitoring (cluster primary|connection to upstream node)' '$BHA_DATA/$1/repmgrd.log') -gt $before ]"
+}
+# app_connect_ms: one psql from the app host to BACKUP:54322, timed inside the namespace:
+# "MS OUTPUT"
+app_connect_ms() {
+	# shellcheck disable=SC2016
+	bha_in app env PGPASSFILE="$BHA_DATA/app/pgpass" bash -c 't0=${EPOCHREALTIME/./}
+		o=$("$0/psql" -X -qAt "host=$1 port=$2 dbname=appdb user=app connect_timeout=2" -c "SELECT 1" 2>&1 | tr "\n" " ")
+		t1=${EPOCHREALTIME/./}; echo "$(( (t1 - t0) / 1000 )) $o"' "$BHA_PGBIN" "$BHA_BACKUP_ADDR" "$BHA_APP_PORT"
+}
+
+t_ok "both endpoints on db1 after the bring-up" bha_endpoints_on db1
+t_ok "the watch runs on the backup host" kill -0 "$(bha_watch_pid)"
+is "$(ps -o user= -p "$(bha_watch_pid)")" barman "...as barman"
+t_ok "...and holds a connection to db1" bha_wait 20 "the watch connected to db1" watch_said "connected to db1"
+t_ok "its session shows on db1" bha_wait 10 "barman_ha_watch in pg_stat_activity" watch_session_on db1
+tl=$(bha_orchestrator status | sed -n 's/^timeline=//p')
+
+# ------------------------------------------------------------ 1. db1 silent, nobody promotes
+t_ok "repmgrd stopped on every node (no failover)" repmgrd_stop
+bha_writer_start w1 0
+t_ok "writer commits through $BHA_APP_PORT" bha_wait 30 "10 commits" bha_writer_has w1 10
+t_cut=$(bha_now_ms)
+bha_link db1 down
+t_ok "db1's cable cut: the watch closes the app endpoint within 3 s" bha_wait 3 "app endpoint closed" app_is closed
+closed_ms=$(( $(bha_now_ms) - t_cut ))
+diag "app endpoint closed $closed_ms ms after the cut (as the harness's polling saw it)"
+watch_log | grep -E 'db1 is silent|broken' | tail -n 2 | sed 's/^/# watch: /'
+is "$(bha_orchestrator status | grep '^app_closed_by_watch=')" "app_closed_by_watch=db1" "status: app_closed_by_watch=db1"
+read -r ms out <<<"$(app_connect_ms)"
+like "$out" "Connection refused" "a client's connect to BACKUP:$BHA_APP_PORT is refused"
+ok $(( ms >= 200 )) "...at once: $ms ms (psql included), not a timeout"
+like "$(bha_nat show)" "endpoint barman $BHA_BACKUP_ADDR $BHA_BARMAN_PORT db1 ${BHA_ADDR[db1]}:5432" \
+	"the Barman endpoint still leads to db1"
+out=$(bha_orchestrator promote db1 "$tl" 2>&1)
+like "$out" "step check ok [0-9.]+ (routed|repairing:[a-z -]*); app endpoint closed by watch: db1 silent since [0-9]{2}:[0-9]{2}:[0-9]{2}" \
+	"db1's level check (promote db1 $tl) leaves it closed and says why" || sed 's/^/# /' <<<"$out"
+is "$(app_target)" closed "...the app endpoint is still closed"
+read -r ms out <<<"$(app_connect_ms)"
+like "$out" "Connection refused" "still refused after the level check ($ms ms)"
+
+t_up=$(bha_now_ms)
+bha_link db1 up
+t_ok "cable back: the app endpoint reopens on db1 within 3 s" bha_wait 3 "app endpoint on db1" app_is db1
+open_ms=$(( $(bha_now_ms) - t_up ))
+is "$(bha_orchestrator status | grep '^app_closed_by_watch=')" "app_closed_by_watch=" "status: the record is cleared"
+t_ok "the writer commits again" bha_wait 60 "5 commits" bha_writer_has w1 5 "$t_up"
+first=$(bha_writer_first_after w1 "$t_up")
+bha_writer_stop w1
+is "$(bha_writer_lost w1 db1)" "" "every row writer w1 saw committed ($(bha_writer_count w1)) is on db1"
+diag "FIGURE watch-cut closed_ms=$closed_ms reopened_ms=$open_ms first_commit_after_link_ms=$(( ${first:-0} - t_up ))"
+
+# ------------------------------------------------------------ 2. host-gone failover with repmgrd
+t_ok "db2 streams from db1 again" bha_wait 60 "db2 streaming from db1" bha_streams_from db1 db2
+t_ok "Barman streams from db1 again" bha_wait 90 "Barman streaming from db1" bha_barman_streams_from db1
+t_ok "route ok on db1" bha_wait 30 "route ok on db1" bha_route_ok db1
+for n in $BHA_NODES; do t_ok "repmgrd on $n monitors again" repmgrd_start "$n"; done
+bha_fault_failover w2 1000000 db2 "db1's host gone" : bha_link db1 down
+after=$(( BHA_T[first_commit] - BHA_T[promoted] ))
+diag "FIGURE watch-host-gone first_commit_after_promotion_ms=$after (promoted ${BHA_T[promoted]} ms after the cut)"
+ok $(( after >= 1000 )) "the writer's first commit after the promotion: $after ms, under 1 s"
+t_ok "the watch follows the claim: it watches db2" bha_wait 70 "the watch on db2" watch_said "watching db2"
+is "$(bha_orchestrator status | grep '^app_closed_by_watch=')" "app_closed_by_watch=" "no record left for db1"
+bha_writer_kept w2 db2
+watch_log | sed 's/^/# watch.log: /'
+done_testing
