@@ -72,9 +72,9 @@ on_hup(int sig)
 }
 
 /*
- * Without SA_RESTART: a signal ends the wait at once.  Installed at every
- * loop top: run.c puts its own handlers (end the child, exit) in place on
- * its first child.
+ * Without SA_RESTART: a signal ends the wait at once.  Installed after the
+ * first barman_ha_nat call: run.c puts its own handlers (end the child,
+ * exit) in place on its first child, and ours must replace them.
  */
 static void
 watch_signals(void)
@@ -367,11 +367,12 @@ cmd_watch(const struct config *cfg_in)
 
 	w.cfg = *cfg_in;
 	note(LOG_INFO, "started, every %d ms", w.cfg.watch_interval_ms);
+	refresh_view(&w);
+	watch_signals();
 	while (!stop_requested)
 	{
 		double		tick;
 
-		watch_signals();
 		if (reload_requested)
 		{
 			struct config fresh;
