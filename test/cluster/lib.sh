@@ -522,7 +522,7 @@ bha_pg_pid() { head -n 1 "$BHA_DATA/$1/pgdata/postmaster.pid" 2>/dev/null; }
 bha_pg_ours() {
 	local pid
 	pid=$(bha_pg_pid "$1")
-	[ -n "$pid" ] && [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == "$BHA_PGBIN/postgres -D $BHA_DATA/$1/pgdata "* ]]
+	[ -n "$pid" ] && [[ $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) == "$BHA_PGBIN/postgres -D $BHA_DATA/$1/pgdata "* ]]
 }
 bha_repmgr() { local n=$1; shift; bha_as "$n" postgres "$BHA_PGBIN/repmgr" -f "$BHA_DATA/$n/repmgr.conf" "$@"; }
 # ... and wait until it monitors (a fault injected before that finds a repmgrd still
