@@ -26,8 +26,10 @@
  *	  level check then leaves the endpoint closed instead of repairing
  *	  it), then `barman_ha_nat close NODE`, which refuses unless NODE is
  *	  still the recorded node: a decision on stale information cannot close
- *	  a new primary's endpoint.  While closed, a bounded handshake each
- *	  interval; any answer opens it again (`route NODE app`).
+ *	  a new primary's endpoint.  While closed, a bare TCP handshake each
+ *	  interval (no session: the node may be fenced by then); when the host
+ *	  answers and the node still holds the endpoints, `route NODE app`
+ *	  opens it again.
  *
  *	  Who is routed comes from `barman_ha_nat show`, read at the start,
  *	  whenever our state file changes (a promote records there), after a
@@ -39,6 +41,8 @@
 #include "orchestrator.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -264,28 +268,58 @@ close_app(struct watch *w, const char *why)
 	note(LOG_WARNING, "%s is silent (%s): app endpoint closed", w->node, why);
 }
 
-/* While closed: a bounded handshake; any answer opens the endpoint again. */
+/*
+ * A TCP handshake with the watched node within reach_ms: true when its
+ * host answered at all (accepted or refused).  No PostgreSQL session: the
+ * node may have been fenced meanwhile, and nothing of ours should log in
+ * to a stale primary; a connection closed before its startup packet is
+ * not even logged by PostgreSQL.
+ */
+static bool
+host_answers(const struct node *n, int reach_ms)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,.sin_port = htons(n->port),.sin_addr = n->addr};
+	struct pollfd pfd = {.events = POLLOUT};
+	int			err = 0;
+	socklen_t	len = sizeof(err);
+	bool		answered;
+
+	if ((pfd.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return false;
+	if (connect(pfd.fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+		answered = true;
+	else if (errno != EINPROGRESS)
+		answered = errno == ECONNREFUSED;
+	else
+		answered = poll(&pfd, 1, reach_ms) > 0 &&
+			getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+			(err == 0 || err == ECONNREFUSED);
+	close(pfd.fd);
+	return answered;
+}
+
+/*
+ * While closed: a bounded handshake each interval.  When the host answers,
+ * the view is read again first (a claim by another node may have come
+ * meanwhile: then the new node is watched and the record cleared), and
+ * only a node that still holds the endpoints gets its app endpoint back.
+ */
 static void
 probe_closed(struct watch *w)
 {
-	char		why[600];
-	bool		silent;
-	PGconn	   *c = pq_connect(w->conninfo, w->cfg.probe_timeout_ms, w->cfg.probe_connect_ms,
-							   &silent, why, sizeof(why));
+	const struct node *n = view_node(&w->view, w->node);
 
-	if (silent)
+	if (n == NULL || !host_answers(n, w->cfg.probe_connect_ms))
+		return;
+	refresh_view(w);
+	if (!w->view_ok || !w->closed)
 		return;
 	if (nat_change(w, "route", BHA_ENDPOINT_APP) != 0)
-	{
-		PQfinish(c);
 		return;
-	}
 	record_closed(w, NULL);
 	w->closed = false;
 	w->last[0] = '\0';
-	note(LOG_INFO, "%s answers again (%s): app endpoint open", w->node,
-		 c ? "connected" : why);
-	w->conn = c;
+	note(LOG_INFO, "%s answers again: app endpoint open", w->node);
 }
 
 /* Connect when there is no connection; silence closes the app endpoint. */

@@ -54,11 +54,13 @@ sleep 1
 t_ok "...and one close, not one per interval" test "$(grep -c 'app endpoint closed' "$LOG")" = 1
 
 t0=$(date +%s%N)
+sessions=$(grep -c "watch: connected to db1" "$LOG")
 ip -n "$S1" link set eth0 up
 t_ok "db1's link back: the app endpoint reopens on db1 within 2 s" wait_for 2 app_is db1
 diag "reopened $((($(date +%s%N) - t0) / 1000000)) ms after the link came back"
 is "$(status_key app_closed_by_watch)" "" "the record is cleared"
-t_ok "...on the connection of the probe that got the answer" said "db1 answers again (connected)"
+t_ok "...once a bare handshake got an answer (no session with a node that may be fenced)" said "db1 answers again: app endpoint open"
+t_ok "...and then the watch's session comes back" wait_for 5 said_n $((sessions + 1)) "connected to db1"
 
 # a live host whose PostgreSQL is down refuses: nothing is closed
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg1" -s -m fast stop
