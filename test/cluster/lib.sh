@@ -857,8 +857,21 @@ bha_rejoin() {
 }
 
 # bha_switchover NODE: repmgr standby switchover run on NODE (repmgr's own ssh between the nodes)
+# ... and wait until repmgr says the demoted primary's repmgrd runs, unpaused, and saw its new
+# upstream within 3 s (a fault injected before that may find it still reconnecting, and no
+# promotion follows)
 bha_switchover() {
-	bha_repmgr "$1" standby switchover --config-archive-dir="$BHA_DATA/$1/config-archive" >>"$BHA_DATA/$1/switchover.log" 2>&1
+	local n old=""
+	for n in $BHA_NODES; do bha_is_primary "$n" && old=$n; done
+	bha_repmgr "$1" standby switchover --config-archive-dir="$BHA_DATA/$1/config-archive" >>"$BHA_DATA/$1/switchover.log" 2>&1 || return 1
+	[ -n "$old" ] && [ -s "$BHA_DATA/$old/repmgrd.pid" ] || return 0
+	bha_wait 30 "repmgrd on $old monitoring its new upstream" bha_repmgrd_follows "$old"
+}
+# bha_repmgrd_follows NODE: `repmgr service status`: NODE's repmgrd runs, is not paused and saw
+# its upstream at most 3 s ago (CSV: id,name,role,up,repmgrd,pid,paused,priority,last_seen,...)
+bha_repmgrd_follows() {
+	bha_repmgr "$1" service status --csv 2>/dev/null |
+		awk -F, -v n="$1" '$2 == n && $5 == 1 && $7 == 0 && $9 >= 0 && $9 <= 3 {ok = 1} END {exit !ok}'
 }
 
 # ---------------------------------------------------------------- PITR in a scratch namespace
