@@ -61,7 +61,7 @@ bhf_fig 1-backup-unreachable "promoted_ms=$(( t_prom - t_cut )) failed_calls=$nf
 t_ok "db1 rejoins db2 (repmgr node rejoin --force-rewind)" bha_rejoin db1 db2
 t_ok "db1's slot handled as standby_slot=$BHA_STANDBY_SLOT wants" bha_wait 25 "slot on db1 as standby_slot wants" bha_standby_slot_ok db1
 t_ok "db1 streams from db2" bha_wait 30 "db1 streaming" bha_streams_from db2 db1
-t_ok "repmgrd on db1 restarted after the rejoin" bhf_repmgrd_restart db1
+t_ok "repmgrd on db1 restarted after the rejoin" bha_repmgrd_restart db1
 t_ok "barman check OK on db2" bha_wait 90 "barman check OK" bha_barman_check_ok || bha_barman_check | grep -v ': OK'
 
 # ------------------------------------------------------------ 5. Barman down at the promotion (db2 -> db1)

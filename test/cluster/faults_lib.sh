@@ -90,12 +90,3 @@ bhf_backup_conns() {
 }
 
 bhf_log_has() { bhf_log_since "$1" "$2" | grep -qE "$3"; }
-# bhf_repmgrd_restart NODE: a fresh repmgrd after a rejoin (the old one can stay stuck in
-# "unable to determine a new primary node" and then never promotes this node)
-bhf_repmgrd_restart() {
-	local p
-	p=$(head -n 1 "$BHA_DATA/$1/repmgrd.pid" 2>/dev/null)
-	bha_kill_pidfile "$BHA_DATA/$1/repmgrd.pid"
-	[ -n "$p" ] && bha_wait 10 "repmgrd $p to exit" bhf_gone "$p"
-	bha_repmgrd_start "$1"
-}

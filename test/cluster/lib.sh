@@ -534,6 +534,17 @@ bha_repmgrd_start() {
 			"$BHA_DATA/$1/repmgrd.log"
 }
 
+# bha_repmgrd_restart NODE: a fresh repmgrd after a rejoin (the old one can stay stuck in
+# "unable to determine a new primary node" and then never promotes this node), once it
+# follows its upstream
+bha_repmgrd_restart() {
+	local p
+	p=$(head -n 1 "$BHA_DATA/$1/repmgrd.pid" 2>/dev/null)
+	bha_kill_pidfile "$BHA_DATA/$1/repmgrd.pid"
+	[ -n "$p" ] && bha_wait 10 "repmgrd $p to exit" bash -c "! kill -0 $p 2>/dev/null"
+	bha_repmgrd_start "$1" && bha_wait 30 "repmgrd on $1 following its upstream" bha_repmgrd_follows "$1"
+}
+
 bha_db1_up() { bha_db1_init && bha_repmgr db1 primary register >>"$BHA_DATA/db1/repmgr.log" 2>&1; }
 # bha_db1_init: initdb, settings, users, the extension; what every manager's first primary needs
 bha_db1_init() {
