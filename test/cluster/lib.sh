@@ -863,6 +863,11 @@ bha_moved_to() {
 
 # bha_rejoin NODE PRIMARY: repmgr node rejoin --force-rewind of NODE onto PRIMARY
 bha_rejoin() {
+	# a killed postmaster leaves its pid file; once that pid is another process's, postgres
+	# (pg_rewind's single-user run) takes it for a live postmaster and refuses to start
+	if [ -f "$BHA_DATA/$1/pgdata/postmaster.pid" ] && ! bha_pg_ours "$1"; then
+		rm -f "$BHA_DATA/$1/pgdata/postmaster.pid"
+	fi
 	bha_repmgr "$1" node rejoin -d "host=${BHA_ADDR[$2]} port=5432 user=repmgr dbname=repmgr connect_timeout=2" \
 		--force-rewind --config-archive-dir="$BHA_DATA/$1/config-archive" >>"$BHA_DATA/$1/rejoin.log" 2>&1
 }
