@@ -54,7 +54,7 @@ static const char usage_text[] =
 "exit codes: 0 done, 1 failure, 2 usage or configuration error, 3 fenced\n";
 
 /* Format into buf as one line: the worker reads lines, the DBA the last one. */
-static void
+void
 one_line(char *buf, size_t len, const char *fmt, va_list ap)
 {
 	vsnprintf(buf, len, fmt, ap);

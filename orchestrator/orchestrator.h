@@ -12,6 +12,7 @@
 #ifndef BARMAN_HA_ORCHESTRATOR_H
 #define BARMAN_HA_ORCHESTRATOR_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,6 +149,7 @@ extern int	flock_wait(int fd, int timeout_s);
 extern char **child_env(void);
 
 /* output (main.c) */
+extern void one_line(char *buf, size_t len, const char *fmt, va_list ap);
 extern void step(const char *name, const char *result, double ms,
 				 const char *fmt,...) __attribute__((format(printf, 4, 5)));
 extern void errorf(const char *fmt,...) __attribute__((format(printf, 1, 2)));

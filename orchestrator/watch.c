@@ -105,11 +105,9 @@ note(int level, const char *fmt,...)
 	va_list		ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	one_line(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	for (p = msg; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	p = msg + strlen(msg);
 	while (p > msg && p[-1] == ' ')
 		*--p = '\0';
 	fprintf(stderr, "barman_ha_orchestrator: watch: %s\n", msg);
