@@ -526,23 +526,29 @@ bha_pg_ours() {
 }
 bha_repmgr() { local n=$1; shift; bha_as "$n" postgres "$BHA_PGBIN/repmgr" -f "$BHA_DATA/$n/repmgr.conf" "$@"; }
 # ... and wait until it monitors (a fault injected before that finds a repmgrd still
-# connecting, which promotes a cut-off standby only after its startup timeouts)
+# connecting, which promotes a cut-off standby only after its startup timeouts): a new
+# "monitoring" line in its log, which a restarted repmgrd appends to
 bha_repmgrd_start() {
+	local log=$BHA_DATA/$1/repmgrd.log re='monitoring (cluster primary|connection to upstream node)' before
+	before=$(grep -cE "$re" "$log" 2>/dev/null)
 	bha_as "$1" postgres "$BHA_PGBIN/repmgrd" -f "$BHA_DATA/$1/repmgr.conf" --daemonize >/dev/null 2>&1 || return 1
 	bha_wait 15 "repmgrd on $1" test -s "$BHA_DATA/$1/repmgrd.pid" &&
-		bha_wait 15 "repmgrd on $1 monitoring" grep -qE 'monitoring (cluster primary|connection to upstream node)' \
-			"$BHA_DATA/$1/repmgrd.log"
+		bha_wait 15 "repmgrd on $1 monitoring" bash -c '[ "$(grep -cE "$1" "$2")" -gt "$3" ]' _ "$re" "$log" "${before:-0}"
+}
+# bha_repmgrd_stop NODE: NODE's repmgrd ended, and gone
+bha_repmgrd_stop() {
+	local p
+	p=$(head -n 1 "$BHA_DATA/$1/repmgrd.pid" 2>/dev/null)
+	bha_kill_pidfile "$BHA_DATA/$1/repmgrd.pid"
+	[ -z "$p" ] || bha_wait 10 "repmgrd $p to exit" bash -c '! kill -0 "$1" 2>/dev/null' _ "$p"
 }
 
 # bha_repmgrd_restart NODE: a fresh repmgrd after a rejoin (the old one can stay stuck in
 # "unable to determine a new primary node" and then never promotes this node), once it
 # follows its upstream
 bha_repmgrd_restart() {
-	local p
-	p=$(head -n 1 "$BHA_DATA/$1/repmgrd.pid" 2>/dev/null)
-	bha_kill_pidfile "$BHA_DATA/$1/repmgrd.pid"
-	[ -n "$p" ] && bha_wait 10 "repmgrd $p to exit" bash -c "! kill -0 $p 2>/dev/null"
-	bha_repmgrd_start "$1" && bha_wait 30 "repmgrd on $1 following its upstream" bha_repmgrd_follows "$1"
+	bha_repmgrd_stop "$1" && bha_repmgrd_start "$1" &&
+		bha_wait 30 "repmgrd on $1 following its upstream" bha_repmgrd_follows "$1"
 }
 
 bha_db1_up() { bha_db1_init && bha_repmgr db1 primary register >>"$BHA_DATA/db1/repmgr.log" 2>&1; }
