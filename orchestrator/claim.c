@@ -45,6 +45,9 @@
 
 #include <libpq-fe.h>
 
+/* how the probe's line starts when the routed primary's host gave no answer */
+#define PROBE_SILENT "silent: "
+
 struct claim_args
 {
 	char		conninfo[700];	/* the claimant */
@@ -64,9 +67,10 @@ static struct claim_args args;
 static struct run_result res;
 
 /*
- * The probe, in a process of its own: one line on fd, "primary TLI",
- * "standby" or "silent REASON".  SIGALRM (default action) ends it when a
- * query hangs after the connection was made.
+ * The probe, in a process of its own: one line on fd, "primary on timeline
+ * TLI", "standby", "silent: WHY" (pq_connect's judgement: no answer at all,
+ * not even a refusal) or why it failed otherwise.  SIGALRM (default action)
+ * ends it when a query hangs after the connection was made.
  */
 static void
 probe(const struct claim_args *a, int fd)
@@ -76,6 +80,8 @@ probe(const struct claim_args *a, int fd)
 	PGconn	   *c;
 	PGresult   *r;
 	unsigned	tli;
+	bool		silent;
+	char		why[600];
 
 	signal(SIGALRM, SIG_DFL);
 	it.it_value.tv_sec = a->probe_timeout_ms / 1000;
@@ -83,9 +89,12 @@ probe(const struct claim_args *a, int fd)
 	setitimer(ITIMER_REAL, &it, NULL);
 	if (dup2(fd, STDOUT_FILENO) < 0)
 		_exit(1);
-	/* pq.c says why a connection or query failed */
-	if ((c = pq_open_bounded(a->probe_conninfo, a->probe_timeout_ms, a->probe_connect_ms)) != NULL &&
-		(r = pq_row(c, "SELECT pg_is_in_recovery()")) != NULL)
+	c = pq_connect(a->probe_conninfo, a->probe_timeout_ms, a->probe_connect_ms,
+				   &silent, why, sizeof(why));
+	if (c == NULL)
+		printf("%s%s\n", silent ? PROBE_SILENT : "", why);
+	/* pq.c says why a query failed */
+	else if ((r = pq_row(c, "SELECT pg_is_in_recovery()")) != NULL)
 	{
 		if (strcmp(PQgetvalue(r, 0, 0), "f") != 0)
 			printf("standby\n");
@@ -103,23 +112,23 @@ probe(const struct claim_args *a, int fd)
 }
 
 /*
- * What the probe said, waiting for it at most until its bound has passed.
- * False when the routed primary's host gave no answer at all, not even a
- * refusal.
+ * What the probe said, waiting for it at most until its bound has passed:
+ * true when the routed primary's host gave no answer at all.  A probe that
+ * said nothing by then is silence too.
  */
 static bool
-probe_result(int fd, int timeout_ms, char *out, size_t len)
+probe_silent(int fd, int timeout_ms, char *out, size_t len)
 {
 	struct pollfd pfd = {.fd = fd,.events = POLLIN};
 	ssize_t		n = 0;
 
-	snprintf(out, len, "no answer within %d ms", timeout_ms);
+	snprintf(out, len, PROBE_SILENT "no answer within %d ms", timeout_ms);
 	if (poll(&pfd, 1, timeout_ms + 200) > 0 && (n = read(fd, out, len - 1)) > 0)
 	{
 		out[n] = '\0';
 		out[strcspn(out, "\n")] = '\0';
 	}
-	return strncmp(out, "no answer within ", 17) != 0;	/* pq.c's word for silence */
+	return strncmp(out, PROBE_SILENT, strlen(PROBE_SILENT)) == 0;
 }
 
 /*
@@ -130,7 +139,7 @@ probe_result(int fd, int timeout_ms, char *out, size_t len)
 static int
 check_claimant(const struct claim_args *a, struct timeline_facts *f, char *msg, size_t len)
 {
-	PGconn	   *c = pq_open_bounded(a->conninfo, a->claim_timeout_ms, 0);
+	PGconn	   *c = pq_open_bounded(a->conninfo, a->claim_timeout_ms);
 	PGresult   *r;
 	unsigned	tli;
 	bool		in_recovery;
@@ -216,7 +225,7 @@ claim_child(void *p)
 	rc = check_claimant(a, &a->out->claimant, msg, sizeof(msg));
 	if (rc == BHA_EXIT_OK && pfd[0] >= 0)
 	{
-		a->out->routed_silent = !probe_result(pfd[0], a->probe_timeout_ms, said, sizeof(said));
+		a->out->routed_silent = probe_silent(pfd[0], a->probe_timeout_ms, said, sizeof(said));
 		if (strncmp(said, "primary", 7) == 0)
 		{
 			snprintf(msg, sizeof(msg), "%s still answers as %.200s and the backup host reaches it",

@@ -201,7 +201,7 @@ extern int	timeline_facts_read(struct pg_conn *c, unsigned tli, struct timeline_
 
 /* pq.c */
 extern struct pg_conn *pq_open(const char *conninfo);
-extern struct pg_conn *pq_open_bounded(const char *conninfo, int timeout_ms, int reach_ms);
+extern struct pg_conn *pq_open_bounded(const char *conninfo, int timeout_ms);
 extern struct pg_conn *pq_connect(const char *conninfo, int timeout_ms, int reach_ms,
 								  bool *silent, char *why, size_t len);
 extern struct pg_result *pq_row(struct pg_conn *c, const char *sql);

@@ -5,12 +5,13 @@
  *	  the routed primary, Barman's catch-up wait and the fork point.  They
  *	  all run in children (run.c) whose output is read, so failures are
  *	  said on stdout.  A probe of a host that may have vanished must not
- *	  wait for libpq's connect_timeout (2 s at the least): pq_open_bounded
+ *	  wait for libpq's connect_timeout (2 s at the least): pq_connect
  *	  drives the connection itself with a deadline in milliseconds, and
  *	  a shorter one for the TCP handshake, which a live host's kernel
- *	  answers at once whatever its PostgreSQL is doing; pq_connect tells
- *	  the caller whether the host gave no answer at all (the watch closes
- *	  the app endpoint only then: a refusal means the host is alive).
+ *	  answers at once whatever its PostgreSQL is doing, and tells the
+ *	  caller whether the host gave no answer at all (the one notion of a
+ *	  silent host: the claim check's probe and the watch both use it; a
+ *	  refusal means the host is alive).
  *
  *-------------------------------------------------------------------------
  */
@@ -88,13 +89,13 @@ fail:
 	return NULL;
 }
 
-/* pq_connect, saying why on stdout.  Silence is "no answer within N ms". */
+/* pq_connect within timeout_ms, saying why on stdout. */
 PGconn *
-pq_open_bounded(const char *conninfo, int timeout_ms, int reach_ms)
+pq_open_bounded(const char *conninfo, int timeout_ms)
 {
 	char		why[600];
 	bool		silent;
-	PGconn	   *c = pq_connect(conninfo, timeout_ms, reach_ms, &silent, why, sizeof(why));
+	PGconn	   *c = pq_connect(conninfo, timeout_ms, 0, &silent, why, sizeof(why));
 
 	if (c == NULL)
 		printf("%s\n", why);

@@ -101,8 +101,8 @@ table ip silent {
 }
 EOF
 out=$(hh "$B" promote db1 3 2>"$T/err"); ok $? "db2 silent (its packets dropped): db1's claim routes ($(tail -n 1 "$T/err"))"
-like "$out" "step claim_check ok [0-9.]+ .*; db2: no answer within 100 ms" \
-	"...judged by the TCP handshake's bound (probe_connect_ms 100), not probe_timeout_ms (300)"
+like "$out" "step claim_check ok [0-9.]+ .*; db2: silent: no answer within 100 ms" \
+	"...silent, judged by the TCP handshake's bound (probe_connect_ms 100), not probe_timeout_ms (300)"
 diag "claim check with the routed primary's host silent: $(sed -n 's/^step claim_check ok \([0-9.]*\) .*/\1/p' <<<"$out") ms"
 is "$(endpoints "$B")" $'barman db1\napp db1' "both endpoints on db1"
 ip netns exec "$S2" nft delete table ip silent
