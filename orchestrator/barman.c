@@ -446,9 +446,11 @@ barman_stop(const struct config *cfg, const char *dir)
 	double		t0 = now_ms();
 	struct kill_args ka;
 	char		line[300];
+	char		fifo[WARM_FIFO_LEN];
 	int			n;
 
-	n = scan_receivers(geteuid(), dir, cfg->barman_server, warm_fifo(cfg), true, pids, MAX_PIDS);
+	warm_fifo(cfg, fifo);
+	n = scan_receivers(geteuid(), dir, cfg->barman_server, fifo, true, pids, MAX_PIDS);
 	if (n == 0)
 	{
 		step("barman_stop", "ok", now_ms() - t0, "nothing running");
@@ -456,7 +458,7 @@ barman_stop(const struct config *cfg, const char *dir)
 	}
 	ka.dir = dir;
 	ka.server = cfg->barman_server;
-	ka.fifo = warm_fifo(cfg);
+	ka.fifo = fifo;
 	ka.grace_ms = cfg->stop_grace_ms;
 	if (run_child(ka.grace_ms + 5000, kill_child, &ka, &res) != 0 ||
 		res.status != 0)

@@ -190,7 +190,8 @@ extern int	proc_args(const char *name, uid_t uid, long *pid, char *buf, size_t l
 /* warm_receive.c: a standing receive-wal, told "go" by barman_restart */
 extern void warm_keep(const struct config *cfg);
 extern pid_t warm_go(const struct config *cfg);
-extern const char *warm_fifo(const struct config *cfg);
+#define WARM_FIFO_LEN (sizeof(((struct config *) 0)->state_dir) + BHA_NAME_MAX + 32)
+extern void warm_fifo(const struct config *cfg, char *fifo);
 extern bool warm_cmdline(char *const *args, int nargs);
 extern bool warm_standing(long pid, const char *fifo_name);
 

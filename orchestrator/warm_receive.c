@@ -57,14 +57,11 @@ static const char warm_code[] =
 "sys.argv = argv\n"
 "sys.exit(barman.cli.main())\n";
 
-static char fifo[sizeof(((struct config *) 0)->state_dir) + BHA_NAME_MAX + 32];
-
-/* The FIFO of this server's standing receive-wal. */
-static const char *
-fifo_path(const struct config *cfg)
+/* The FIFO of this server's standing receive-wal, into fifo (WARM_FIFO_LEN). */
+void
+warm_fifo(const struct config *cfg, char *fifo)
 {
-	snprintf(fifo, sizeof(fifo), "%s/receive-wal.%s.fifo", cfg->state_dir, cfg->barman_server);
-	return fifo;
+	snprintf(fifo, WARM_FIFO_LEN, "%s/receive-wal.%s.fifo", cfg->state_dir, cfg->barman_server);
 }
 
 /* The argv a standing receive-wal gets: INTERPRETER -c CODE BARMAN [-c CONF] SERVER */
@@ -92,7 +89,7 @@ warm_cmdline(char *const *args, int nargs)
 bool
 warm_standing(long pid, const char *fifo_name)
 {
-	char		path[64], target[sizeof(fifo)];
+	char		path[64], target[WARM_FIFO_LEN];
 	ssize_t		n;
 
 	snprintf(path, sizeof(path), "/proc/%ld/fd/0", pid);
@@ -108,7 +105,7 @@ warm_standing(long pid, const char *fifo_name)
  * with other arguments (an older configuration) are ended.
  */
 static pid_t
-find_standing(char **av)
+find_standing(char **av, const char *fifo)
 {
 	DIR		   *d = opendir("/proc");
 	struct dirent *de;
@@ -140,7 +137,7 @@ find_standing(char **av)
 
 /* Our FIFO, made if missing; anything else at that path is refused. */
 static bool
-fifo_ready(void)
+fifo_ready(const char *fifo)
 {
 	struct stat st;
 
@@ -154,13 +151,14 @@ void
 warm_keep(const struct config *cfg)
 {
 	char	   *av[16];
+	char		fifo[WARM_FIFO_LEN];
 	pid_t		pid;
 	int			fd;
 
 	if (!barman_configured(cfg) || !warm_argv(cfg, av))
 		return;
-	fifo_path(cfg);
-	if (find_standing(av) > 0 || !fifo_ready())
+	warm_fifo(cfg, fifo);
+	if (find_standing(av, fifo) > 0 || !fifo_ready(fifo))
 		return;
 	fflush(NULL);
 	if ((pid = fork()) != 0)
@@ -182,14 +180,15 @@ pid_t
 warm_go(const struct config *cfg)
 {
 	char	   *av[16];
+	char		fifo[WARM_FIFO_LEN];
 	pid_t		pid;
 	int			fd;
 	bool		told;
 
 	if (!barman_configured(cfg) || !warm_argv(cfg, av))
 		return -1;
-	fifo_path(cfg);
-	if ((pid = find_standing(av)) < 0)
+	warm_fifo(cfg, fifo);
+	if ((pid = find_standing(av, fifo)) < 0)
 		return -1;
 	/* no reader (it ended meanwhile): ENXIO, and a cold start */
 	if ((fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
@@ -197,10 +196,4 @@ warm_go(const struct config *cfg)
 	told = write(fd, "go\n", 3) == 3;
 	close(fd);
 	return told ? pid : -1;
-}
-
-const char *
-warm_fifo(const struct config *cfg)
-{
-	return fifo_path(cfg);
 }
