@@ -86,8 +86,10 @@ bha_valid_name(const char *s)
 
 /*
  * The level check's answer when nothing had to change: the step named
- * BHA_STEP_CHECK with result ok and this detail.  The worker then records
- * no event (a pass every reconcile interval would flood the ring).
+ * BHA_STEP_CHECK with result ok and this detail, perhaps followed by a
+ * remark ("; app endpoint closed by watch: ...").  The worker records no
+ * event for it, or one when the remark is new (a pass every reconcile
+ * interval would flood the ring).
  */
 #define BHA_STEP_CHECK		"check"
 #define BHA_CHECK_ROUTED	"routed"

@@ -97,7 +97,17 @@ exec_helper(const char *const *args, int out_fd, int err_fd)
 	_exit(HELPER_EXEC_FAILED);
 }
 
-/* A step line becomes an event, unless it only confirms that all is well. */
+/*
+ * What the last periodic check that found all in place remarked beside it,
+ * "" for nothing: an app endpoint the backup host's watch keeps closed is
+ * said once, not every reconcile interval.
+ */
+static char last_remark[BARMAN_HA_MSG_LEN];
+
+/*
+ * A step line becomes an event, unless it only confirms that all is well
+ * and remarks nothing new.  A repair is always an event.
+ */
 static void
 record_step(const char *line)
 {
@@ -115,10 +125,16 @@ record_step(const char *line)
 	detail = line + detail_at;
 	while (*detail == ' ')
 		detail++;
-	/* the periodic check that found all in place; a repair is still an event */
 	if (strcmp(name, BHA_STEP_CHECK) == 0 && strcmp(result, BHA_STEP_OK) == 0 &&
-		strcmp(detail, BHA_CHECK_ROUTED) == 0)
-		return;
+		strncmp(detail, BHA_CHECK_ROUTED, strlen(BHA_CHECK_ROUTED)) == 0)
+	{
+		const char *remark = detail + strlen(BHA_CHECK_ROUTED);
+		bool		news = *remark != '\0' && strcmp(remark, last_remark) != 0;
+
+		strlcpy(last_remark, remark, sizeof(last_remark));
+		if (!news)
+			return;
+	}
 	barman_ha_record_event(name, strcmp(result, BHA_STEP_FAILED) != 0, ms, "%s%s",
 						   strcmp(result, BHA_STEP_SKIPPED) == 0 ? "skipped: " : "",
 						   detail);

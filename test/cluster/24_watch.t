@@ -6,6 +6,8 @@
 #      once (a reset, not a timeout); the level check of db1 leaves it closed and says why;
 #      the Barman endpoint is untouched.  Cable back: the app endpoint reopens on db1 and a
 #      writer commits.
+#   1b. only the backup host's own connections to db1 dropped: the watch closes the app
+#      endpoint; db1's level check (every second) reports it in one event, not one per pass.
 #   2. repmgrd running: db1's host gone, db2 promoted.  Clients are refused while repmgrd
 #      detects the failure (the watch closed the endpoint before the promotion moved it), so
 #      the writer's first commit after the promotion needs no retransmitted SYN: the figure is
@@ -70,6 +72,40 @@ first=$(bha_writer_first_after w1 "$t_up")
 bha_writer_stop w1
 is "$(bha_writer_lost w1 db1)" "" "every row writer w1 saw committed ($(bha_writer_count w1)) is on db1"
 diag "FIGURE watch-cut closed_ms=$closed_ms reopened_ms=$open_ms first_commit_after_link_ms=$(( ${first:-0} - t_up ))"
+
+# ------------------------------------------------------------ 1b. only the backup host's own connections to db1 lost
+# db1 still reaches the backup host, so its worker's level check arrives every second; what
+# goes through the endpoints (Barman's stream) is untouched.  The check finds the app endpoint
+# closed by the watch: one event says so, not one per reconcile interval.
+watch_blind() {			# watch_blind add|delete: the backup host's direct connections to db1 dropped
+	if [ "$1" = add ]; then
+		bha_in backup nft -f - <<EOF
+table ip bha_watch_blind {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		ct original ip daddr ${BHA_ADDR[db1]} tcp dport 5432 drop
+	}
+}
+EOF
+	else
+		bha_in backup nft delete table ip bha_watch_blind 2>/dev/null
+	fi
+}
+closed_events() { bha_sql db1 "SELECT count(*) FROM barman_ha_events() WHERE detail LIKE '%closed by watch%'"; }
+closed_events_above() { [ "$(closed_events)" -gt "$1" ]; }
+checks_go_on() { [ "$(bha_sql db1 "SELECT last_success_age < 3 FROM barman_ha_status()")" = t ]; }
+reconcile_every() { bha_sql db1 "ALTER SYSTEM SET barman_ha.reconcile_interval = $1" >/dev/null && bha_sql db1 "SELECT pg_reload_conf()" >/dev/null; }
+before=$(closed_events)
+t_ok "db1's level check every second" reconcile_every 1
+t_ok "the backup host's direct connections to db1 dropped" watch_blind add
+t_ok "the watch closes the app endpoint" bha_wait 20 "app endpoint closed" app_is closed
+t_ok "db1's level check says so in an event" bha_wait 20 "the event" closed_events_above "$before"
+sleep 5
+is "$(( $(closed_events) - before ))" 1 "...once: five more checks later, no second event"
+t_ok "...though the checks went on (last_success_age < 3 s)" checks_go_on
+watch_blind delete
+t_ok "reachable again: the app endpoint reopens on db1" bha_wait 20 "app endpoint on db1" app_is db1
+t_ok "db1's level check back to its interval" reconcile_every 10
 
 # ------------------------------------------------------------ 2. host-gone failover with repmgrd
 t_ok "db2 streams from db1 again" bha_wait 60 "db2 streaming from db1" bha_streams_from db1 db2
