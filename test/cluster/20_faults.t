@@ -166,12 +166,12 @@ wpid=$(bhf_worker_pid db1)
 hp=$(bhf_call_pids db1)
 t0=$(bha_now_ms)
 kill -TERM "$wpid"
-t_ok "SIGTERM: the worker exits, bounded (one reconcile interval + grace)" bha_wait 13 "worker $wpid to exit" bhf_gone "$wpid"
+t_ok "SIGTERM: the worker exits, bounded (one reconcile interval + grace)" bha_wait 13 "worker $wpid to exit" bha_gone "$wpid"
 ms=$(bhf_since "$t0")
 t_ok "SIGTERM: the worker exits within 1 s ($ms ms)" \
 	test "$ms" -lt 1000
 # shellcheck disable=SC2086
-t_ok "SIGTERM: the helper and its ssh ($hp) ended with it" bha_wait 3 "helper gone" bhf_gone $hp
+t_ok "SIGTERM: the helper and its ssh ($hp) ended with it" bha_wait 3 "helper gone" bha_gone $hp
 t_ok "a new worker is started" bha_wait 15 "new worker" bhf_new_worker db1 "$wpid"
 t_ok "PostgreSQL runs, db1 primary" bha_is_primary db1
 bhf_fig 8-sigterm "worker_exit_ms=$ms"

@@ -112,17 +112,19 @@ t_ok "db2 streams from db1 again" bha_wait 60 "db2 streaming from db1" bha_strea
 t_ok "Barman streams from db1 again" bha_wait 90 "Barman streaming from db1" bha_barman_streams_from db1
 t_ok "route ok on db1" bha_wait 30 "route ok on db1" bha_route_ok db1
 for n in $BHA_NODES; do t_ok "repmgrd on $n monitors again" bha_repmgrd_start "$n"; done
-cut_closed_lines=$(watch_log | grep -c 'db1 is silent.*app endpoint closed')
+# the watch's log lines that close db1's app endpoint, numbered
+closed_lines() { watch_log | grep -n 'db1 is silent.*app endpoint closed'; }
+closed_before=$(closed_lines | wc -l)
 bha_fault_failover w2 1000000 db2 "db1's host gone" : bha_link db1 down
 after=$(( BHA_T[first_commit] - BHA_T[promoted] ))
 diag "FIGURE watch-host-gone first_commit_after_promotion_ms=$after (promoted ${BHA_T[promoted]} ms after the cut)"
 t_ok "the watch follows the claim: it watches db2" bha_wait 70 "the watch on db2" watch_said "watching db2"
 # the mechanism, not the figure (a loaded machine stretches it): the watch had closed db1's app
 # endpoint before the promotion moved it, so the writer's connects were refused, not left hanging
-closed_line=$(watch_log | grep -n 'db1 is silent.*app endpoint closed' | tail -n 1 | cut -d: -f1)
+closed=$(closed_lines)
+closed_line=$(tail -n 1 <<<"$closed" | cut -d: -f1)
 moved_line=$(watch_log | grep -n 'watching db2' | head -n 1 | cut -d: -f1)
-closed_count=$(watch_log | grep -c 'db1 is silent.*app endpoint closed')
-ok $(( closed_count > cut_closed_lines && ${closed_line:-0} < ${moved_line:-0} ? 0 : 1 )) \
+ok $(( $(grep -c . <<<"$closed") > closed_before && ${closed_line:-0} < ${moved_line:-0} ? 0 : 1 )) \
 	"the watch closed db1's app endpoint before db2 took it"
 is "$(bha_orchestrator status | grep '^app_closed_by_watch=')" "app_closed_by_watch=" "no record left for db1"
 bha_writer_kept w2 db2

@@ -69,7 +69,7 @@ patroni_restart() {
 	local p
 	p=$(head -n 1 "$BHA_DATA/$1/manager.pid")
 	bha_kill_pidfile "$BHA_DATA/$1/manager.pid"
-	bha_wait 60 "Patroni $p to exit" bhf_gone "$p" && bha_patroni_start "$1"
+	bha_wait 60 "Patroni $p to exit" bha_gone "$p" && bha_patroni_start "$1"
 }
 set_standby_slot() { local n; for n in db1 db2; do bha_sql "$n" "ALTER SYSTEM SET barman_ha.standby_slot = '$1'" >/dev/null && bha_sql "$n" "SELECT pg_reload_conf()" >/dev/null || return 1; done; }
 t_ok "Patroni: barman a permanent slot, ignore_slots removed" \

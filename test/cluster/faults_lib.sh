@@ -52,7 +52,6 @@ bhf_ns_pids() {
 # (ssh -N -o ControlMaster=yes, docs/operator-guide.md) outlives calls and is not one of them.
 bhf_call_pids() { bhf_ns_pids "$1" '(^|/)barman_ha_client|^/usr/bin/ssh ' 'ControlMaster=yes'; }
 bhf_helper_running() { [ -n "$(bhf_ns_pids "$1" '(^|/)barman_ha_client promote')" ]; }
-bhf_gone() { local p; for p; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
 
 # bhf_wal_missing: after a switch-wal, WAL segment numbers absent from Barman's archive between the
 # oldest and the newest archived one, whatever their timeline (a timeline switch repeats a number)

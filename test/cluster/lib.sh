@@ -529,18 +529,23 @@ bha_repmgr() { local n=$1; shift; bha_as "$n" postgres "$BHA_PGBIN/repmgr" -f "$
 # connecting, which promotes a cut-off standby only after its startup timeouts): a new
 # "monitoring" line in its log, which a restarted repmgrd appends to
 bha_repmgrd_start() {
-	local log=$BHA_DATA/$1/repmgrd.log re='monitoring (cluster primary|connection to upstream node)' before
-	before=$(grep -cE "$re" "$log" 2>/dev/null)
+	local before
+	before=$(bha_repmgrd_monitoring "$1")
 	bha_as "$1" postgres "$BHA_PGBIN/repmgrd" -f "$BHA_DATA/$1/repmgr.conf" --daemonize >/dev/null 2>&1 || return 1
 	bha_wait 15 "repmgrd on $1" test -s "$BHA_DATA/$1/repmgrd.pid" &&
-		bha_wait 15 "repmgrd on $1 monitoring" bash -c '[ "$(grep -cE "$1" "$2")" -gt "$3" ]' _ "$re" "$log" "${before:-0}"
+		bha_wait 15 "repmgrd on $1 monitoring" bha_repmgrd_monitoring_above "$1" "$before"
 }
+# bha_repmgrd_monitoring NODE: how many times NODE's repmgrd log says it began monitoring
+bha_repmgrd_monitoring() {
+	cat "$BHA_DATA/$1/repmgrd.log" 2>/dev/null | grep -cE 'monitoring (cluster primary|connection to upstream node)'
+}
+bha_repmgrd_monitoring_above() { [ "$(bha_repmgrd_monitoring "$1")" -gt "$2" ]; }
 # bha_repmgrd_stop NODE: NODE's repmgrd ended, and gone
 bha_repmgrd_stop() {
 	local p
 	p=$(head -n 1 "$BHA_DATA/$1/repmgrd.pid" 2>/dev/null)
 	bha_kill_pidfile "$BHA_DATA/$1/repmgrd.pid"
-	[ -z "$p" ] || bha_wait 10 "repmgrd $p to exit" bash -c '! kill -0 "$1" 2>/dev/null' _ "$p"
+	[ -z "$p" ] || bha_wait 10 "repmgrd $p to exit" bha_gone "$p"
 }
 
 # bha_repmgrd_restart NODE: a fresh repmgrd after a rejoin (the old one can stay stuck in
@@ -655,6 +660,11 @@ bha_up() {
 
 # ---------------------------------------------------------------- teardown
 
+bha_gone() {			# bha_gone PID...: none of them runs
+	local p
+	for p; do kill -0 "$p" 2>/dev/null && return 1; done
+	return 0
+}
 bha_kill_pidfile() {		# bha_kill_pidfile FILE: TERM, then KILL, the pid in FILE
 	local pid
 	pid=$(head -n 1 "$1" 2>/dev/null) || return 0
@@ -738,7 +748,7 @@ bha_writer_start() {
 bha_writer_stop() {
 	local f=$BHA_DATA/app/$1
 	touch "$f.stop"
-	bha_wait 15 "writer $1 to stop" bash -c "! kill -0 \$(cat '$f.pid') 2>/dev/null"
+	bha_wait 15 "writer $1 to stop" bha_gone "$(cat "$f.pid")"
 }
 bha_writer_count() { wc -l <"$BHA_DATA/app/$1.log" 2>/dev/null || echo 0; }
 # rows the writer saw committed after epoch ms T
