@@ -115,6 +115,8 @@ t_ok "db1's slot: exists (primary again)" bha_slot_exists db1
 t_ok "both endpoints on db1 (db1 -> db2 -> db1)" bha_endpoints_on db1
 t_ok "Barman streams from db1" bha_barman_streams_from db1
 t_ok "db2 streams from db1" bha_wait 30 "db2 streaming" bha_streams_from db1 db2
+# section 3's host-gone failover needs db2's repmgrd to promote it
+t_ok "repmgrd on db2 restarted after the rejoin" bha_repmgrd_restart db2
 t_ok "barman check OK after the double failover" bha_wait 90 "barman check OK" bha_barman_check_ok || bha_barman_check | grep -v ': OK'
 miss=$(bhf_wal_report)
 is "$miss" 0 "no WAL segment missing from Barman's archive across both timeline switches"
