@@ -48,7 +48,7 @@ bha_mgr_host_crash "kill -9 of db2 (keeper and postmaster)" pgaf_show
 rto2=$BHA_RTO
 
 # ------------------------------------------------------------ 4. the stale primary db2 comes back
-rm -f "$BHA_DATA/db2/pgdata/postmaster.pid"
+bha_pg_stale_locks db2
 t_ok "db2's keeper started again" bha_pgaf_run db2
 t_ok "monitor: db2 rejoins as a secondary" bha_wait 120 "db2 secondary" bha_pgaf_state_is db2 secondary || pgaf_show
 t_ok "db2 is a standby" bha_wait 30 "db2 standby" bha_is_standby db2

@@ -55,7 +55,7 @@ bha_mgr_host_crash "kill -9 of db2 (Patroni and postmaster)" plist1
 rto2=$BHA_RTO
 
 # ------------------------------------------------------------ 4. db2's Patroni again
-rm -f "$BHA_DATA/db2/pgdata/postmaster.pid"
+bha_pg_stale_locks db2
 t_ok "db2's Patroni started again" bha_patroni_start db2
 t_ok "db2 rejoins as a replica of db1" bha_wait 120 "db2 streaming from db1" bha_streams_from db1 db2 || plist db1
 bha_mgr_stale_back

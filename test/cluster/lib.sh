@@ -514,7 +514,10 @@ bha_db_sshd_up() {
 	done
 }
 
-bha_pg_start() { bha_as "$1" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$1/pgdata" -l "$BHA_DATA/$1/postgresql.log" -w -t 60 start >/dev/null; }
+bha_pg_start() {
+	bha_pg_stale_locks "$1"
+	bha_as "$1" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$1/pgdata" -l "$BHA_DATA/$1/postgresql.log" -w -t 60 start >/dev/null
+}
 bha_pg_stop() { bha_as "$1" postgres "$BHA_PGBIN/pg_ctl" -D "$BHA_DATA/$1/pgdata" -m "${2:-fast}" -w -t 60 stop >/dev/null; }
 bha_pg_pid() { head -n 1 "$BHA_DATA/$1/pgdata/postmaster.pid" 2>/dev/null; }
 # NODE's postmaster runs: its pid file names the postgres of NODE's data folder (a killed
@@ -523,6 +526,14 @@ bha_pg_ours() {
 	local pid
 	pid=$(bha_pg_pid "$1")
 	[ -n "$pid" ] && [[ $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) == "$BHA_PGBIN/postgres -D $BHA_DATA/$1/pgdata "* ]]
+}
+# bha_pg_stale_locks NODE: a killed postmaster leaves its data folder's pid file and its
+# socket's lock file; once the pid in them is another live process of postgres's, a new
+# postmaster (or pg_rewind's single-user run) takes it for a running server and refuses to
+# start ("lock file ... already exists").  Both go while NODE's postmaster is not running.
+bha_pg_stale_locks() {
+	bha_pg_ours "$1" && return 0
+	rm -f "$BHA_DATA/$1/pgdata/postmaster.pid" "$BHA_DATA/$1"/run/.s.PGSQL.*.lock
 }
 bha_repmgr() { local n=$1; shift; bha_as "$n" postgres "$BHA_PGBIN/repmgr" -f "$BHA_DATA/$n/repmgr.conf" "$@"; }
 # ... and wait until it monitors (a fault injected before that finds a repmgrd still
@@ -879,11 +890,7 @@ bha_moved_to() {
 
 # bha_rejoin NODE PRIMARY: repmgr node rejoin --force-rewind of NODE onto PRIMARY
 bha_rejoin() {
-	# a killed postmaster leaves its pid file; once that pid is another process's, postgres
-	# (pg_rewind's single-user run) takes it for a live postmaster and refuses to start
-	if [ -f "$BHA_DATA/$1/pgdata/postmaster.pid" ] && ! bha_pg_ours "$1"; then
-		rm -f "$BHA_DATA/$1/pgdata/postmaster.pid"
-	fi
+	bha_pg_stale_locks "$1"
 	bha_repmgr "$1" node rejoin -d "host=${BHA_ADDR[$2]} port=5432 user=repmgr dbname=repmgr connect_timeout=2" \
 		--force-rewind --config-archive-dir="$BHA_DATA/$1/config-archive" >>"$BHA_DATA/$1/rejoin.log" 2>&1
 }
