@@ -896,15 +896,16 @@ bha_rejoin() {
 }
 
 # bha_switchover NODE: repmgr standby switchover run on NODE (repmgr's own ssh between the nodes)
-# ... and wait until repmgr says the demoted primary's repmgrd runs, unpaused, and saw its new
-# upstream within 3 s (a fault injected before that may find it still reconnecting, and no
-# promotion follows)
+# ... then a fresh repmgrd on the demoted primary: the switchover turns it into a standby with
+# `repmgr node rejoin`, after which its old repmgrd can stay stuck as after any rejoin (it logged
+# "switching to standby monitoring", then nothing, and never promoted that node when the new
+# primary's host went away)
 bha_switchover() {
 	local n old=""
 	for n in $BHA_NODES; do bha_is_primary "$n" && old=$n; done
 	bha_repmgr "$1" standby switchover --config-archive-dir="$BHA_DATA/$1/config-archive" >>"$BHA_DATA/$1/switchover.log" 2>&1 || return 1
 	[ -n "$old" ] && [ -s "$BHA_DATA/$old/repmgrd.pid" ] || return 0
-	bha_wait 30 "repmgrd on $old monitoring its new upstream" bha_repmgrd_follows "$old"
+	bha_repmgrd_restart "$old"
 }
 # bha_repmgrd_follows NODE: `repmgr service status`: NODE's repmgrd runs, is not paused and saw
 # its upstream at most 3 s ago (CSV: id,name,role,up,repmgrd,pid,paused,priority,last_seen,...)
