@@ -39,23 +39,24 @@ run_case() {
 	PGDATAS+=("$T/pg2")
 	pg2_start || { tail -n 5 "$T/pg2/log" >&2; bail "db2 does not start"; }
 	psql1 -c "CREATE TABLE t (x text); INSERT INTO t VALUES ('a')" >/dev/null
-	if [ "$1" = boundary ]; then
-		psql1 -c "INSERT INTO t VALUES ('b')" -c "SELECT pg_switch_wal()" >/dev/null
-		sw=$(psql1 -c "SELECT pg_current_wal_insert_lsn()")
-	fi
-	for _ in $(seq 100); do [ "$(psql2 -c "SELECT count(*) = 1 AND pg_last_wal_replay_lsn() >= '${sw:-0/0}' FROM t" 2>/dev/null)" = t ] && break; sleep 0.1; done
-	if [ "$1" = boundary ]; then
-		ip netns exec "$S2" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg2" -s -m fast -w stop
-		psql1 -c "INSERT INTO t VALUES ('c')" >/dev/null
-	fi
-	[ "$1" = mid ] && ip netns exec "$S2" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg2" -s -m fast -w stop
+	# boundary: db2 replays up to the end of the switch record (what pg_switch_wal returns)
+	sw=0/0
+	[ "$1" = boundary ] && sw=$(psql1 -c "INSERT INTO t VALUES ('b')" -c "SELECT pg_switch_wal()" | tail -n 1)
+	for _ in $(seq 100); do [ "$(psql2 -c "SELECT count(*) >= 1 AND pg_last_wal_replay_lsn() >= '$sw' FROM t" 2>/dev/null)" = t ] && break; sleep 0.1; done
+	ip netns exec "$S2" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg2" -s -m fast -w stop
 
 	# db1 goes on alone: Barman (synchronous) receives WAL db2 never sees
 	if [ "$1" = mid ]; then
 		psql1 -c "INSERT INTO t VALUES ('b')" -c "SELECT pg_switch_wal()" -c "INSERT INTO t VALUES ('c')" >/dev/null
 	else
-		# db2 has it all up to a segment switch: timeline 2 will start exactly at a segment
-		ip netns exec "$S2" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg2" -s -m fast -w stop
+		# db2 has it all up to the segment switch and nothing after it, so that timeline 2
+		# starts exactly at a segment: what db1 logged after the switch and db2 received
+		# before it stopped (bgwriter's running-xacts snapshot, every 15 s) goes
+		sw_file=$(psql1 -c "SELECT pg_walfile_name('$sw')")
+		for f in "$T/pg2/pg_wal"/00000001????????????????; do
+			[[ ${f##*/} > $sw_file ]] && rm -f "$f"
+		done
+		psql1 -c "INSERT INTO t VALUES ('c')" >/dev/null
 	fi
 	barman_lsn=$(psql1 -c "SELECT flush_lsn FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
 	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg1" -s -m immediate stop
