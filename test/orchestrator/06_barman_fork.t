@@ -49,13 +49,6 @@ run_case() {
 	if [ "$1" = mid ]; then
 		psql1 -c "INSERT INTO t VALUES ('b')" -c "SELECT pg_switch_wal()" -c "INSERT INTO t VALUES ('c')" >/dev/null
 	else
-		# db2 has it all up to the segment switch and nothing after it, so that timeline 2
-		# starts exactly at a segment: what db1 logged after the switch and db2 received
-		# before it stopped (bgwriter's running-xacts snapshot, every 15 s) goes
-		sw_file=$(psql1 -c "SELECT pg_walfile_name('$sw')")
-		for f in "$T/pg2/pg_wal"/00000001????????????????; do
-			[[ ${f##*/} > $sw_file ]] && rm -f "$f"
-		done
 		psql1 -c "INSERT INTO t VALUES ('c')" >/dev/null
 	fi
 	barman_lsn=$(psql1 -c "SELECT flush_lsn FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
@@ -66,6 +59,12 @@ run_case() {
 	ip netns exec "$S2" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg2" -s -w promote || bail "promote"
 	psql2 -c "SELECT pg_create_physical_replication_slot('barman', true)" >/dev/null || bail "slot on db2"
 	fork=$(cut -f2 "$T/pg2/pg_wal/00000002.history")
+	# db2 may have received what db1 logged between the switch and db2's stop (bgwriter's
+	# running-xacts snapshot, every 15 s): then timeline 2 does not start at a segment
+	if [ "$1" = boundary ] && [ "$(psql2 -c "SELECT ('$fork'::pg_lsn - '0/0') % setting::numeric = 0 FROM pg_settings WHERE name = 'wal_segment_size'")" != t ]; then
+		diag "db2 replayed WAL past the switch (timeline 2 forks at $fork): the case is built again"
+		return 2
+	fi
 	before=$(ls "$T/barman/pg/streaming" | tr '\n' ' ')
 	diag "Barman flushed up to $barman_lsn on timeline 1; db2 forked timeline 2 at $fork; streaming/: $before"
 	ok $([ "$(psql2 -c "SELECT '$barman_lsn'::pg_lsn > '$fork'::pg_lsn")" = t ]; echo $?) \
@@ -105,11 +104,19 @@ barman_pids() { ours $(pgrep -u barman -f "pg_receivewal|receive-wal"); }
 trap 'for p in $(barman_pids); do kill -9 $p; done; cleanup' EXIT
 natroot "$B" init >/dev/null || bail "nat init"
 
+# a clean slate for the next case: both servers, Barman's files, its processes
+clean_slate() {
+	pg_down; PGDATAS=()
+	for p in $(barman_pids); do kill -9 $p; done
+	sleep 0.5
+	rm -rf "$T/pg1" "$T/pg2" "$T/barman/pg"
+}
+
 run_case mid
-# a clean slate for the second case: both servers, Barman's files, its processes
-pg_down; PGDATAS=()
-for p in $(barman_pids); do kill -9 $p; done
-sleep 0.5
-rm -rf "$T/pg1" "$T/pg2" "$T/barman/pg"
-run_case boundary
+for try in 1 2 3; do
+	clean_slate
+	run_case boundary && break
+	[ $? -eq 2 ] || break
+	[ "$try" -lt 3 ] || bail "the boundary case was not built in 3 tries"
+done
 exit $((TAP_FAIL > 0))
