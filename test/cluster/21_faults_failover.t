@@ -4,8 +4,9 @@
 #   1. backup host unreachable during the promotion (its cable down 20 s): db1 -> db2
 #   5. Barman down at the promotion (barman_path fails, no cron): db2 -> db1
 #   4. the double failover db1 -> db2 -> db1 (1 and 5): endpoints, slots, Barman follow both
-#   3. stale primary: db1 cut off, db2 promoted, db1 back on the old timeline: fenced, and no
-#      client or Barman connection reaches db1 through the endpoints
+#   3. stale primary: db1 cut off while db2's repmgrd waits on a query to it, db2 promoted, db1
+#      back on the old timeline: fenced, and no client or Barman connection reaches db1 through
+#      the endpoints
 set -u
 BHA_PREFIX=${BHA_PREFIX:-bhf}f2
 . "$(dirname "$0")/lib.sh"
@@ -126,6 +127,23 @@ bhf_fig 4-double-failover "wal_missing=$miss timelines=$(bhf_orchestrator_status
 for n in db1 db2; do bha_sql $n "ALTER SYSTEM SET log_connections = on" >/dev/null; bha_sql $n "SELECT pg_reload_conf()" >/dev/null; done
 bha_writer_start w3 2000000
 t_ok "writer 3 commits through $BHA_APP_PORT" bha_wait 30 "10 commits" bha_writer_has w3 10
+# The host vanishes at the worst moment: while db2's repmgrd waits for db1's answer (every
+# monitor interval it asks db1 pg_is_in_recovery() on a connection it keeps, and waits without
+# a timeout).  db1's backends for it are stopped until such a query waits unread in their
+# socket; only the keepalives in repmgr's conninfo end that wait once the host is gone.
+held=$(bha_sql db1 "SELECT pid || ' ' || client_port FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = 'repmgr' AND client_addr = '${BHA_ADDR[db2]}'")
+held_pids=$(awk '{print $1}' <<<"$held")
+held_ports=$(awk '{print $2}' <<<"$held")
+# shellcheck disable=SC2086
+kill -STOP $held_pids
+query_waits() {
+	local port
+	for port in $held_ports; do
+		bha_in db1 ss -Htn state established "( sport = :5432 and dport = :$port )" | awk '$1 > 0 {w = 1} END {exit !w}' && return 0
+	done
+	return 1
+}
+t_ok "db2's repmgrd waits on a query to db1 (db1's backend for it stopped)" bha_wait 10 "a query of db2's repmgrd unread at db1" query_waits
 t_cut=$(bha_now_ms)
 bha_link db1 down
 t_ok "host-gone failover to db2" bha_failover_watch "$t_cut" db2 w3
@@ -133,6 +151,8 @@ diag "host-gone failover: $(bha_failover_report)"
 log0=$(bhf_log_size db1)
 t_up=$(bha_now_ms)
 bha_link db1 up
+# shellcheck disable=SC2086
+kill -CONT $held_pids
 t_ok "the stale primary db1 is fenced" bha_wait 40 "db1 fenced" bha_route_state_is db1 fenced
 fence_ms=$(bhf_since "$t_up")
 # for 15 s: Barman's cron and checks, and the writer, all through the endpoints

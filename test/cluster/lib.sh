@@ -325,7 +325,7 @@ bha_repmgr_conf() {		# bha_repmgr_conf NODE
 	bha_write "$d/repmgr.conf" postgres:postgres 0644 <<EOF
 node_id=${BHA_NODE_ID[$n]}
 node_name='$n'
-conninfo='host=${BHA_ADDR[$n]} port=5432 user=repmgr dbname=repmgr connect_timeout=2'
+conninfo='host=${BHA_ADDR[$n]} port=5432 user=repmgr dbname=repmgr connect_timeout=2 keepalives_idle=2 keepalives_interval=1 keepalives_count=3 tcp_user_timeout=5000'
 data_directory='$d/pgdata'
 pg_bindir='$BHA_PGBIN'
 use_replication_slots=yes
@@ -801,6 +801,20 @@ bha_dump_logs() {
 		[ -f "$f" ] || continue
 		echo "# ---- tail of $f"; tail -n 40 "$f" | sed 's/^/#   /'
 	done
+	for f in "$BHA_DATA"/db?/repmgrd.pid; do
+		[ -f "$f" ] && bha_repmgrd_state "$f" | sed 's/^/#   /'
+	done
+}
+# bha_repmgrd_state PIDFILE: whether the repmgrd of PIDFILE runs, where it waits, its sockets
+# (a repmgrd that logs nothing while its upstream is gone is either dead or blocked on one)
+bha_repmgrd_state() {
+	local pid
+	pid=$(head -n 1 "$1")
+	echo "---- repmgrd $pid ($1): $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || echo 'not running')"
+	[ -d "/proc/$pid" ] || return 0
+	echo "state $(awk '/^State/ {print $2, $3}' "/proc/$pid/status"), waits in $(cat "/proc/$pid/wchan")"
+	cat "/proc/$pid/stack" 2>/dev/null
+	ip netns exec "$(ip netns identify "$pid")" ss -tnpoi 2>/dev/null | grep -A1 "pid=$pid,"
 }
 
 # A node's extension is healthy: its worker runs and its route state is neither failed nor fenced.
