@@ -247,12 +247,11 @@ bhb_reaches() { bha_in "$1" timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/5432"' "${BH
 # NEW, synchronous again, Barman streaming from NEW (up to a cron tick for the baselines).
 bhb_rejoin() {
 	bha_rejoin "$1" "$2" || {
-		echo "rejoin of $1 failed" >&2
+		echo "rejoin of $1, or its fresh repmgrd, failed" >&2
 		tail -n 20 "$BHA_DATA/$1/rejoin.log" >&2
 		echo "$1's server log:" >&2; tail -n 10 "$BHA_DATA/$1/postgresql.log" >&2
 		return 1
 	}
-	bha_repmgrd_restart "$1" || return 1
 	bha_wait 60 "$1 streaming from $2" bha_streams_from "$2" "$1" || return 1
 	bha_wait 60 "$1 the synchronous standby" bhb_sync_is "$2" "$1" || return 1
 	bha_wait 130 "Barman streaming from $2" bha_barman_streams_from "$2" || return 1

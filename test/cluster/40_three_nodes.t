@@ -98,8 +98,7 @@ bha_pg_stop db2 fast
 
 # ------------------------------------------------------------ 6. both rejoin db3
 for n in db1 db2; do
-	t_ok "$n rejoins db3 (repmgr node rejoin --force-rewind)" bha_rejoin "$n" db3
-	t_ok "a fresh repmgrd on $n" bha_repmgrd_start "$n"
+	t_ok "$n rejoins db3 (repmgr node rejoin --force-rewind), a fresh repmgrd follows db3" bha_rejoin "$n" db3
 	t_ok "$n streams from db3" bha_wait 60 "$n streaming from db3" bha_streams_from db3 "$n"
 done
 t_ok "db3: db1 synchronous, db2 and Barman potential (FIRST 1)" bha_wait 30 "priority standbys" \

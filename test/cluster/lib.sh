@@ -902,11 +902,13 @@ bha_moved_to() {
 	t_ok "barman_ha_status() on $1 says ok" bha_wait 30 "route ok" bha_route_ok "$1"
 }
 
-# bha_rejoin NODE PRIMARY: repmgr node rejoin --force-rewind of NODE onto PRIMARY
+# bha_rejoin NODE PRIMARY: repmgr node rejoin --force-rewind of NODE onto PRIMARY, then a fresh
+# repmgrd on NODE that follows PRIMARY (the one that ran through the rejoin can stay stuck)
 bha_rejoin() {
 	bha_pg_stale_locks "$1"
 	bha_repmgr "$1" node rejoin -d "host=${BHA_ADDR[$2]} port=5432 user=repmgr dbname=repmgr connect_timeout=2" \
-		--force-rewind --config-archive-dir="$BHA_DATA/$1/config-archive" >>"$BHA_DATA/$1/rejoin.log" 2>&1
+		--force-rewind --config-archive-dir="$BHA_DATA/$1/config-archive" >>"$BHA_DATA/$1/rejoin.log" 2>&1 &&
+		bha_repmgrd_restart "$1"
 }
 
 # bha_switchover NODE: repmgr standby switchover run on NODE (repmgr's own ssh between the nodes)
