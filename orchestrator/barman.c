@@ -352,7 +352,7 @@ catchup_child(void *p)
 	const char *params[2];
 	double		deadline = now_ms() + a->timeout_ms;
 
-	if (c == NULL || (r = pq_row(c, "SELECT pg_current_wal_flush_lsn()")) == NULL)
+	if (c == NULL || (r = pq_row(c, "SELECT pg_current_wal_flush_lsn()", 1)) == NULL)
 		return 1;
 	snprintf(target, sizeof(target), "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);

@@ -15,19 +15,20 @@
  *		 the routed timeline, and T <= Tr + number of nodes (each node can
  *		 have been promoted once without the backup host hearing of it), so
  *		 a forged timeline such as 2^31-1 cannot lock every later claim out;
- *	  3. and R, probed at the same time, does not answer as a primary within
- *		 probe_timeout_ms, its TCP handshake within probe_connect_ms (a live
- *		 host's kernel answers at once; a lost SYN, retransmitted after 1 s,
- *		 missed the longer bound as well).  A primary the backup host still
- *		 reaches keeps the endpoints: in a partition between the nodes the
- *		 backup host is the tie-breaker, and commits that R acknowledged
- *		 with Barman as its synchronous standby after NODE forked are not
- *		 lost by routing to NODE.  A refused connection (kill -9) answers
- *		 at once; a vanished host costs probe_connect_ms, not libpq's
- *		 connect_timeout.
- *	  Replies are validated (history.c) before use.  Exit 3 (refused) is
- *	  not retried on the same timeline by the worker; exit 1 (NODE did not
- *	  answer) is.
+ *	  3. and R, probed at the same time, shows that it can no longer
+ *		 commit (claim_verdict.c says what counts as evidence).  The probe
+ *		 first makes a bare TCP handshake within probe_connect_ms: a live
+ *		 host's kernel answers at once, accepting or refusing, so silence
+ *		 means the host is gone or cut off, and a refusal (kill -9) answers
+ *		 at once; only a host that accepted is asked, within
+ *		 probe_timeout_ms, whether it is in recovery.  A primary the backup
+ *		 host still reaches keeps the endpoints: in a partition between the
+ *		 nodes the backup host is the tie-breaker, and commits that R
+ *		 acknowledged with Barman as its synchronous standby after NODE
+ *		 forked are not lost by routing to NODE.
+ *	  Replies are validated (pq_row, history.c) before use.  Exit 3
+ *	  (refused) is not retried on the same timeline by the worker; exit 1
+ *	  (no evidence either way, or NODE did not answer) is.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,18 +46,14 @@
 
 #include <libpq-fe.h>
 
-/* how the probe's line starts when the routed primary's host gave no answer */
-#define PROBE_SILENT "silent: "
-
 struct claim_args
 {
 	char		conninfo[700];	/* the claimant */
 	char		probe_conninfo[700];	/* the routed primary, or "" */
+	struct node routed;			/* ... and where it is */
 	char		node[BHA_NAME_MAX + 1];
 	char		routed_node[BHA_NAME_MAX + 1];
-	long		timeline;
-	long		routed_timeline;	/* 0: nobody holds the endpoints */
-	long		max_timeline;
+	struct claim_request rq;
 	int			claim_timeout_ms;
 	int			probe_timeout_ms;
 	int			probe_connect_ms;
@@ -66,20 +63,37 @@ struct claim_args
 static struct claim_args args;
 static struct run_result res;
 
+/* The probe's finding, written once: SIGALRM may not split it. */
+static void
+probe_found(struct routed_probe *out, enum routed_answer answer, unsigned tli,
+			const char *why)
+{
+	sigset_t	alrm;
+
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	sigprocmask(SIG_BLOCK, &alrm, NULL);
+	out->tli = tli;
+	snprintf(out->why, sizeof(out->why), "%s", why);
+	out->why[strcspn(out->why, "\n")] = '\0';
+	out->answer = answer;
+}
+
 /*
- * The probe, in a process of its own: one line on fd, "primary on timeline
- * TLI", "standby", "silent: WHY" (pq_connect's judgement: no answer at all,
- * not even a refusal) or why it failed otherwise.  SIGALRM (default action)
- * ends it when a query hangs after the connection was made.
+ * The probe of the routed primary, in a process of its own.  It writes
+ * what it found into the shared page; when a query hangs after the
+ * handshake, SIGALRM (default action) ends it and the page keeps
+ * ROUTED_UNCLEAR, which its parent set.
  */
 static void
-probe(const struct claim_args *a, int fd)
+probe(const struct claim_args *a)
 {
 	static const struct itimerval bound;
 	struct itimerval it = bound;
+	struct routed_probe *out = &a->out->probe;
 	PGconn	   *c;
 	PGresult   *r;
-	unsigned	tli;
+	unsigned	tli = 0;
 	bool		silent;
 	char		why[600];
 
@@ -87,48 +101,58 @@ probe(const struct claim_args *a, int fd)
 	it.it_value.tv_sec = a->probe_timeout_ms / 1000;
 	it.it_value.tv_usec = (a->probe_timeout_ms % 1000) * 1000;
 	setitimer(ITIMER_REAL, &it, NULL);
-	if (dup2(fd, STDOUT_FILENO) < 0)
-		_exit(1);
-	c = pq_connect(a->probe_conninfo, a->probe_timeout_ms, a->probe_connect_ms,
-				   &silent, why, sizeof(why));
-	if (c == NULL)
-		printf("%s%s\n", silent ? PROBE_SILENT : "", why);
-	/* pq.c says why a query failed */
-	else if ((r = pq_row(c, "SELECT pg_is_in_recovery()")) != NULL)
+	switch (tcp_reach(a->routed.addr, a->routed.port, a->probe_connect_ms))
 	{
-		if (strcmp(PQgetvalue(r, 0, 0), "f") != 0)
-			printf("standby\n");
-		else
-		{
-			PQclear(r);
-			if ((r = pq_row(c, "IDENTIFY_SYSTEM")) == NULL || PQnfields(r) < 2 ||
-				parse_timeline(PQgetvalue(r, 0, 1), &tli) != 0)
-				tli = 0;
-			printf("primary on timeline %u\n", tli);
-		}
+		case REACH_SILENT:
+			snprintf(why, sizeof(why), "no TCP answer within %d ms", a->probe_connect_ms);
+			probe_found(out, ROUTED_GONE, 0, why);
+			_exit(0);
+		case REACH_REFUSED:
+			probe_found(out, ROUTED_REFUSED, 0, "nothing listens");
+			_exit(0);
+		case REACH_ANSWERED:
+			break;
 	}
-	fflush(stdout);
+	c = pq_connect(a->probe_conninfo, a->probe_timeout_ms, 0, &silent, why, sizeof(why));
+	if (c == NULL)
+	{
+		probe_found(out, ROUTED_UNCLEAR, 0, why);
+		_exit(0);
+	}
+	if ((r = pq_row(c, "SELECT pg_is_in_recovery()", 1)) == NULL)
+		probe_found(out, ROUTED_UNCLEAR, 0, "no valid answer to pg_is_in_recovery()");
+	else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+		probe_found(out, ROUTED_STANDBY, 0, "in recovery");
+	else if (strcmp(PQgetvalue(r, 0, 0), "f") == 0)
+	{
+		PQclear(r);
+		if ((r = pq_row(c, "IDENTIFY_SYSTEM", 2)) == NULL ||
+			parse_timeline(PQgetvalue(r, 0, 1), &tli) != 0)
+			tli = 0;
+		probe_found(out, ROUTED_PRIMARY, tli, "not in recovery");
+	}
+	else
+		probe_found(out, ROUTED_UNCLEAR, 0, "pg_is_in_recovery() answered neither t nor f");
 	_exit(0);
 }
 
-/*
- * What the probe said, waiting for it at most until its bound has passed:
- * true when the routed primary's host gave no answer at all.  A probe that
- * said nothing by then is silence too.
- */
-static bool
-probe_silent(int fd, int timeout_ms, char *out, size_t len)
+/* Wait for the probe's end (its pipe's EOF) at most timeout_ms. */
+static void
+probe_wait(int fd, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = fd,.events = POLLIN};
-	ssize_t		n = 0;
+	double		deadline = now_ms() + timeout_ms;
+	char		buf[256];
 
-	snprintf(out, len, PROBE_SILENT "no answer within %d ms", timeout_ms);
-	if (poll(&pfd, 1, timeout_ms + 200) > 0 && (n = read(fd, out, len - 1)) > 0)
+	while (now_ms() < deadline)
 	{
-		out[n] = '\0';
-		out[strcspn(out, "\n")] = '\0';
+		int			rc = poll(&pfd, 1, (int) (deadline - now_ms()) + 1);
+
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0 || read(fd, buf, sizeof(buf)) <= 0)
+			return;
 	}
-	return strncmp(out, PROBE_SILENT, strlen(PROBE_SILENT)) == 0;
 }
 
 /*
@@ -141,75 +165,46 @@ check_claimant(const struct claim_args *a, struct timeline_facts *f, char *msg, 
 {
 	PGconn	   *c = pq_open_bounded(a->conninfo, a->claim_timeout_ms);
 	PGresult   *r;
-	unsigned	tli;
-	bool		in_recovery;
-	bool		descends = false;
-	int			rc;
+	struct claimant_answer ans = {.h = &f->h};
 
-	if (c == NULL || (r = pq_row(c, "IDENTIFY_SYSTEM")) == NULL)
+	if (c == NULL || (r = pq_row(c, "IDENTIFY_SYSTEM", 2)) == NULL)
 		return BHA_EXIT_FAIL;
-	if (PQnfields(r) < 2 || parse_timeline(PQgetvalue(r, 0, 1), &tli) != 0)
+	if (parse_timeline(PQgetvalue(r, 0, 1), &ans.tli) != 0)
 	{
 		snprintf(msg, len, "IDENTIFY_SYSTEM returned no valid timeline");
 		return BHA_EXIT_FAIL;
 	}
 	PQclear(r);
-	if ((r = pq_row(c, "SELECT pg_is_in_recovery()")) == NULL)
+	if ((r = pq_row(c, "SELECT pg_is_in_recovery()", 1)) == NULL)
 		return BHA_EXIT_FAIL;
-	in_recovery = strcmp(PQgetvalue(r, 0, 0), "f") != 0;
+	ans.in_recovery = strcmp(PQgetvalue(r, 0, 0), "f") != 0;
 	PQclear(r);
-	if (in_recovery)
-	{
-		snprintf(msg, len, "%s is in recovery (timeline %u), not a primary", a->node, tli);
-		return BHA_EXIT_FENCED;
-	}
-	if (tli != a->timeline)
-	{
-		snprintf(msg, len, "%s is on timeline %u, not %ld", a->node, tli, a->timeline);
-		return BHA_EXIT_FENCED;
-	}
-	/* read for the descent below, and kept for barman_fork */
-	rc = timeline_facts_read(c, tli, f);
+	/* read for the descent, and kept for barman_fork */
+	if (!ans.in_recovery && ans.tli == a->rq.timeline)
+		ans.history = timeline_facts_read(c, ans.tli, f);
 	PQfinish(c);
-	if (a->routed_timeline == 0 || a->routed_timeline == a->timeline)
-	{
-		snprintf(msg, len, "%s is primary on timeline %u", a->node, tli);
-		return BHA_EXIT_OK;
-	}
-	if (a->timeline > a->max_timeline)
-	{
-		snprintf(msg, len, "timeline %ld is too far beyond the routed timeline %ld (at most %ld)",
-				 a->timeline, a->routed_timeline, a->max_timeline);
-		return BHA_EXIT_FENCED;
-	}
-	if (rc != 0)
-		return rc == -1 ? BHA_EXIT_FAIL : BHA_EXIT_FENCED;	/* said */
-	for (int i = 0; i < f->h.n; i++)
-		descends |= f->h.tli[i] == a->routed_timeline;
-	if (!descends)
-	{
-		snprintf(msg, len, "timeline %u does not descend from the routed timeline %ld",
-				 tli, a->routed_timeline);
-		return BHA_EXIT_FENCED;
-	}
-	snprintf(msg, len, "%s is primary on timeline %u, forked from timeline %u", a->node, tli,
-			 f->h.tli[f->h.n - 1]);
-	return BHA_EXIT_OK;
+	return claimant_verdict(&a->rq, &ans, msg, len);
 }
 
-/* Runs in a child (run.c).  Exit 0 confirmed, 3 refused, 1 no answer. */
+/* Runs in a child (run.c).  Exit 0 confirmed, 3 refused, 1 not confirmed. */
 static int
 claim_child(void *p)
 {
 	struct claim_args *a = p;
+	struct routed_probe *found = &a->out->probe;
 	int			pfd[2] = {-1, -1};
-	char		msg[400] = "", said[200];
+	char		msg[400] = "",
+				said[sizeof(msg) / 2];
 	int			rc;
 
+	found->answer = ROUTED_NONE;
 	if (a->probe_conninfo[0])
 	{
 		pid_t		pid;
 
+		found->answer = ROUTED_UNCLEAR;
+		snprintf(found->why, sizeof(found->why), "no answer within %d ms after the TCP handshake",
+				 a->probe_timeout_ms);
 		if (pipe(pfd) != 0 || (pid = fork()) < 0)
 		{
 			printf("cannot start the probe: %s\n", strerror(errno));
@@ -218,23 +213,21 @@ claim_child(void *p)
 		if (pid == 0)
 		{
 			close(pfd[0]);
-			probe(a, pfd[1]);
+			probe(a);
 		}
 		close(pfd[1]);
 	}
 	rc = check_claimant(a, &a->out->claimant, msg, sizeof(msg));
-	if (rc == BHA_EXIT_OK && pfd[0] >= 0)
+	if (rc == BHA_EXIT_OK)
 	{
-		a->out->routed_silent = probe_silent(pfd[0], a->probe_timeout_ms, said, sizeof(said));
-		if (strncmp(said, "primary", 7) == 0)
-		{
-			snprintf(msg, sizeof(msg), "%s still answers as %.200s and the backup host reaches it",
-					 a->routed_node, said);
-			rc = BHA_EXIT_FENCED;
-		}
-		else
-			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "; %s: %s",
-					 a->routed_node, said);
+		if (pfd[0] >= 0)
+			probe_wait(pfd[0], a->probe_timeout_ms + 200);
+		a->out->routed_silent = found->answer == ROUTED_GONE;
+		rc = routed_verdict(a->routed_node, found, said, sizeof(said));
+		if (rc != BHA_EXIT_OK)
+			snprintf(msg, sizeof(msg), "%s", said);
+		else if (said[0])
+			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "; %.190s", said);
 	}
 	if (msg[0])
 		printf("%s\n", msg);
@@ -282,17 +275,21 @@ claim_check(const struct config *cfg, const struct nat_view *v,
 	args.out = shared;
 	node_conninfo(cfg, node, args.conninfo, sizeof(args.conninfo));
 	snprintf(args.node, sizeof(args.node), "%s", node->name);
-	args.timeline = timeline;
+	args.rq.node = args.node;
+	args.rq.timeline = timeline;
 	args.claim_timeout_ms = cfg->claim_timeout_ms;
 	args.probe_timeout_ms = cfg->probe_timeout_ms;
 	args.probe_connect_ms = cfg->probe_connect_ms;
 	if (v->routed)
 	{
-		args.routed_timeline = v->routed_timeline;
-		args.max_timeline = v->routed_timeline + (v->nnodes > 0 ? v->nnodes : 1);
+		args.rq.routed_timeline = v->routed_timeline;
+		args.rq.max_timeline = v->routed_timeline + (v->nnodes > 0 ? v->nnodes : 1);
 		snprintf(args.routed_node, sizeof(args.routed_node), "%s", v->routed_node);
 		if (routed != NULL && routed != node)
+		{
+			args.routed = *routed;
 			node_conninfo(cfg, routed, args.probe_conninfo, sizeof(args.probe_conninfo));
+		}
 	}
 	if (run_child(cfg->claim_timeout_ms + cfg->probe_timeout_ms + 2000, claim_child,
 				  &args, &res) != 0)

@@ -64,7 +64,7 @@ one_line(char *buf, size_t len, const char *fmt, va_list ap)
 }
 
 static void
-vreport(const char *suffix, const char *fmt, va_list ap)
+vreport(bool logged, const char *suffix, const char *fmt, va_list ap)
 {
 	char		msg[1024];
 
@@ -72,7 +72,8 @@ vreport(const char *suffix, const char *fmt, va_list ap)
 	fflush(stdout);
 	fprintf(stderr, "barman_ha_orchestrator: %s%s\n", msg, suffix);
 	fflush(stderr);
-	syslog(LOG_ERR, "%s", msg);
+	if (logged)
+		syslog(LOG_ERR, "%s", msg);
 }
 
 void
@@ -81,7 +82,19 @@ errorf(const char *fmt,...)
 	va_list		ap;
 
 	va_start(ap, fmt);
-	vreport("", fmt, ap);
+	vreport(true, "", fmt, ap);
+	va_end(ap);
+}
+
+/* A refusal said to the caller only: one a flood would flood syslog with. */
+static void refuse_quietly(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+static void
+refuse_quietly(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vreport(false, "", fmt, ap);
 	va_end(ap);
 }
 
@@ -104,7 +117,7 @@ usage_error(const char *fmt,...)
 	va_list		ap;
 
 	va_start(ap, fmt);
-	vreport(" (see barman_ha_orchestrator --help)", fmt, ap);
+	vreport(true, " (see barman_ha_orchestrator --help)", fmt, ap);
 	va_end(ap);
 	return BHA_EXIT_USAGE;
 }
@@ -343,6 +356,13 @@ main(int argc, char **argv)
 		return rc;
 	if (become_barman(&cfg) != 0)
 		return BHA_EXIT_FAIL;
+	if (rq.from_ssh && (rc = node_rate_take(&cfg, rq.ssh_node)) != 1)
+	{
+		if (rc == 0)
+			refuse_quietly("too many requests from %s (at most %d at once, %d a second)",
+						   rq.ssh_node, RATE_BURST, RATE_PER_S);
+		return BHA_EXIT_FAIL;
+	}
 	syslog(LOG_INFO, "%s%s: %s%s%s%s%s", rq.from_ssh ? "via ssh node " : "",
 		   rq.from_ssh ? rq.ssh_node : "local", rq.argv[0],
 		   rq.argc > 1 ? " " : "", rq.argc > 1 ? rq.argv[1] : "",

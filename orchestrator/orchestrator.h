@@ -109,11 +109,48 @@ struct timeline_facts
 	struct tl_history h;		/* empty on timeline 1 */
 };
 
+/* What the probe of the routed primary found. */
+enum routed_answer
+{
+	ROUTED_NONE,				/* nobody else to ask: no probe */
+	ROUTED_GONE,				/* no TCP answer: its host is gone or cut off */
+	ROUTED_REFUSED,				/* its host refused: nothing listens */
+	ROUTED_STANDBY,				/* it answered that it is in recovery */
+	ROUTED_PRIMARY,				/* it answered as a primary */
+	ROUTED_UNCLEAR				/* anything else: no evidence either way */
+};
+
+struct routed_probe
+{
+	enum routed_answer answer;
+	unsigned	tli;			/* ROUTED_PRIMARY: its timeline, 0 unknown */
+	char		why[300];
+};
+
+/* A claim, as the claim check's decisions see it. */
+struct claim_request
+{
+	const char *node;
+	long		timeline;
+	long		routed_timeline;	/* 0: nobody holds the endpoints */
+	long		max_timeline;
+};
+
+/* What the claimant said of itself. */
+struct claimant_answer
+{
+	bool		in_recovery;
+	unsigned	tli;
+	int			history;		/* timeline_facts_read's result */
+	const struct tl_history *h;
+};
+
 /* What the claim check learnt besides its verdict. */
 struct claim_outcome
 {
 	bool		routed_silent;	/* the routed primary gave no answer at all */
 	struct timeline_facts claimant;	/* for barman_fork: no second query */
+	struct routed_probe probe;	/* written by the probe's process */
 };
 
 /* parse.c: strict parsers; each returns 0 on success, -1 otherwise */
@@ -161,8 +198,12 @@ extern int	nat_call(const struct config *cfg, char *reply, size_t len,
 extern int	nat_passthrough(const struct config *cfg, int argc, char **argv);
 extern const struct node *view_node(const struct nat_view *v, const char *name);
 
-/* state.c */
+/* state.c; a node's requests over ssh: at most RATE_BURST at once, RATE_PER_S a second */
+#define RATE_BURST		30
+#define RATE_PER_S		5
 extern int	ostate_lock(const struct config *cfg);
+extern int	node_lock(const struct config *cfg, const char *node);
+extern int	node_rate_take(const struct config *cfg, const char *node);
 extern void ostate_parse(char *buf, struct ostate *st);
 extern int	ostate_read(const struct config *cfg, struct ostate *st);
 extern int	ostate_write(const struct config *cfg, const struct ostate *st);
@@ -205,7 +246,21 @@ extern struct pg_conn *pq_open(const char *conninfo);
 extern struct pg_conn *pq_open_bounded(const char *conninfo, int timeout_ms);
 extern struct pg_conn *pq_connect(const char *conninfo, int timeout_ms, int reach_ms,
 								  bool *silent, char *why, size_t len);
-extern struct pg_result *pq_row(struct pg_conn *c, const char *sql);
+extern struct pg_result *pq_row(struct pg_conn *c, const char *sql, int ncols);
+enum reach
+{
+	REACH_ANSWERED,				/* the handshake completed: something listens */
+	REACH_REFUSED,				/* the host's kernel refused: nothing listens */
+	REACH_SILENT				/* no answer within the bound, or unreachable */
+};
+extern enum reach tcp_reach(struct in_addr addr, uint16_t port, int reach_ms);
+
+/* claim_verdict.c */
+extern int	claimant_verdict(const struct claim_request *rq, const struct claimant_answer *a,
+							 char *msg, size_t len);
+extern int	routed_verdict(const char *routed_node, const struct routed_probe *p,
+						   char *msg, size_t len);
+extern const char *routed_answer_name(enum routed_answer a);
 
 /* claim.c */
 extern int	claim_check(const struct config *cfg, const struct nat_view *v,

@@ -21,6 +21,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -102,15 +104,66 @@ pq_open_bounded(const char *conninfo, int timeout_ms)
 	return c;
 }
 
-/* Run sql, expecting one row; else say why on stdout and return NULL. */
+/*
+ * Run sql, expecting one row of at least ncols columns, none of them NULL:
+ * the caller may read each of them.  Else say why on stdout and return
+ * NULL.  A server may answer anything, so the shape is checked here once.
+ */
 PGresult *
-pq_row(PGconn *c, const char *sql)
+pq_row(PGconn *c, const char *sql, int ncols)
 {
 	PGresult   *r = PQexec(c, sql);
 
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-		return r;
-	printf("%s failed: %s\n", sql, PQerrorMessage(c));
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		printf("%s failed: %s\n", sql, PQerrorMessage(c));
+	else if (PQntuples(r) != 1 || PQnfields(r) < ncols)
+		printf("%s returned %d rows of %d columns, not one of %d\n", sql,
+			   PQntuples(r), PQnfields(r), ncols);
+	else
+	{
+		int			col = 0;
+
+		while (col < ncols && !PQgetisnull(r, 0, col))
+			col++;
+		if (col == ncols)
+			return r;
+		printf("%s returned NULL in column %d\n", sql, col + 1);
+	}
 	PQclear(r);
 	return NULL;
+}
+
+/*
+ * A bare TCP handshake with addr:port within reach_ms.  No PostgreSQL
+ * session: the host may be a fenced primary, and a connection closed
+ * before its startup packet is not even logged by PostgreSQL.  The one
+ * notion of a host's silence besides pq_connect's: neither an accept nor
+ * a refusal within the bound, or the network says it cannot be reached.
+ */
+enum reach
+tcp_reach(struct in_addr addr, uint16_t port, int reach_ms)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,.sin_port = htons(port),.sin_addr = addr};
+	struct pollfd pfd = {.events = POLLOUT};
+	int			err = 0;
+	socklen_t	len = sizeof(err);
+
+	if ((pfd.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return REACH_SILENT;
+	if (connect(pfd.fd, (struct sockaddr *) &sa, sizeof(sa)) != 0)
+	{
+		err = errno;
+		if (err == EINPROGRESS)
+		{
+			err = ETIMEDOUT;
+			if (poll(&pfd, 1, reach_ms) > 0)
+				getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		}
+	}
+	close(pfd.fd);
+	if (err == 0)
+		return REACH_ANSWERED;
+	if (err == ECONNREFUSED)
+		return REACH_REFUSED;
+	return REACH_SILENT;
 }

@@ -105,14 +105,13 @@ record(const struct config *cfg, const char *node, long tl, bool switch_wal_done
 
 /*
  * Same NODE and TIMELINE as barman_ha_nat records: check, repair only what
- * is missing.  Barman's repair can take seconds (a dying primary's check
- * while the next primary's promote waits), so our lock is given back
- * before it.  An app endpoint that the watch closed because NODE's host is
+ * is missing, under NODE's lock alone: Barman's repair can take seconds,
+ * and another node's promote must not wait for it.  An app endpoint that the watch closed because NODE's host is
  * silent stays closed: the watch opens it when the host answers.
  */
 static int
 recheck(const struct config *cfg, const struct nat_view *v, const char *node,
-		long tl, int lock_fd, double t0)
+		long tl, double t0)
 {
 	struct ostate st;
 	bool		barman_ok = strcmp(v->target[0], node) == 0;
@@ -149,7 +148,6 @@ recheck(const struct config *cfg, const struct nat_view *v, const char *node,
 	step(BHA_STEP_CHECK, BHA_STEP_OK, now_ms() - t0, "repairing:%s%s%s%s%s",
 		 barman_ok ? "" : " barman endpoint", app_ok ? "" : " app endpoint",
 		 running ? "" : " receive-wal", switched ? "" : " switch-wal", watch_note);
-	close(lock_fd);
 	if (!barman_ok && nat_step(cfg, "route_barman", "route", node, BHA_ENDPOINT_BARMAN) != 0)
 		return BHA_EXIT_FAIL;
 	if (!running && barman_stop_start(cfg) != 0)
@@ -177,7 +175,9 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	bool		failed = false;
 	struct claim_outcome claim = {0};
 	char		detail[300];
-	int			lock_fd, rc;
+	int			node_fd,
+				lock_fd,
+				rc;
 
 	if (!bha_valid_name(nodename))
 	{
@@ -194,7 +194,8 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 		errorf("this ssh key belongs to node %s, not %s", ssh_node, nodename);
 		return BHA_EXIT_USAGE;
 	}
-	if ((lock_fd = ostate_lock(&cfg)) < 0 || nat_show(&cfg, &v) != 0 ||
+	/* held to our exit: this node's requests one at a time, no one else's */
+	if ((node_fd = node_lock(&cfg, nodename)) < 0 || nat_show(&cfg, &v) != 0 ||
 		ostate_read(&cfg, &st) != 0)
 		return BHA_EXIT_FAIL;
 	if ((n = view_node(&v, nodename)) == NULL)
@@ -219,7 +220,7 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	 */
 	warm_keep(&cfg);
 	if (v.routed && strcmp(v.routed_node, n->name) == 0 && v.routed_timeline == tl)
-		return recheck(&cfg, &v, n->name, tl, lock_fd, t0);
+		return recheck(&cfg, &v, n->name, tl, t0);
 
 	/* barman_ha_nat decides; refusing here only spares the node a probe */
 	if (v.routed && tl <= v.routed_timeline)
@@ -250,6 +251,13 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	snprintf(detail, sizeof(detail), "%ld", tl);
 	if ((rc = nat_step(&cfg, "fence", "claim", n->name, detail)) != BHA_EXIT_OK)
 		return rc;
+
+	/* Barman is one: a newer claim's steps wait for ours (bounded) */
+	if ((lock_fd = ostate_lock(&cfg)) < 0)
+	{
+		nat_step(&cfg, "route_app", "route", n->name, BHA_ENDPOINT_APP);
+		return BHA_EXIT_FAIL;
+	}
 
 	/* after the fence its flows are gone too: a grace would only be waited out */
 	if (claim.routed_silent)

@@ -9,9 +9,14 @@
  *	  holds the endpoints is not here: that is barman_ha_nat's fencing
  *	  state, which only root can write.
  *
- *	  One lock serialises the orchestrator's own runs (a dying primary's
- *	  level check and the next primary's promote); written atomically
- *	  (temporary file, fsync, rename).
+ *	  Locks, all bounded: one per node serialises that node's promotes (its
+ *	  claim check may wait on the network: no other node waits with it);
+ *	  the record's lock serialises its read-modify-write and the Barman
+ *	  steps of a new claim, taken only after barman_ha_nat has recorded
+ *	  it.  The record is written atomically (temporary file, fsync,
+ *	  rename).  A node's requests over ssh are bounded in rate by a token
+ *	  bucket in a file of its own: a node that floods us gets refusals,
+ *	  not work, and syslog gets no line per refusal.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,14 +28,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATE_NAME	"orchestrator.state"
 #define LOCK_NAME	"orchestrator.lock"
 
-/* Returns the lock's descriptor (closing it releases the lock), or -1. */
-int
-ostate_lock(const struct config *cfg)
+/*
+ * The file name in state_dir, opened and locked within lock_timeout.
+ * Returns the descriptor (closing it releases the lock), or -1 (said).
+ */
+static int
+lock_file(const struct config *cfg, const char *name, const char *holder)
 {
 	char		path[300];
 	int			fd;
@@ -40,7 +49,7 @@ ostate_lock(const struct config *cfg)
 		errorf("cannot create %s: %s", cfg->state_dir, strerror(errno));
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, LOCK_NAME);
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, name);
 	fd = open(path, O_CREAT | O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd < 0)
 	{
@@ -49,12 +58,75 @@ ostate_lock(const struct config *cfg)
 	}
 	if (flock_wait(fd, cfg->lock_timeout) != 0)
 	{
-		errorf("another request is running (%s still locked after %d s)", path,
+		errorf("%s is running (%s still locked after %d s)", holder, path,
 			   cfg->lock_timeout);
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* The record's lock. */
+int
+ostate_lock(const struct config *cfg)
+{
+	return lock_file(cfg, LOCK_NAME, "another request");
+}
+
+/* NODE's own lock: one promote of a node at a time. */
+int
+node_lock(const struct config *cfg, const char *node)
+{
+	char		name[BHA_NAME_MAX + 16];
+
+	snprintf(name, sizeof(name), "node.%s.lock", node);
+	return lock_file(cfg, name, "another request of this node");
+}
+
+/*
+ * Take one token from NODE's bucket (RATE_BURST tokens, RATE_PER_S added
+ * a second).  Returns 1 taken, 0 empty, -1 failed (said).  The bucket is
+ * "tokens time" in the file, read and written under its lock.
+ */
+int
+node_rate_take(const struct config *cfg, const char *node)
+{
+	char		name[BHA_NAME_MAX + 16],
+				buf[64];
+	double		tokens = RATE_BURST,
+				at = 0,
+				now = (double) time(NULL);
+	ssize_t		n;
+	int			fd,
+				len,
+				taken;
+
+	snprintf(name, sizeof(name), "node.%s.rate", node);
+	if ((fd = lock_file(cfg, name, "another request of this node")) < 0)
+		return -1;
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n > 0)
+	{
+		buf[n] = '\0';
+		if (sscanf(buf, "%lf %lf", &tokens, &at) != 2 || tokens < 0 || tokens > RATE_BURST ||
+			at > now)
+			tokens = RATE_BURST;
+		else
+			tokens = tokens + (now - at) * RATE_PER_S;
+		if (tokens > RATE_BURST)
+			tokens = RATE_BURST;
+	}
+	taken = tokens >= 1;
+	if (taken)
+		tokens -= 1;
+	len = snprintf(buf, sizeof(buf), "%.3f %.0f\n", tokens, now);
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, len, 0) != len)
+	{
+		errorf("cannot write %s in %s: %s", name, cfg->state_dir, strerror(errno));
+		taken = -1;
+	}
+	close(fd);
+	return taken;
 }
 
 /*

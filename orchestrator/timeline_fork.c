@@ -99,16 +99,16 @@ timeline_facts_read(PGconn *c, unsigned tli, struct timeline_facts *f)
 	f->tli = tli;
 	if (tli > 1)
 	{
-		if ((r = pq_row(c, "SHOW wal_segment_size")) == NULL)
+		if ((r = pq_row(c, "SHOW wal_segment_size", 1)) == NULL)
 			return -1;
 		f->segsz = parse_segment_size(PQgetvalue(r, 0, 0));
 		PQclear(r);
 		if (f->segsz == 0)
 			return printf("wal_segment_size is not a power of two from 1MB to 1GB\n"), -2;
 		snprintf(sql, sizeof(sql), "TIMELINE_HISTORY %u", tli);
-		if ((r = pq_row(c, sql)) == NULL)
+		if ((r = pq_row(c, sql, 2)) == NULL)
 			return -1;
-		if (PQnfields(r) < 2 || history_parse(PQgetvalue(r, 0, 1), &f->h) != 0 ||
+		if (history_parse(PQgetvalue(r, 0, 1), &f->h) != 0 ||
 			(f->h.n > 0 && f->h.tli[f->h.n - 1] >= tli))
 		{
 			PQclear(r);
@@ -133,9 +133,9 @@ fetch_timeline(const char *conninfo_in, struct timeline_facts *f)
 	unsigned	tli;
 
 	snprintf(conninfo, sizeof(conninfo), "%s replication=database", conninfo_in);
-	if ((c = pq_open(conninfo)) == NULL || (r = pq_row(c, "IDENTIFY_SYSTEM")) == NULL)
+	if ((c = pq_open(conninfo)) == NULL || (r = pq_row(c, "IDENTIFY_SYSTEM", 2)) == NULL)
 		return -1;
-	if (PQnfields(r) < 2 || parse_timeline(PQgetvalue(r, 0, 1), &tli) != 0)
+	if (parse_timeline(PQgetvalue(r, 0, 1), &tli) != 0)
 	{
 		printf("IDENTIFY_SYSTEM returned no valid timeline\n");
 		return -1;

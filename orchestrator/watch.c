@@ -41,8 +41,6 @@
 #include "orchestrator.h"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -267,36 +265,6 @@ close_app(struct watch *w, const char *why)
 }
 
 /*
- * A TCP handshake with the watched node within reach_ms: true when its
- * host answered at all (accepted or refused).  No PostgreSQL session: the
- * node may have been fenced meanwhile, and nothing of ours should log in
- * to a stale primary; a connection closed before its startup packet is
- * not even logged by PostgreSQL.
- */
-static bool
-host_answers(const struct node *n, int reach_ms)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,.sin_port = htons(n->port),.sin_addr = n->addr};
-	struct pollfd pfd = {.events = POLLOUT};
-	int			err = 0;
-	socklen_t	len = sizeof(err);
-	bool		answered;
-
-	if ((pfd.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		return false;
-	if (connect(pfd.fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-		answered = true;
-	else if (errno != EINPROGRESS)
-		answered = errno == ECONNREFUSED;
-	else
-		answered = poll(&pfd, 1, reach_ms) > 0 &&
-			getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
-			(err == 0 || err == ECONNREFUSED);
-	close(pfd.fd);
-	return answered;
-}
-
-/*
  * While closed: a bounded handshake each interval.  When the host answers,
  * the view is read again first (a claim by another node may have come
  * meanwhile: then the new node is watched and the record cleared), and
@@ -307,7 +275,7 @@ probe_closed(struct watch *w)
 {
 	const struct node *n = view_node(&w->view, w->node);
 
-	if (n == NULL || !host_answers(n, w->cfg.probe_connect_ms))
+	if (n == NULL || tcp_reach(n->addr, n->port, w->cfg.probe_connect_ms) == REACH_SILENT)
 		return;
 	refresh_view(w);
 	if (!w->view_ok || !w->closed)

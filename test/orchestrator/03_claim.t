@@ -3,7 +3,7 @@
 # one standing for a compromised node (fake_pg.py on the node's address).
 #   - a true claim routes; a timeline the node does not report, or a node in
 #     recovery, is fenced (3); nothing changes;
-#   - review finding 1: a forged timeline (2^31-1) is refused while the real
+#   - a forged timeline (2^31-1) is refused while the real
 #     primary lives and also when it is down (at most routed + node count);
 #     a plausible forged timeline is refused because the routed primary still
 #     answers as primary to the backup host; a history that does not descend
@@ -13,11 +13,18 @@
 #     is gone (a refused connection answers at once); a routed primary whose
 #     host answers no TCP handshake is judged gone after probe_connect_ms
 #     (100 ms), not probe_timeout_ms;
-#   - review finding 6: a fake server that asks for a cleartext password gets
+#   - the check fails closed: a routed primary that answers the handshake
+#     but gives no verdict (its postmaster stopped, its walsender slots
+#     full, an error reply, a stall, a reply of no columns) keeps the
+#     endpoints, and the claim is not confirmed (1, retried);
+#   - no node blocks another: a claimant whose port accepts and never
+#     answers holds only its own lock; a node's requests over ssh are
+#     bounded in rate, another node's are served;
+#   - a fake server that asks for a cleartext password gets
 #     barman's password with a conninfo without TLS, and nothing with the
 #     shipped keywords (sslmode=require channel_binding=require).
 . "$(dirname "$0")/lib.sh"
-plan 33
+plan 55
 hosts 2
 addconf "$B" orchestrator.conf "claim_check = on" "probe_timeout_ms = 300" \
 	"claim_conninfo = user=postgres dbname=postgres sslmode=disable connect_timeout=3"
@@ -47,7 +54,7 @@ out=$(hh "$B" promote db2 2 2>"$T/err"); is $? 3 "a node in recovery: fenced (3)
 like "$out" "in recovery" "...because it is in recovery"
 is "$(snap)" "$s0" "refused claims changed no rule and no state"
 
-# ---- finding 1: a compromised db2 answers what it likes
+# ---- a compromised db2 answers what it likes
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg2" -s -m immediate stop
 fake "$S2" 10.213.0.2 --timeline 2147483647 --history '1\t0/3000000\tforged\n'
 out=$(fromssh db2 "promote db2 2147483647" 2>"$T/err"); is $? 3 "forged timeline 2147483647 over ssh: fenced (3)"
@@ -71,7 +78,8 @@ is "$(snap)" "$s0" "...and nothing changed"
 
 # ---- the partition rule, real servers: db2 forks from db1 while db1 lives
 ip netns exec "$S1" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg1" -l "$T/pg1/log" -w -s start -o \
-	"-c listen_addresses=10.213.0.1 -c unix_socket_directories=$T/pg1 -c port=5432 -c fsync=off" || bail "db1 again"
+	"-c listen_addresses=10.213.0.1 -c unix_socket_directories=$T/pg1 -c port=5432 -c fsync=off -c max_wal_senders=3" ||
+	bail "db1 again"
 rm -rf "$T/pg2" && install -d -o postgres -g postgres -m 0700 "$T/pg2"
 ip netns exec "$S2" runuser -u postgres -- "$PGBIN/pg_basebackup" -h 10.213.0.1 -U postgres -D "$T/pg2" -R -X stream -c fast 2>/dev/null ||
 	bail "pg_basebackup"
@@ -84,11 +92,44 @@ is "$(ip netns exec "$S2" runuser -u postgres -- "$PGBIN/psql" -X -At -h "$T/pg2
 out=$(hh "$B" promote db2 2 2>"$T/err"); is $? 3 "db2's claim while the backup host reaches db1 as primary: fenced (3)"
 like "$out" "db1 still answers as primary" "...the backup host is the tie-breaker"
 is "$(endpoints "$B")" $'barman db1\napp db1' "the endpoints stay on db1"
+
+# ---- fail closed: db1 answers the handshake but gives no verdict
+pm1=$(head -n 1 "$T/pg1/postmaster.pid")
+kill -STOP "$pm1"
+out=$(hh "$B" promote db2 2 2>"$T/err"); rc=$?
+kill -CONT "$pm1"
+is $rc 1 "db1's postmaster stopped: db2's claim is not confirmed (1, retried)"
+like "$out" "db1 may still be primary \(no answer within 300 ms after the TCP handshake\)" "...saying why"
+is "$(endpoints "$B")" $'barman db1\napp db1' "...the endpoints stay on db1"
+held=()
+for i in 1 2 3; do	# every walsender slot of db1 (max_wal_senders = 3), held by sessions that sleep
+	ip netns exec "$B" "$PGBIN/psql" -X -q "host=10.213.0.1 user=postgres dbname=postgres replication=database" \
+		-c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+	held+=($!); PIDS+=($!)
+done
+for _ in $(seq 50); do
+	[ "$(runuser -u postgres -- "$PGBIN/psql" -X -At -h "$T/pg1" -d postgres \
+		-c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'")" = 3 ] && break
+	sleep 0.1
+done
+out=$(hh "$B" promote db2 2 2>"$T/err"); is $? 1 "db1's walsender slots full: not confirmed (1)"
+like "$out" "db1 may still be primary \(.*max_wal_senders" "...db1's refusal is no evidence that it stopped"
+is "$(endpoints "$B")" $'barman db1\napp db1' "...the endpoints stay on db1"
+kill "${held[@]}"; wait "${held[@]}" 2>/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg1" -s -m immediate stop
+for how in "--fatal 53300:sorry, too many clients already" --stall --no-columns; do
+	read -ra opts <<<"$how"
+	[ "${opts[0]}" = --fatal ] && opts=(--fatal "${how#--fatal }")
+	fake "$S1" 10.213.0.1 --timeline 1 "${opts[@]}"
+	out=$(hh "$B" promote db2 2 2>"$T/err"); is $? 1 "db1's address answers ${how%% *}: not confirmed (1)"
+	like "$(tail -n 1 "$T/err")" "db1 may still be primary \\((cannot connect: .*too many clients|no answer within 300 ms after the TCP handshake|no valid answer to pg_is_in_recovery)" "...saying why"
+	is "$(endpoints "$B")" $'barman db1\napp db1' "...the endpoints stay on db1"
+	stop_fake
+done
 t0=${EPOCHREALTIME/./}
 out=$(hh "$B" promote db2 2 2>"$T/err"); ok $? "db1 gone (connection refused): db2's claim routes ($(tail -n 1 "$T/err"))"
 ms=$(sed -n 's/^step claim_check ok \([0-9.]*\) .*/\1/p' <<<"$out")
-like "$out" "step claim_check ok [0-9.]+ db2 is primary on timeline 2, forked from timeline 1; db1: cannot connect" "...the probe saw db1 refuse at once"
+like "$out" "step claim_check ok [0-9.]+ db2 is primary on timeline 2, forked from timeline 1; db1: refused: nothing listens" "...the probe saw db1 refuse at once"
 diag "claim check with the routed primary refusing connections: $ms ms"
 is "$(endpoints "$B")" $'barman db2\napp db2' "both endpoints on db2"
 
@@ -101,14 +142,14 @@ table ip silent {
 }
 EOF
 out=$(hh "$B" promote db1 3 2>"$T/err"); ok $? "db2 silent (its packets dropped): db1's claim routes ($(tail -n 1 "$T/err"))"
-like "$out" "step claim_check ok [0-9.]+ .*; db2: silent: no answer within 100 ms" \
+like "$out" "step claim_check ok [0-9.]+ .*; db2: gone: no TCP answer within 100 ms" \
 	"...silent, judged by the TCP handshake's bound (probe_connect_ms 100), not probe_timeout_ms (300)"
 diag "claim check with the routed primary's host silent: $(sed -n 's/^step claim_check ok \([0-9.]*\) .*/\1/p' <<<"$out") ms"
 is "$(endpoints "$B")" $'barman db1\napp db1' "both endpoints on db1"
 ip netns exec "$S2" nft delete table ip silent
 stop_fake
 
-# ---- finding 6: the password goes only to a server that binds the TLS channel
+# ---- the password goes only to a server that binds the TLS channel
 install -o barman -g barman -m 0600 /dev/null "$T/pgpass"
 echo "*:*:*:barman:s3cret-claim" >"$T/pgpass"
 hh "$B" promote db1 3 >/dev/null 2>&1	# db1 is down: nothing to steal the endpoints with
@@ -125,4 +166,26 @@ out=$(hh "$B" promote db2 5 2>"$T/err"); is $? 1 "with the shipped keywords the 
 like "$(tail -n 1 "$T/err")" "SSL|channel binding" "...saying why"
 is "$(cat "$T/passwords")" "" "...and the fake server got no password"
 stop_fake
+
+# ---- no node blocks another: a claimant that accepts and never answers holds only its own lock
+conf_claim "user=postgres dbname=postgres sslmode=disable connect_timeout=3"
+fake "$S1" 10.213.0.1 --timeline 5 --stall
+fromssh db1 "promote db1 5" >"$T/slow.out" 2>&1 &
+slow=$!; PIDS+=("$slow")
+for _ in $(seq 50); do ip netns exec "$S1" ss -tn state established | grep -q "10.213.0.1:5432 " && break; sleep 0.1; done
+out=$(fromssh db2 "promote db2 4" 2>"$T/err"); is $? 0 "db2's level check while db1's claim check waits on a stalled port: done"
+like "$out" '^step check ok [0-9.]+ routed' "...routed"
+ok "$(kill -0 "$slow" 2>/dev/null; echo $?)" "...while db1's request still runs: db2 did not wait for it"
+wait "$slow"; is $? 1 "db1's stalled claim ends not confirmed (1)"
+stop_fake
+
+# ---- a node's requests are bounded in rate; another node's are not touched
+refused=0
+for _ in $(seq 60); do
+	fromssh db1 "promote db1 x" 2>"$T/err" >/dev/null
+	grep -q "too many requests" "$T/err" && refused=$((refused + 1)) && said=$(cat "$T/err")
+done
+ok $((refused > 0 ? 0 : 1)) "60 requests of db1 at once: $refused refused for rate"
+like "${said:-}" "^barman_ha_orchestrator: too many requests from db1 \\(at most 30 at once, 5 a second\\)$" "...with one line on stderr"
+out=$(fromssh db2 "promote db2 4" 2>"$T/err"); is $? 0 "db2's request meanwhile: served"
 exit $((TAP_FAIL > 0))

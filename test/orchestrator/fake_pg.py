@@ -9,6 +9,12 @@ to run the review's attacks; it listens on a namespace address only.
 
 usage: fake_pg.py ADDR PORT --timeline N [--in-recovery] [--history TEXT]
                   [--cleartext --password-log FILE]
+                  [--fatal SQLSTATE:MESSAGE | --stall | --no-columns]
+
+--fatal refuses every session after its startup packet with that error (as a
+primary whose connection slots are full does), --stall accepts and never
+answers (as a stopped postmaster whose kernel completes the handshake), and
+--no-columns answers pg_is_in_recovery() with a row of no columns.
 """
 import argparse
 import socket
@@ -60,6 +66,15 @@ def serve(conn, args):
                 conn.sendall(b"N")
                 continue
             break
+        if args.stall:
+            while conn.recv(4096):
+                pass
+            return
+        if args.fatal:
+            code, _, text = args.fatal.partition(":")
+            err = b"SFATAL\0C" + code.encode() + b"\0M" + text.encode() + b"\0\0"
+            conn.sendall(msg(b"E", err))
+            return
         if args.cleartext:
             conn.sendall(msg(b"R", struct.pack("!I", 3)))
             kind, payload = recv_message(conn)
@@ -81,6 +96,9 @@ def serve(conn, args):
                 rows(conn, ["systemid", "timeline", "xlogpos", "dbname"],
                      ["7000000000000000001", str(args.timeline), "0/3000000", "postgres"],
                      "IDENTIFY_SYSTEM")
+            elif query.startswith("SELECT pg_is_in_recovery()") and args.no_columns:
+                conn.sendall(msg(b"T", struct.pack("!H", 0)) + msg(b"D", struct.pack("!H", 0))
+                             + msg(b"C", b"SELECT 1\0") + msg(b"Z", b"I"))
             elif query.startswith("SELECT pg_is_in_recovery()"):
                 rows(conn, ["pg_is_in_recovery"], ["t" if args.in_recovery else "f"], "SELECT 1")
             elif query == "SHOW wal_segment_size":
@@ -107,6 +125,9 @@ def main():
     parser.add_argument("--history", default="")
     parser.add_argument("--cleartext", action="store_true")
     parser.add_argument("--password-log", default="/dev/null")
+    parser.add_argument("--fatal", default="")
+    parser.add_argument("--stall", action="store_true")
+    parser.add_argument("--no-columns", action="store_true")
     args = parser.parse_args()
     args.history = args.history.replace("\\t", "\t").replace("\\n", "\n")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
