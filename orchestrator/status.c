@@ -11,6 +11,7 @@
 #include "orchestrator.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,32 +21,57 @@ static int	print_status(const struct config *cfg, bool textfile);
 
 /*
  * `status`, or `status --textfile FILE`: FILE.tmp written, then renamed,
- * so node_exporter never reads half a file.
+ * so node_exporter never reads half a file.  The folder is one that not
+ * everybody may write, and the temporary file is made anew, never
+ * followed: a link planted under its name points us nowhere.
  */
 int
 cmd_status(const struct config *cfg, const char *textfile)
 {
-	char		tmp[300];
-	int			rc;
+	char		dir[300],
+				tmp[320];
+	const char *base;
+	struct stat sb;
+	int			dirfd,
+				fd,
+				rc;
 
 	if (textfile == NULL)
 		return print_status(cfg, false);
-	if (textfile[0] != '/' || snprintf(tmp, sizeof(tmp), "%s.tmp", textfile) >= (int) sizeof(tmp))
+	base = strrchr(textfile, '/');
+	if (textfile[0] != '/' || base[1] == '\0' ||
+		snprintf(dir, sizeof(dir), "%.*s/", (int) (base - textfile), textfile) >= (int) sizeof(dir))
 	{
-		errorf("--textfile needs an absolute path");
+		errorf("--textfile needs an absolute path to a file");
 		return BHA_EXIT_USAGE;
 	}
-	if (freopen(tmp, "w", stdout) == NULL || fchmod(fileno(stdout), 0644) != 0)
+	base++;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", base);
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fstat(dirfd, &sb) != 0)
 	{
-		errorf("cannot write %s: %s", tmp, strerror(errno));
+		errorf("cannot open %s: %s", dir, strerror(errno));
 		return BHA_EXIT_FAIL;
 	}
+	if (sb.st_mode & S_IWOTH)
+	{
+		errorf("%s is writable by everybody: no place for the textfile", dir);
+		return BHA_EXIT_FAIL;
+	}
+	if ((unlinkat(dirfd, tmp, 0) != 0 && errno != ENOENT) ||
+		(fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+					 0644)) < 0 ||
+		fchmod(fd, 0644) != 0 || dup2(fd, STDOUT_FILENO) < 0)
+	{
+		errorf("cannot write %s%s: %s", dir, tmp, strerror(errno));
+		return BHA_EXIT_FAIL;
+	}
+	close(fd);
 	rc = print_status(cfg, true);
-	if (fflush(stdout) != 0 || fsync(fileno(stdout)) != 0 || rc != BHA_EXIT_OK ||
-		rename(tmp, textfile) != 0)
+	if (fflush(stdout) != 0 || fsync(STDOUT_FILENO) != 0 || rc != BHA_EXIT_OK ||
+		renameat(dirfd, tmp, dirfd, base) != 0)
 	{
 		errorf("cannot write %s: %s", textfile, rc == BHA_EXIT_OK ? strerror(errno) : "no status");
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
 		return BHA_EXIT_FAIL;
 	}
 	return BHA_EXIT_OK;

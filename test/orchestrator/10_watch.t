@@ -2,7 +2,8 @@
 # 10_watch.t: barman_ha_orchestrator watch against a real PostgreSQL on db1.
 # It connects to the routed node; db1's link cut (its host silent) closes the
 # app endpoint and records it, the level check leaves it closed and says why,
-# status shows it; the link back reopens it.  A PostgreSQL that is down on a
+# status shows it (and its textfile, written without following a planted link);
+# the link back reopens it.  A PostgreSQL that is down on a
 # live host (a refusal) closes nothing.  A claim by db2 clears the record and
 # the watch follows db2.  SIGHUP reads the configuration again, SIGTERM ends
 # it (exit 0); over ssh the verb is refused (2).
@@ -46,6 +47,16 @@ like "$(ostate "$B")" $'watch_closed=db1\nwatch_closed_at=[0-9]+' "the record: c
 is "$(status_key app_closed_by_watch)" db1 "status: app_closed_by_watch=db1"
 like "$(hh "$B" status --textfile "$T/ostate-$B/m.prom" && cat "$T/ostate-$B/m.prom")" \
 	'barman_ha_backup_app_endpoint_closed_by_watch\{server="none"\} 1' "textfile: closed_by_watch 1"
+# the textfile's temporary name is made anew, never followed; a folder anybody may write is refused
+install -d -o barman -g barman -m 0755 "$T/tf"
+echo keep >"$T/tf-victim" && chown barman: "$T/tf-victim"
+ln -s "$T/tf-victim" "$T/tf/m.prom.tmp" && chown -h barman: "$T/tf/m.prom.tmp"
+hh "$B" status --textfile "$T/tf/m.prom" >/dev/null 2>"$T/err"; ok $? "textfile: a link planted as its temporary file is not followed ($(cat "$T/err"))"
+is "$(cat "$T/tf-victim")" keep "...the link's target is untouched"
+ok "$(grep -q '^barman_ha_backup_app_endpoint_closed_by_watch' "$T/tf/m.prom" && [ ! -L "$T/tf/m.prom" ]; echo $?)" "...and the textfile is written"
+chmod 0777 "$T/tf"
+hh "$B" status --textfile "$T/tf/m.prom" >/dev/null 2>"$T/err"; is $? 1 "textfile: a folder anybody may write is refused (1)"
+like "$(cat "$T/err")" "writable by everybody" "...saying why"
 out=$(hh "$B" promote db1 1)
 like "$out" "^step check ok [0-9.]+ routed; app endpoint closed by watch: db1 silent since [0-9]{2}:[0-9]{2}:[0-9]{2}$" \
 	"the level check of db1 leaves it closed and says why"
