@@ -16,9 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Longest history file we accept; PostgreSQL writes ~60 bytes a timeline. */
-#define HISTORY_MAX_BYTES	65536
-
 /* A timeline: decimal, 1 .. 2^31-1. */
 int
 parse_timeline(const char *s, unsigned *tli)
@@ -103,4 +100,28 @@ history_parse(const char *text, struct tl_history *h)
 		h->n++;
 	}
 	return 0;
+}
+
+/*
+ * Whether a claimed history agrees with the history of timeline k that the
+ * backup host already holds (Barman archived it when k began).  When k is
+ * one of the claimed ancestors, the entries before it must be exactly k's
+ * own: a new timeline adds entries, it never moves an older switchpoint.
+ */
+bool
+history_agrees(const struct tl_history *claimed, unsigned k, const struct tl_history *known)
+{
+	int			at = -1;
+
+	for (int i = 0; i < claimed->n; i++)
+		if (claimed->tli[i] == k)
+			at = i;
+	if (at < 0)
+		return true;
+	if (known->n != at)
+		return false;
+	for (int i = 0; i < at; i++)
+		if (known->tli[i] != claimed->tli[i] || known->end[i] != claimed->end[i])
+			return false;
+	return true;
 }

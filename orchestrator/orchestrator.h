@@ -30,6 +30,7 @@ struct pg_result;
 #define MAX_NODES		32
 #define MAX_ARGS		8
 #define MAX_TLI			64		/* timelines kept from a history */
+#define HISTORY_MAX_BYTES	65536	/* its text (~60 bytes a timeline) */
 
 /* A DB node as barman_ha_nat's configuration names it. */
 struct node
@@ -169,6 +170,8 @@ extern int	config_parse(struct config *cfg, char *buf, const char *path);
 extern int	history_parse(const char *text, struct tl_history *h);
 extern int	parse_timeline(const char *s, unsigned *tli);
 extern uint64_t parse_segment_size(const char *s);
+extern bool history_agrees(const struct tl_history *claimed, unsigned k,
+						   const struct tl_history *known);
 
 /* run.c: bounded children, each in a session of its own */
 struct run_result

@@ -26,6 +26,15 @@
  *	  committed on the new timeline reaches the archive, no --reset, no gap.
  *	  Nothing is deleted.
  *
+ *	  The history comes from the new primary, so before anything moves it is
+ *	  held against what the backup host already has: every history file
+ *	  that Barman holds for one of its ancestors (in the streaming folder
+ *	  or the server's wals/) must list the same older switchpoints.  A
+ *	  history that disagrees moves nothing.  The switchpoint of the routed
+ *	  timeline itself is the new primary's word alone (a standby behind
+ *	  Barman forks earlier than what Barman received, legitimately): what
+ *	  lies past it is moved aside, never deleted.
+ *
  *	  A failure here is reported (skipped) and not fatal: barman_start and
  *	  barman_caught_up tell whether Barman streams.
  *
@@ -250,12 +259,63 @@ bridge_timeline_end(const char *dir, uint64_t segsz, unsigned tli_now,
 	return 0;
 }
 
+/*
+ * The history file of timeline k as Barman holds it in dir (the streaming
+ * folder or wals/): 1 read into h, 0 none there, -1 not valid (said).
+ */
+static int
+held_history(const char *dir, unsigned k, struct tl_history *h)
+{
+	static char text[HISTORY_MAX_BYTES + 2];
+	char		path[600];
+	ssize_t		n;
+	int			fd;
+
+	snprintf(path, sizeof(path), "%s/%08X.history", dir, k);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n < 0 || n > HISTORY_MAX_BYTES)
+		return printf("cannot read %s\n", path), -1;
+	text[n] = '\0';
+	if (history_parse(text, h) != 0)
+		return printf("%s is not a valid history\n", path), -1;
+	return 1;
+}
+
+/*
+ * 0 when every history Barman holds for an ancestor of f's timeline agrees
+ * with f's history; -1 otherwise (said).
+ */
+static int
+check_ancestry(const char *streaming, const char *walsdir, const struct timeline_facts *f)
+{
+	const char *dirs[] = {streaming, walsdir};
+
+	for (int i = 0; i < f->h.n; i++)
+		for (int d = 0; d < 2; d++)
+		{
+			struct tl_history known;
+			int			rc = f->h.tli[i] > 1 ? held_history(dirs[d], f->h.tli[i], &known) : 0;
+
+			if (rc < 0)
+				return -1;
+			if (rc > 0 && !history_agrees(&f->h, f->h.tli[i], &known))
+				return printf("the history of timeline %u disagrees with Barman's %08X.history "
+							  "in %s: nothing moved\n", f->tli, f->h.tli[i], dirs[d]), -1;
+		}
+	return 0;
+}
+
 /* Runs in a child (run.c): exit 0 done, 2 failed; the last line says what. */
 static int
 fork_child(void *p)
 {
 	struct fork_args *a = p;
-	char		errdir[300], moved[2000] = "";
+	char		errdir[300],
+				walsdir[300],
+				moved[2000] = "";
 	const char *slash = strrchr(a->dir, '/');
 	struct restart_point rp = {0};
 	struct timeline_facts fetched;
@@ -271,6 +331,9 @@ fork_child(void *p)
 	if (f->tli == 1)
 		return printf("timeline 1: no fork\n"), 0;
 	snprintf(errdir, sizeof(errdir), "%.*s/errors", slash ? (int) (slash - a->dir) : 0, a->dir);
+	snprintf(walsdir, sizeof(walsdir), "%.*s/wals", slash ? (int) (slash - a->dir) : 0, a->dir);
+	if (check_ancestry(a->dir, walsdir, f) != 0)
+		return 2;
 	if ((nmoved = move_ahead(a->dir, errdir, f->segsz, f->tli, &f->h, &rp, moved, sizeof(moved))) < 0 ||
 		bridge_timeline_end(a->dir, f->segsz, f->tli, &f->h, &rp) != 0)
 		return 2;
