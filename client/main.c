@@ -29,6 +29,7 @@
  *-------------------------------------------------------------------------
  */
 #include "barman_ha_contract.h"
+#include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -106,19 +107,21 @@ valid_path(const char *s)
 		strlen(s);
 }
 
+/* One key; 0, or -1 when the key is unknown or its value not valid. */
 static int
-set_key(struct client_config *cfg, const char *k, char *v)
+set_key(struct client_config *cfg, const char *k, const char *v)
 {
-	char	   *at;
+	const char *at = strchr(v, '@');
 
-	if (strcmp(k, "backup") == 0 && (at = strchr(v, '@')) != NULL)
+	if (!kv_one_word(v))
+		return -1;
+	if (strcmp(k, "backup") == 0 && at != NULL)
 	{
-		*at = '\0';
-		if (!bha_valid_name(v) || !bha_valid_name(at + 1))
+		if (at - v > BHA_NAME_MAX)
 			return -1;
-		strcpy(cfg->user, v);
-		strcpy(cfg->host, at + 1);
-		return 0;
+		snprintf(cfg->user, sizeof(cfg->user), "%.*s", (int) (at - v), v);
+		snprintf(cfg->host, sizeof(cfg->host), "%.*s", BHA_NAME_MAX, at + 1);
+		return bha_valid_name(cfg->user) && bha_valid_name(at + 1) ? 0 : -1;
 	}
 	if (strcmp(k, "ssh_key") == 0 && valid_path(v))
 		return snprintf(cfg->ssh_key, sizeof(cfg->ssh_key), "%s", v) < 0;
@@ -134,29 +137,30 @@ set_key(struct client_config *cfg, const char *k, char *v)
 	return -1;
 }
 
-/* key = value lines; returns BHA_EXIT_OK or BHA_EXIT_USAGE after a line. */
+/*
+ * key = value lines of a file only root can have written (every folder
+ * above it too: whoever may write one could swap the file); returns
+ * BHA_EXIT_OK or BHA_EXIT_USAGE after a line on stderr.
+ */
 static int
 load_config(struct client_config *cfg, const char *path)
 {
 	static char buf[CONFIG_MAX + 1];
-	char	   *line, *save = NULL;
-	struct stat st;
+	char	   *cursor = buf;
+	char		err[400];
+	struct kv_line kv = {0};
 	ssize_t		len;
-	int			fd, lineno = 0;
+	int			fd,
+				rc;
 
 	cfg->port = 22;
 	cfg->connect_timeout = 10;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = open_trusted(path, O_RDONLY, 0, false, NULL, err, sizeof(err));
+	if (fd == TRUSTED_ENOENT)
+		snprintf(err, sizeof(err), "cannot open %s: %s", path, strerror(ENOENT));
 	if (fd < 0)
 	{
-		errorf("cannot open %s: %s", path, strerror(errno));
-		return BHA_EXIT_USAGE;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
-		(st.st_mode & (S_IWGRP | S_IWOTH)))
-	{
-		close(fd);
-		errorf("%s must be a regular file of root's that nobody else can write", path);
+		errorf("%s", err);
 		return BHA_EXIT_USAGE;
 	}
 	len = read(fd, buf, CONFIG_MAX);
@@ -167,20 +171,17 @@ load_config(struct client_config *cfg, const char *path)
 		return BHA_EXIT_USAGE;
 	}
 	buf[len] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-	{
-		char		k[40], v[300];
-
-		lineno++;
-		line[strcspn(line, "#")] = '\0';
-		if (line[strspn(line, " \t\r")] == '\0')
-			continue;
-		if (sscanf(line, " %39[a-z_] = %299s", k, v) != 2 || set_key(cfg, k, v) != 0)
+	while ((rc = kv_next(&cursor, &kv, err, sizeof(err))) > 0)
+		if (set_key(cfg, kv.key, kv.value) != 0)
 		{
 			errorf("%s: line %d: expected backup, ssh_key, ssh_known_hosts, ssh_port, "
-				   "ssh_connect_timeout or ssh_control_path = a valid value", path, lineno);
+				   "ssh_connect_timeout or ssh_control_path = one valid word", path, kv.lineno);
 			return BHA_EXIT_USAGE;
 		}
+	if (rc < 0)
+	{
+		errorf("%s: %s", path, err);
+		return BHA_EXIT_USAGE;
 	}
 	if (cfg->host[0] == '\0' || cfg->ssh_key[0] == '\0' || cfg->known_hosts[0] == '\0')
 	{
@@ -426,7 +427,9 @@ main(int argc, char **argv)
 	struct client_config cfg = {0};
 	const char *path = BHA_CLIENT_CONF;
 	char		cmd[200];
-	int			rc, i = 1;
+	long		timeline;
+	int			rc,
+				i = 1;
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
 	{
@@ -447,6 +450,12 @@ main(int argc, char **argv)
 	{
 		errorf("expected promote NODE TIMELINE, status, connect or disconnect "
 			   "(see barman_ha_client --help)");
+		return BHA_EXIT_USAGE;
+	}
+	if (argc == 3 && (!bha_valid_name(argv[1]) ||
+					  parse_long(argv[2], 1, BHA_TIMELINE_MAX, &timeline) != 0))
+	{
+		errorf("promote needs a node name and a timeline from 1 to %ld", BHA_TIMELINE_MAX);
 		return BHA_EXIT_USAGE;
 	}
 	if (join_request(argc, argv, cmd, sizeof(cmd)) != 0)
