@@ -39,6 +39,8 @@ static const char usage_text[] =
 "                                 the same NODE and TIMELINE again: check, repair\n"
 "  barman reset                   put Barman's WAL stream on the routed primary\n"
 "  status [--textfile FILE]       key=value lines, or FILE in node_exporter's text format\n"
+"  status --steps                 the promote sequence, in order: each step, when it\n"
+"                                 counts as done (a level check passes over it), what it does\n"
 "  nat init|show                  barman_ha_nat's verbs, answered by it\n"
 "  nat route NODE [barman|app|both]\n"
 "  watch                          run until stopped: close the app endpoint while the\n"
@@ -179,6 +181,11 @@ dispatch(const struct config *cfg, const struct request *rq)
 		return cmd_promote(cfg, rq->ssh_node, argv[1], argv[2]);
 	if (strcmp(verb, BHA_VERB_STATUS) == 0 && argc == 1)
 		return cmd_status(cfg, NULL);
+	if (strcmp(verb, BHA_VERB_STATUS) == 0 && argc == 2 && strcmp(argv[1], "--steps") == 0)
+	{
+		print_promote_steps();
+		return BHA_EXIT_OK;
+	}
 	if (strcmp(verb, BHA_VERB_STATUS) == 0 && argc == 3 &&
 		strcmp(argv[1], "--textfile") == 0 && !rq->from_ssh)
 		return cmd_status(cfg, argv[2]);

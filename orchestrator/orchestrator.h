@@ -273,6 +273,7 @@ extern int	claim_check(const struct config *cfg, const struct nat_view *v,
 /* promote.c */
 extern int	cmd_promote(const struct config *cfg, const char *ssh_node,
 						const char *nodename, const char *tlstr);
+extern void print_promote_steps(void);
 
 /* status.c */
 extern int	cmd_status(const struct config *cfg, const char *textfile);

@@ -8,7 +8,7 @@
 # switch-wal; every promote keeps a standing receive-wal that a restart tells
 # "go".  Barman runs as barman, never as root.
 . "$(dirname "$0")/lib.sh"
-plan 24
+plan 27
 hosts 1
 barman_setup "$B" 5 "orchestrator test" "keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
 
@@ -52,12 +52,26 @@ like "$out" "ended [1-9] process" "the orphaned pg_receivewal was ended"
 new=$(receivewal_pid)
 ok $(( ${new:-0} == old || ${new:-0} == 0 )) "a new pg_receivewal streams ($old -> $new)"
 
+# promote's step lines come in the order of its table (status --steps)
+order=$(hh "$B" status --steps | sed -n 's/^[0-9]*\. [a-z_]* (step lines: \([a-z_ ]*\)).*/\1/p' | tr '\n' ' ')
+in_order() {			# in_order PROMOTE-OUTPUT: its step lines are a subsequence of $order
+	local want=" $order " name
+	for name in $(sed -n 's/^step \([a-z_]*\) .*/\1/p' <<<"$1" | grep -vx check); do
+		[[ $want == *" $name "* ]] || return 1
+		want=${want#*" $name "}; want=" $want"
+	done
+}
+like "$order" "^claim_check fence route_barman barman_stop barman_fork route_app barman_start barman_caught_up switch_wal state $" \
+	"status --steps: the table's step lines"
+out=$(hh "$B" promote db1 1 2>&1) || bail "promote"
+ok "$(in_order "$out"; echo $?)" "a first claim's step lines follow the table ($(sed -n 's/^step \([a-z_]*\) .*/\1/p' <<<"$out" | tr '\n' ' '))"
+
 # promote's level check: receive-wal dead, same claim: restarted, no switch-wal.
-hh "$B" promote db1 1 >/dev/null 2>&1 || bail "promote"
 kill $(barman_pids) ; sleep 0.5
 out=$(hh "$B" promote db1 1 2>"$T/err"); rc=$?
 is $rc 0 "same claim with receive-wal dead: exit 0 ($(tail -n 1 "$T/err"))"
 like "$out" "repairing: receive-wal" "the check restarts receive-wal"
+ok "$(in_order "$out"; echo $?)" "...its repair follows the table too"
 ok $([[ $out != *switch_wal* ]]; echo $?) "no second switch-wal for the same timeline"
 is "$(grep -c "^streaming_dir=$T/barman/pg/streaming\$" "$T/ostate-$B/orchestrator.state")" 1 \
 	"the orchestrator state keeps Barman's streaming folder (no show-server per check)"
