@@ -214,13 +214,12 @@ flows_remove(const struct nat_config *cfg, const struct target want[EP_COUNT], u
 }
 
 /*
- * claim and route, decided and done under the state lock.  claim: a lower
- * timeline, or another node on the recorded one, would revive a stale
- * primary and is fenced; a new owner is recorded before anything moves (a
- * crash after that only repeats).  The app endpoint stays as it is when
- * held (closed stays closed: the orchestrator opens it after Barman's
- * stop) and closes if it led elsewhere: clients get a reset from us at
- * once instead of sending SYNs to a dead host.  route: only the recorded
+ * claim and route, decided and done under the state lock.  claim: fenced
+ * as fence_decide (config.c) says; a new owner is recorded before anything
+ * moves (a crash after that only repeats).  The app endpoint stays as it
+ * is when held (closed stays closed: the orchestrator opens it after
+ * Barman's stop) and closes if it led elsewhere: clients get a reset from
+ * us at once instead of sending SYNs to a dead host.  route: only the recorded
  * node, unless root (a repair).  close: the app endpoint, only while NODE
  * is recorded, for anyone (a watcher that saw NODE's host fall silent
  * cannot close a new primary's endpoint on stale information).  Then one
@@ -234,6 +233,7 @@ change(const struct nat_config *cfg, const struct nat_backend *be, const struct 
 	struct target cur[EP_COUNT], want[EP_COUNT], to = {rq->verb != V_CLOSE, node->addr, node->port};
 	struct state st;
 	bool		claim = rq->verb == V_CLAIM, held, changed;
+	enum fence	f = FENCE_NEW;
 	unsigned	sweep;
 	int			have;
 	long		flows;
@@ -241,9 +241,17 @@ change(const struct nat_config *cfg, const struct nat_backend *be, const struct 
 	if (state_lock(cfg) != 0 || state_read(cfg, &st) != 0)
 		return BHA_EXIT_FAIL;
 	held = st.exists && strcmp(st.node, node->name) == 0 && (!claim || st.timeline == rq->timeline);
-	if (claim && !rq->force && st.exists && (rq->timeline < st.timeline || (rq->timeline == st.timeline && !held)))
-		return errorf("fenced: %s on timeline %ld is refused (the endpoints are %s's since timeline %ld)",
-					  node->name, rq->timeline, st.node, st.timeline), BHA_EXIT_FENCED;
+	if (claim)
+		f = fence_decide(&st, node->name, rq->timeline, cfg->max_step, rq->force);
+	if (f == FENCE_STALE)
+		errorf("fenced: %s on timeline %ld is refused (the endpoints are %s's since timeline %ld)",
+			   node->name, rq->timeline, st.node, st.timeline);
+	if (f == FENCE_TOO_FAR)
+		errorf("fenced: timeline %ld is more than %ld above timeline %ld (%s%s); only root's --force "
+			   "goes further", rq->timeline, cfg->max_step, st.exists ? st.timeline : 1L,
+			   st.exists ? st.node : "nothing recorded", st.exists ? "'s" : "");
+	if (f < 0)
+		return BHA_EXIT_FENCED;
 	if (!claim && !held && (ruid != 0 || rq->verb == V_CLOSE))
 		return errorf("%s is not the recorded node (%s)%s", node->name, st.exists ? st.node : "none",
 					  rq->verb == V_CLOSE ? "" : ": only root may route elsewhere"), BHA_EXIT_FENCED;
