@@ -59,6 +59,7 @@ static const char usage[] =
 
 static char last_error[512];
 
+/* Kept for the one stderr line and the syslog outcome, written by main at the end. */
 void
 errorf(const char *fmt,...)
 {
@@ -69,8 +70,6 @@ errorf(const char *fmt,...)
 	va_end(ap);
 	for (char *p = last_error; *p; p++)
 		*p = *p < ' ' || *p == 0x7f ? '?' : *p;	/* one printable line */
-	fflush(stdout);
-	fprintf(stderr, PROG ": %s\n", last_error);
 }
 
 static int
@@ -360,23 +359,32 @@ run(uid_t ruid, int argc, char **argv)
 		change(&cfg, be, &rq, node, ruid);
 }
 
+/* No write here: stderr may be a pipe nobody reads. */
 static void
 on_deadline(int sig)
 {
-	static const char msg[] = PROG ": overall deadline passed, giving up\n";
-
-	(void) sig, (void) !write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void) sig;
 	_exit(BHA_EXIT_FAIL);
 }
 
+/*
+ * Nothing is written to stdout or stderr before the end: stdout fills a
+ * buffer larger than anything we print, errorf keeps its line.  Then every
+ * descriptor but 0-2 is closed, which releases the locks, and only then do
+ * syslog and the caller's descriptors get a word: a full pipe or a stopped
+ * terminal of the caller's can hold this process until its deadline, but
+ * never the state lock.
+ */
 int
 main(int argc, char **argv)
 {
+	static char out[16384];
 	char		words[1024] = "";
 	size_t		n = 0;
 	uid_t		ruid;
 	int			rc = harden(&ruid);
 
+	setvbuf(stdout, out, _IOFBF, sizeof(out));
 	signal(SIGALRM, on_deadline);
 	alarm(15);					/* until nat.conf gives lock_timeout */
 	openlog(PROG, LOG_PID, LOG_AUTHPRIV);
@@ -390,7 +398,12 @@ main(int argc, char **argv)
 	syslog(LOG_INFO, "uid %u: %s", ruid, words);
 	if (rc == BHA_EXIT_OK)
 		rc = run(ruid, argc, argv);
-	fflush(stdout);
+	closelog();
+	closefrom(3);
+	openlog(PROG, LOG_PID, LOG_AUTHPRIV);
 	syslog(rc ? LOG_WARNING : LOG_INFO, "uid %u: exit %d%s%s", ruid, rc, rc ? ": " : "", rc ? last_error : "");
+	fflush(stdout);
+	if (rc != BHA_EXIT_OK && last_error[0])
+		fprintf(stderr, PROG ": %s\n", last_error);
 	return rc;
 }
