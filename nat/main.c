@@ -50,7 +50,7 @@ struct request
 
 static const char usage[] =
 "usage: " PROG " [-c FILE] VERB        (-c: root only; default " BHA_NAT_CONF ")\n"
-"  init                          create our NAT chains/table, set ip_forward (idempotent)\n"
+"  init                          create our NAT chains/table, root: ip_forward=1 (idempotent)\n"
 "  show                          backend, nodes, endpoints, recorded state\n"
 "  claim NODE TIMELINE [--force] fencing decision; barman endpoint to NODE (--force: root)\n"
 "  route NODE [barman|app|both]  endpoints to NODE (only the recorded node, unless root)\n"
@@ -265,7 +265,7 @@ change(const struct nat_config *cfg, const struct nat_backend *be, const struct 
 	sweep = claim && !held ? 3 : 0;
 	for (int ep = 0; ep < EP_COUNT; ep++)
 		sweep |= same_target(&cur[ep], &want[ep]) ? 0 : 1u << ep;
-	if (be->route(cfg, want, &changed) != 0 || ip_forward() != 0 || flows_remove(cfg, want, sweep, &flows) != 0)
+	if (be->route(cfg, want, &changed) != 0 || flows_remove(cfg, want, sweep, &flows) != 0)
 		return BHA_EXIT_FAIL;
 	if (claim)
 		printf("claim %s %s %ld\nflows %ld\n", held ? "held" : "recorded", node->name, rq->timeline, flows);
@@ -310,9 +310,13 @@ show(const struct nat_config *cfg, const struct nat_backend *be)
 	return BHA_EXIT_OK;
 }
 
-/* init refuses while the other backend holds rules of ours: no double NAT. */
+/*
+ * init refuses while the other backend holds rules of ours: no double NAT.
+ * Only root's init turns ip_forward on: what root turned off stays off.
+ */
 static int
-init(const struct nat_config *cfg, const struct nat_backend *be, const struct nat_backend *other)
+init(const struct nat_config *cfg, const struct nat_backend *be, const struct nat_backend *other,
+	 uid_t ruid)
 {
 	struct target got[EP_COUNT];
 	int			have = 0;
@@ -323,7 +327,7 @@ init(const struct nat_config *cfg, const struct nat_backend *be, const struct na
 	if (have > 0)
 		return errorf("rules of ours exist in the %s backend: remove them first (docs/backup-host.md)",
 					  other->name), BHA_EXIT_FAIL;
-	if (be->route(cfg, NULL, &changed) != 0 || ip_forward() != 0)
+	if (be->route(cfg, NULL, &changed) != 0 || (ruid == 0 && ip_forward() != 0))
 		return BHA_EXIT_FAIL;
 	printf("init %s\n", changed ? "changed" : "unchanged");
 	return BHA_EXIT_OK;
@@ -355,7 +359,7 @@ run(uid_t ruid, int argc, char **argv)
 #endif
 	if (rq.node && (node = config_node(&cfg, rq.node)) == NULL)
 		return errorf("unknown node \"%s\" (not in %s)", rq.node, rq.conf), BHA_EXIT_USAGE;
-	return rq.verb == V_INIT ? init(&cfg, be, other) : rq.verb == V_SHOW ? show(&cfg, be) :
+	return rq.verb == V_INIT ? init(&cfg, be, other, ruid) : rq.verb == V_SHOW ? show(&cfg, be) :
 		change(&cfg, be, &rq, node, ruid);
 }
 

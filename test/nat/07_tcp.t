@@ -14,7 +14,7 @@ ip -n "$B" addr add $BARMAN_SRC/24 dev eth0
 tcp_server "$S1" db1
 tcp_server "$S2" db2
 sleep 0.3
-nb "$B" init >/dev/null && nb "$B" claim db1 2 >/dev/null && nb "$B" route db1 app >/dev/null || bail "set-up"
+nr "$B" init >/dev/null && nb "$B" claim db1 2 >/dev/null && nb "$B" route db1 app >/dev/null || bail "set-up"
 
 is "$(tcp_ask "$C" 54321)" "db1 $BACKUP" "app host -> barman endpoint: db1, source the backup address (SNAT)"
 is "$(tcp_ask "$C" 54322)" "db1 $BACKUP" "app host -> app endpoint: db1"
