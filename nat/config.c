@@ -129,7 +129,7 @@ config_parse(struct nat_config *cfg, char *text, const char *path)
 	for (int ep = 0; ep < EP_COUNT; ep++)
 		if (cfg->snat_address[ep].s_addr == 0)
 			cfg->snat_address[ep] = cfg->backup_address;
-	if (cfg->max_step == 0)
+	if (cfg->max_step == 0)		/* one unheard-of promotion of every node */
 		cfg->max_step = cfg->nnodes > 0 ? cfg->nnodes : 1;
 	return 0;
 }
@@ -164,29 +164,24 @@ config_node(const struct nat_config *cfg, const char *name)
 }
 
 /*
- * The fencing decision for "claim NODE TIMELINE", on the recorded state.
- * The same node and timeline is held.  A lower timeline, or another node
- * on the recorded one, would revive a stale primary.  A higher one is new
- * only up to step above the recorded timeline, or above timeline 1, where
- * every cluster starts, when nothing is recorded: a wrong or forged number
- * must not fence every other node out.  Each promotion adds one timeline,
- * and the default step (the number of nodes) covers one promotion of every
- * node that the backup host never heard of.  force (root) overrules all
- * but held.
+ * The fencing decision for "claim NODE TIMELINE" on the recorded state:
+ * held (the same node and timeline); stale (lower, or another node on the
+ * recorded timeline: a stale primary); too far (more than step above the
+ * recorded timeline, or above 1 with nothing recorded: one forged number
+ * must not fence out every other node); else new.  force (root) overrules
+ * all but held.
  */
 enum fence
 fence_decide(const struct state *st, const char *node, long timeline, long step, bool force)
 {
-	long		base = 1;
+	long		base = st->exists ? st->timeline : 1;
 
-	if (st->exists && strcmp(st->node, node) == 0 && st->timeline == timeline)
+	if (st->exists && strcmp(st->node, node) == 0 && timeline == base)
 		return FENCE_HELD;
 	if (force)
 		return FENCE_NEW;
-	if (st->exists && timeline <= st->timeline)
+	if (st->exists && timeline <= base)
 		return FENCE_STALE;
-	if (st->exists)
-		base = st->timeline;
 	if (timeline - base > step)
 		return FENCE_TOO_FAR;
 	return FENCE_NEW;

@@ -59,7 +59,6 @@ static const char usage[] =
 
 static char last_error[512];
 
-/* Kept for the one stderr line and the syslog outcome, written by main at the end. */
 void
 errorf(const char *fmt,...)
 {
@@ -232,7 +231,7 @@ change(const struct nat_config *cfg, const struct nat_backend *be, const struct 
 	struct target cur[EP_COUNT], want[EP_COUNT], to = {rq->verb != V_CLOSE, node->addr, node->port};
 	struct state st;
 	bool		claim = rq->verb == V_CLAIM, held, changed;
-	enum fence	f = FENCE_NEW;
+	enum fence	f;
 	unsigned	sweep;
 	int			have;
 	long		flows;
@@ -240,14 +239,13 @@ change(const struct nat_config *cfg, const struct nat_backend *be, const struct 
 	if (state_lock(cfg) != 0 || state_read(cfg, &st) != 0)
 		return BHA_EXIT_FAIL;
 	held = st.exists && strcmp(st.node, node->name) == 0 && (!claim || st.timeline == rq->timeline);
-	if (claim)
-		f = fence_decide(&st, node->name, rq->timeline, cfg->max_step, rq->force);
+	f = claim ? fence_decide(&st, node->name, rq->timeline, cfg->max_step, rq->force) : FENCE_NEW;
 	if (f == FENCE_STALE)
 		errorf("fenced: %s on timeline %ld is refused (the endpoints are %s's since timeline %ld)",
 			   node->name, rq->timeline, st.node, st.timeline);
 	if (f == FENCE_TOO_FAR)
-		errorf("fenced: timeline %ld is more than %ld above timeline %ld (%s%s); only root's --force "
-			   "goes further", rq->timeline, cfg->max_step, st.exists ? st.timeline : 1L,
+		errorf("fenced: timeline %ld is more than %ld above timeline %ld (%s%s); only root's "
+			   "--force goes further", rq->timeline, cfg->max_step, st.exists ? st.timeline : 1L,
 			   st.exists ? st.node : "nothing recorded", st.exists ? "'s" : "");
 	if (f < 0)
 		return BHA_EXIT_FENCED;
@@ -372,12 +370,10 @@ on_deadline(int sig)
 }
 
 /*
- * Nothing is written to stdout or stderr before the end: stdout fills a
- * buffer larger than anything we print, errorf keeps its line.  Then every
- * descriptor but 0-2 is closed, which releases the locks, and only then do
- * syslog and the caller's descriptors get a word: a full pipe or a stopped
- * terminal of the caller's can hold this process until its deadline, but
- * never the state lock.
+ * stdout fills a buffer larger than anything we print and errorf keeps its
+ * line; syslog and the caller's descriptors get them only once closing all
+ * but 0-2 has released the locks: a caller's full pipe can hold us until
+ * the deadline, never the state lock.
  */
 int
 main(int argc, char **argv)

@@ -82,12 +82,8 @@ build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t t
 		c->u.match_size = CT_SIZE;
 		strcpy(c->u.user.name, "conntrack");
 		c->u.user.revision = 3;
-		ct->match_flags = XT_CONNTRACK_STATE;
+		ct->match_flags = XT_CONNTRACK_STATE | (ctport ? XT_CONNTRACK_ORIGDST_PORT : 0);
 		ct->state_mask = XT_CONNTRACK_STATE_DNAT;
-	}
-	if (ctport)
-	{
-		ct->match_flags |= XT_CONNTRACK_ORIGDST_PORT;
 		ct->origdst_port = ct->origdst_port_high = ctport;
 	}
 	t = (void *) (r->b + r->e.target_offset);
