@@ -9,7 +9,6 @@ setup
 mkns NS b
 conf "$NS"
 STATE=$(state_of "$NS")
-rb() { readback "$NS"; }
 nb "$NS" init >/dev/null || bail "init"
 
 # No state yet: the first claim is bounded by timeline 1 + step (default:
@@ -19,7 +18,7 @@ like "$(tail -n 1 "$T/err")" "^barman_ha_nat: fenced: timeline 2147483647 is mor
 	"...one line says why"
 nb "$NS" claim db1 4 >/dev/null 2>&1; is $? 3 "first claim of timeline 4 with the default step 2: fenced (3)"
 is "$(cat "$STATE" 2>&1)" "cat: $STATE: No such file or directory" "...nothing recorded"
-is "$(rb)" $'barman closed\napp closed' "...no endpoint moved"
+is "$(readback "$NS")" $'barman closed\napp closed' "...no endpoint moved"
 out=$(nb "$NS" claim db1 3); is "$out" $'claim recorded db1 3\nflows 0' "first claim of timeline 3 (1 + step): recorded"
 nb "$NS" claim db2 6 >/dev/null 2>"$T/err"; is $? 3 "default step 2: db2 6 over db1 3 fenced (3)"
 out=$(nb "$NS" claim db2 5); is "$out" $'claim recorded db2 5\nflows 0' "default step 2: db2 5 over db1 3 recorded"
@@ -29,14 +28,14 @@ nr "$NS" claim db1 2 --force >/dev/null || bail "reset by --force"
 conf "$NS" "max_timeline_step = 1"
 
 out=$(nb "$NS" claim db2 3); is "$out" $'claim recorded db2 3\nflows 0' "db2 3 over db1 2: within the step, recorded"
-snap=$(rb); st=$(cat "$STATE")
+snap=$(readback "$NS"); st=$(cat "$STATE")
 nb "$NS" claim db1 5 >/dev/null 2>"$T/err"; is $? 3 "db1 5 over db2 3 with step 1: fenced (3)"
 is "$(tail -n 1 "$T/err")" \
 	"barman_ha_nat: fenced: timeline 5 is more than 1 above timeline 3 (db2's); only root's --force goes further" \
 	"...one line says why"
 nb "$NS" claim db1 2147483647 >/dev/null 2>&1; is $? 3 "db1 2147483647 over db2 3: fenced (3)"
 nb "$NS" claim db2 2147483647 >/dev/null 2>&1; is $? 3 "db2 itself on 2147483647: fenced (3)"
-is "$(rb)" "$snap" "fenced claims changed no rule"
+is "$(readback "$NS")" "$snap" "fenced claims changed no rule"
 is "$(cat "$STATE")" "$st" "...and not the state"
 out=$(nb "$NS" claim db1 4); is "$out" $'claim recorded db1 4\nflows 0' "db1 4 over db2 3 (the next failover): recorded"
 

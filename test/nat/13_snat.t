@@ -5,14 +5,6 @@
 # SNAT source, which pg_hba may trust.  Connections through the endpoints,
 # from the app host and from the backup host itself, are still SNATed.
 . "$(dirname "$0")/lib.sh"
-setup
-net
-OTHER=10.213.0.11
-ip -n "$B" addr add $OTHER/24 dev eth0
-tcp_server "$S1" db1
-sleep 0.3
-nr "$B" init >/dev/null && nb "$B" claim db1 2 >/dev/null && nb "$B" route db1 app >/dev/null || bail "set-up"
-
 # ask_from NS SRC ADDR PORT: connect from SRC to ADDR:PORT, print the server's line
 ask_from() {
 	ip netns exec "$1" timeout 3 $PY -c '
@@ -20,6 +12,14 @@ import socket, sys
 s = socket.create_connection((sys.argv[2], int(sys.argv[3])), 2, (sys.argv[1], 0))
 print(s.makefile().readline().strip())' "$2" "$3" "$4" 2>&1 | tail -n 1
 }
+
+setup
+net
+OTHER=10.213.0.11
+ip -n "$B" addr add $OTHER/24 dev eth0
+tcp_server "$S1" db1
+sleep 0.3
+nr "$B" init >/dev/null && nb "$B" claim db1 2 >/dev/null && nb "$B" route db1 app >/dev/null || bail "set-up"
 
 is "$(ask_from "$B" $OTHER 10.213.0.1 5432)" "db1 $OTHER" \
 	"the backup host, from $OTHER, straight to db1:5432: not SNATed"
