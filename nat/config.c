@@ -65,6 +65,8 @@ set_key(struct nat_config *cfg, const char *k, char *v)
 		return (cfg->nftables = strcmp(v, "nftables") == 0) || strcmp(v, "iptables") == 0;
 	if (strcmp(k, "lock_timeout") == 0)
 		return parse_number(v, 1, 600, &l) ? (cfg->lock_timeout = (int) l, 1) : 0;
+	if (strcmp(k, "max_timeline_step") == 0)
+		return parse_number(v, 1, 1000, &cfg->max_step);
 	if (strcmp(k, "state_file") == 0)	/* absolute, plain, a name after the last '/' */
 		return v[0] == '/' && strlen(v) < sizeof(cfg->state_file) - 8 && !strstr(v, "/.") &&
 			strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-") == strlen(v) &&
@@ -127,6 +129,8 @@ config_parse(struct nat_config *cfg, char *text, const char *path)
 	for (int ep = 0; ep < EP_COUNT; ep++)
 		if (cfg->snat_address[ep].s_addr == 0)
 			cfg->snat_address[ep] = cfg->backup_address;
+	if (cfg->max_step == 0)		/* one unheard-of promotion of every node */
+		cfg->max_step = cfg->nnodes > 0 ? cfg->nnodes : 1;
 	return 0;
 }
 
@@ -157,6 +161,30 @@ config_node(const struct nat_config *cfg, const char *name)
 		if (strcmp(cfg->nodes[i].name, name) == 0)
 			return &cfg->nodes[i];
 	return NULL;
+}
+
+/*
+ * The fencing decision for "claim NODE TIMELINE" on the recorded state:
+ * held (the same node and timeline); stale (lower, or another node on the
+ * recorded timeline: a stale primary); too far (more than step above the
+ * recorded timeline, or above 1 with nothing recorded: one forged number
+ * must not fence out every other node); else new.  force (root) overrules
+ * all but held.
+ */
+enum fence
+fence_decide(const struct state *st, const char *node, long timeline, long step, bool force)
+{
+	long		base = st->exists ? st->timeline : 1;
+
+	if (st->exists && strcmp(st->node, node) == 0 && timeline == base)
+		return FENCE_HELD;
+	if (force)
+		return FENCE_NEW;
+	if (st->exists && timeline <= base)
+		return FENCE_STALE;
+	if (timeline - base > step)
+		return FENCE_TOO_FAR;
+	return FENCE_NEW;
 }
 
 /* Takes STATE.lock (0600: nobody else may hold it), kept until we exit. */

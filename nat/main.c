@@ -50,7 +50,7 @@ struct request
 
 static const char usage[] =
 "usage: " PROG " [-c FILE] VERB        (-c: root only; default " BHA_NAT_CONF ")\n"
-"  init                          create our NAT chains/table, set ip_forward (idempotent)\n"
+"  init                          create our NAT chains/table, root: ip_forward=1 (idempotent)\n"
 "  show                          backend, nodes, endpoints, recorded state\n"
 "  claim NODE TIMELINE [--force] fencing decision; barman endpoint to NODE (--force: root)\n"
 "  route NODE [barman|app|both]  endpoints to NODE (only the recorded node, unless root)\n"
@@ -69,8 +69,6 @@ errorf(const char *fmt,...)
 	va_end(ap);
 	for (char *p = last_error; *p; p++)
 		*p = *p < ' ' || *p == 0x7f ? '?' : *p;	/* one printable line */
-	fflush(stdout);
-	fprintf(stderr, PROG ": %s\n", last_error);
 }
 
 static int
@@ -214,13 +212,12 @@ flows_remove(const struct nat_config *cfg, const struct target want[EP_COUNT], u
 }
 
 /*
- * claim and route, decided and done under the state lock.  claim: a lower
- * timeline, or another node on the recorded one, would revive a stale
- * primary and is fenced; a new owner is recorded before anything moves (a
- * crash after that only repeats).  The app endpoint stays as it is when
- * held (closed stays closed: the orchestrator opens it after Barman's
- * stop) and closes if it led elsewhere: clients get a reset from us at
- * once instead of sending SYNs to a dead host.  route: only the recorded
+ * claim and route, decided and done under the state lock.  claim: fenced
+ * as fence_decide (config.c) says; a new owner is recorded before anything
+ * moves (a crash after that only repeats).  The app endpoint stays as it
+ * is when held (closed stays closed: the orchestrator opens it after
+ * Barman's stop) and closes if it led elsewhere: clients get a reset from
+ * us at once instead of sending SYNs to a dead host.  route: only the recorded
  * node, unless root (a repair).  close: the app endpoint, only while NODE
  * is recorded, for anyone (a watcher that saw NODE's host fall silent
  * cannot close a new primary's endpoint on stale information).  Then one
@@ -234,6 +231,7 @@ change(const struct nat_config *cfg, const struct nat_backend *be, const struct 
 	struct target cur[EP_COUNT], want[EP_COUNT], to = {rq->verb != V_CLOSE, node->addr, node->port};
 	struct state st;
 	bool		claim = rq->verb == V_CLAIM, held, changed;
+	enum fence	f;
 	unsigned	sweep;
 	int			have;
 	long		flows;
@@ -241,9 +239,16 @@ change(const struct nat_config *cfg, const struct nat_backend *be, const struct 
 	if (state_lock(cfg) != 0 || state_read(cfg, &st) != 0)
 		return BHA_EXIT_FAIL;
 	held = st.exists && strcmp(st.node, node->name) == 0 && (!claim || st.timeline == rq->timeline);
-	if (claim && !rq->force && st.exists && (rq->timeline < st.timeline || (rq->timeline == st.timeline && !held)))
-		return errorf("fenced: %s on timeline %ld is refused (the endpoints are %s's since timeline %ld)",
-					  node->name, rq->timeline, st.node, st.timeline), BHA_EXIT_FENCED;
+	f = claim ? fence_decide(&st, node->name, rq->timeline, cfg->max_step, rq->force) : FENCE_NEW;
+	if (f == FENCE_STALE)
+		errorf("fenced: %s on timeline %ld is refused (the endpoints are %s's since timeline %ld)",
+			   node->name, rq->timeline, st.node, st.timeline);
+	if (f == FENCE_TOO_FAR)
+		errorf("fenced: timeline %ld is more than %ld above timeline %ld (%s%s); only root's "
+			   "--force goes further", rq->timeline, cfg->max_step, st.exists ? st.timeline : 1L,
+			   st.exists ? st.node : "nothing recorded", st.exists ? "'s" : "");
+	if (f < 0)
+		return BHA_EXIT_FENCED;
 	if (!claim && !held && (ruid != 0 || rq->verb == V_CLOSE))
 		return errorf("%s is not the recorded node (%s)%s", node->name, st.exists ? st.node : "none",
 					  rq->verb == V_CLOSE ? "" : ": only root may route elsewhere"), BHA_EXIT_FENCED;
@@ -258,7 +263,7 @@ change(const struct nat_config *cfg, const struct nat_backend *be, const struct 
 	sweep = claim && !held ? 3 : 0;
 	for (int ep = 0; ep < EP_COUNT; ep++)
 		sweep |= same_target(&cur[ep], &want[ep]) ? 0 : 1u << ep;
-	if (be->route(cfg, want, &changed) != 0 || ip_forward() != 0 || flows_remove(cfg, want, sweep, &flows) != 0)
+	if (be->route(cfg, want, &changed) != 0 || flows_remove(cfg, want, sweep, &flows) != 0)
 		return BHA_EXIT_FAIL;
 	if (claim)
 		printf("claim %s %s %ld\nflows %ld\n", held ? "held" : "recorded", node->name, rq->timeline, flows);
@@ -303,9 +308,13 @@ show(const struct nat_config *cfg, const struct nat_backend *be)
 	return BHA_EXIT_OK;
 }
 
-/* init refuses while the other backend holds rules of ours: no double NAT. */
+/*
+ * init refuses while the other backend holds rules of ours: no double NAT.
+ * Only root's init turns ip_forward on: what root turned off stays off.
+ */
 static int
-init(const struct nat_config *cfg, const struct nat_backend *be, const struct nat_backend *other)
+init(const struct nat_config *cfg, const struct nat_backend *be, const struct nat_backend *other,
+	 uid_t ruid)
 {
 	struct target got[EP_COUNT];
 	int			have = 0;
@@ -316,7 +325,7 @@ init(const struct nat_config *cfg, const struct nat_backend *be, const struct na
 	if (have > 0)
 		return errorf("rules of ours exist in the %s backend: remove them first (docs/backup-host.md)",
 					  other->name), BHA_EXIT_FAIL;
-	if (be->route(cfg, NULL, &changed) != 0 || ip_forward() != 0)
+	if (be->route(cfg, NULL, &changed) != 0 || (ruid == 0 && ip_forward() != 0))
 		return BHA_EXIT_FAIL;
 	printf("init %s\n", changed ? "changed" : "unchanged");
 	return BHA_EXIT_OK;
@@ -348,27 +357,34 @@ run(uid_t ruid, int argc, char **argv)
 #endif
 	if (rq.node && (node = config_node(&cfg, rq.node)) == NULL)
 		return errorf("unknown node \"%s\" (not in %s)", rq.node, rq.conf), BHA_EXIT_USAGE;
-	return rq.verb == V_INIT ? init(&cfg, be, other) : rq.verb == V_SHOW ? show(&cfg, be) :
+	return rq.verb == V_INIT ? init(&cfg, be, other, ruid) : rq.verb == V_SHOW ? show(&cfg, be) :
 		change(&cfg, be, &rq, node, ruid);
 }
 
+/* No write here: stderr may be a pipe nobody reads. */
 static void
 on_deadline(int sig)
 {
-	static const char msg[] = PROG ": overall deadline passed, giving up\n";
-
-	(void) sig, (void) !write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void) sig;
 	_exit(BHA_EXIT_FAIL);
 }
 
+/*
+ * stdout fills a buffer larger than anything we print and errorf keeps its
+ * line; syslog and the caller's descriptors get them only once closing all
+ * but 0-2 has released the locks: a caller's full pipe can hold us until
+ * the deadline, never the state lock.
+ */
 int
 main(int argc, char **argv)
 {
+	static char out[16384];
 	char		words[1024] = "";
 	size_t		n = 0;
 	uid_t		ruid;
 	int			rc = harden(&ruid);
 
+	setvbuf(stdout, out, _IOFBF, sizeof(out));
 	signal(SIGALRM, on_deadline);
 	alarm(15);					/* until nat.conf gives lock_timeout */
 	openlog(PROG, LOG_PID, LOG_AUTHPRIV);
@@ -382,7 +398,12 @@ main(int argc, char **argv)
 	syslog(LOG_INFO, "uid %u: %s", ruid, words);
 	if (rc == BHA_EXIT_OK)
 		rc = run(ruid, argc, argv);
-	fflush(stdout);
+	closelog();
+	closefrom(3);
+	openlog(PROG, LOG_PID, LOG_AUTHPRIV);
 	syslog(rc ? LOG_WARNING : LOG_INFO, "uid %u: exit %d%s%s", ruid, rc, rc ? ": " : "", rc ? last_error : "");
+	fflush(stdout);
+	if (rc != BHA_EXIT_OK && last_error[0])
+		fprintf(stderr, PROG ": %s\n", last_error);
 	return rc;
 }

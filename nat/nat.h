@@ -41,6 +41,7 @@ struct nat_config
 	bool		nftables;		/* nat_backend */
 	char		state_file[256];
 	int			lock_timeout;	/* seconds, every lock wait */
+	long		max_step;		/* max_timeline_step; default nnodes */
 	int			nnodes;
 	struct node nodes[NAT_MAX_NODES];
 };
@@ -84,7 +85,13 @@ struct state
 	long long	mtime;			/* when it was recorded (the file's mtime) */
 };
 
-/* main.c: "barman_ha_nat: MSG" on stderr, kept for the syslog outcome */
+/* fence_decide: a claim is held, new, or (< 0) refused unless forced */
+enum fence
+{
+	FENCE_TOO_FAR = -2, FENCE_STALE = -1, FENCE_NEW = 0, FENCE_HELD = 1
+};
+
+/* main.c: kept for the one "barman_ha_nat: MSG" stderr line and syslog, written at the end */
 void		errorf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 /* privilege.c */
 int			harden(uid_t *ruid);
@@ -99,5 +106,6 @@ int			state_parse(char *text, struct state *st);
 int			state_lock(const struct nat_config *cfg);
 int			state_read(const struct nat_config *cfg, struct state *st);
 int			state_write(const struct nat_config *cfg, const struct state *st);
+enum fence	fence_decide(const struct state *st, const char *node, long tl, long step, bool force);
 
 #endif							/* BARMAN_HA_NAT_H */

@@ -6,9 +6,10 @@
  *	  endpoint, barman first; a closed endpoint has none:
  *		-p tcp -d BACKUP --dport PORT -j DNAT --to-destination ADDR:PGPORT
  *	  repmgr_snat (jumped from POSTROUTING) holds one rule per target, or
- *	  with barman_snat_address / app_snat_address one per endpoint:
- *		-p tcp -d ADDR --dport PGPORT [-m conntrack --ctorigdstport PORT]
- *		   -j SNAT --to-source SOURCE
+ *	  with barman_snat_address / app_snat_address one per endpoint, for
+ *	  the flows our DNAT made only (as the nftables backend):
+ *		-p tcp -d ADDR --dport PGPORT -m conntrack --ctstate DNAT
+ *		   [--ctorigdstport PORT] -j SNAT --to-source SOURCE
  *	  Entries are built byte for byte as iptables 1.8.9 does (DNAT rev 2, SNAT
  *	  rev 0), so iptables-legacy -S and save/restore show the same; a rule is
  *	  ours only if rebuilding it gives the same bytes.  One iptc_commit per
@@ -52,9 +53,9 @@ static const xt_chainlabel jumps[3][2] = {
 #define SNAT jumps[2][1]
 
 /*
- * -p tcp -d DST --dport DPORT [-m conntrack --ctorigdstport CTPORT], then
- * -j DNAT --to-destination TO:TOPORT if toport, else -j SNAT --to-source TO.
- * Ports: host order in the tcp and conntrack matches, network order in NAT.
+ * -p tcp -d DST --dport DPORT, then -j DNAT --to-destination TO:TOPORT if
+ * toport, else -m conntrack --ctstate DNAT [--ctorigdstport CTPORT] -j SNAT
+ * --to-source TO.  Ports: host order in the matches, network order in NAT.
  */
 static struct ipt_entry *
 build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t toport, uint16_t ctport)
@@ -70,18 +71,19 @@ build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t t
 	r->e.ip.dst = dst;
 	r->e.ip.dmsk.s_addr = 0xffffffff;
 	r->e.ip.proto = IPPROTO_TCP;
-	r->e.target_offset = sizeof(struct ipt_entry) + TCP_SIZE + (ctport ? CT_SIZE : 0);
+	r->e.target_offset = sizeof(struct ipt_entry) + TCP_SIZE + (toport ? 0 : CT_SIZE);
 	r->e.next_offset = r->e.target_offset + (toport ? DNAT_SIZE : SNAT_SIZE);
 	m->u.match_size = TCP_SIZE;
 	strcpy(m->u.user.name, "tcp");
 	tcp->spts[1] = 0xffff;
 	tcp->dpts[0] = tcp->dpts[1] = dport;
-	if (ctport)
+	if (!toport)
 	{
 		c->u.match_size = CT_SIZE;
 		strcpy(c->u.user.name, "conntrack");
 		c->u.user.revision = 3;
-		ct->match_flags = XT_CONNTRACK_ORIGDST_PORT;
+		ct->match_flags = XT_CONNTRACK_STATE | (ctport ? XT_CONNTRACK_ORIGDST_PORT : 0);
+		ct->state_mask = XT_CONNTRACK_STATE_DNAT;
 		ct->origdst_port = ct->origdst_port_high = ctport;
 	}
 	t = (void *) (r->b + r->e.target_offset);

@@ -58,6 +58,11 @@ harden(uid_t *ruid)
 	sigprocmask(SIG_SETMASK, &dfl.sa_mask, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
 		(void) sigaction(sig, &dfl, NULL);	/* EINVAL for KILL and STOP */
+	/* our own session (a group leader cannot: EPERM), job control ignored: no terminal stops us */
+	(void) setsid();
+	signal(SIGTSTP, SIG_IGN);
+	signal(SIGTTIN, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
 	clearenv();
 	setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
 	umask(022);

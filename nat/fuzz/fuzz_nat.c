@@ -5,8 +5,7 @@
  *	  nat.conf (config_parse), the state file (state_parse) and argv
  *	  (parse_request, main.c included).  The first byte picks the parser; for argv the rest
  *	  is split into words at NUL bytes.  Built by `make fuzz` with clang,
- *	  ASan and UBSan; never part of the program.  Run it with
- *	  -close_fd_mask=2: errorf's lines would flood stderr.
+ *	  ASan and UBSan; never part of the program.
  *
  *-------------------------------------------------------------------------
  */

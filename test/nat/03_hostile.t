@@ -140,9 +140,9 @@ chmod 755 "$T/chain"; chown barman "$T/chain"; chain "ancestor owned by barman" 
 chown root "$T/chain"; ln -s etc "$T/chain/link"
 nr "$NS" -c "$T/chain/link/nat.conf" show >/dev/null 2>"$T/err"; is $? 2 "a symlink in the chain: exit 2 ($(tail -n 1 "$T/err"))"
 chain "the same chain, trusted" 0
-cp "$T/good.conf" /tmp/bhn$$.conf
-nr "$NS" -c /tmp/bhn$$.conf show >/dev/null 2>"$T/err"; is $? 2 "root's -c under /tmp: refused ($(tail -n 1 "$T/err"))"
-rm -f /tmp/bhn$$.conf
+cp "$T/good.conf" /tmp/$PREFIX$$.conf
+nr "$NS" -c /tmp/$PREFIX$$.conf show >/dev/null 2>"$T/err"; is $? 2 "root's -c under /tmp: refused ($(tail -n 1 "$T/err"))"
+rm -f /tmp/$PREFIX$$.conf
 nr "$NS" -c good.conf show >/dev/null 2>"$T/err"; is $? 2 "root's -c with a relative path: refused"
 nb "$NS" show >/dev/null; is $? 0 "and the good configuration still works"
 

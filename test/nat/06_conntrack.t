@@ -21,7 +21,7 @@ flows() {
 count() { ct -L -p tcp --orig-dst $BACKUP "$@" 2>/dev/null | grep -c '^tcp'; }
 
 # No flows at all: a route skips the dump.
-nb "$B" init >/dev/null && nb "$B" claim db1 2 >/dev/null && nb "$B" route db1 >/dev/null || bail "set-up"
+nr "$B" init >/dev/null && nb "$B" claim db1 2 >/dev/null && nb "$B" route db1 >/dev/null || bail "set-up"
 ct -F 2>/dev/null
 t0=$(date +%s%N); out=$(nr "$B" route db2 app); ms=$((($(date +%s%N) - t0) / 1000000))
 is "$out" $'route changed db2\nflows 0' "no flows tracked: route, nothing to sweep (${ms} ms with ip netns exec)"

@@ -14,7 +14,7 @@ ip -n "$B" addr add $BARMAN_SRC/24 dev eth0
 tcp_server "$S1" db1
 tcp_server "$S2" db2
 sleep 0.3
-nb "$B" init >/dev/null && nb "$B" claim db1 2 >/dev/null && nb "$B" route db1 app >/dev/null || bail "set-up"
+nr "$B" init >/dev/null && nb "$B" claim db1 2 >/dev/null && nb "$B" route db1 app >/dev/null || bail "set-up"
 
 is "$(tcp_ask "$C" 54321)" "db1 $BACKUP" "app host -> barman endpoint: db1, source the backup address (SNAT)"
 is "$(tcp_ask "$C" 54322)" "db1 $BACKUP" "app host -> app endpoint: db1"
@@ -42,11 +42,13 @@ if iptables_only; then
 	cli_chains
 	ipt -A repmgr_dnat -p tcp -d $BACKUP --dport 54321 -j DNAT --to-destination 10.213.0.2:5432
 	ipt -A repmgr_dnat -p tcp -d $BACKUP --dport 54322 -j DNAT --to-destination 10.213.0.2:5432
-	ipt -A repmgr_snat -p tcp -d 10.213.0.2 --dport 5432 -m conntrack --ctorigdstport 54321 -j SNAT --to-source $BARMAN_SRC
-	ipt -A repmgr_snat -p tcp -d 10.213.0.2 --dport 5432 -m conntrack --ctorigdstport 54322 -j SNAT --to-source $BACKUP
+	ipt -A repmgr_snat -p tcp -d 10.213.0.2 --dport 5432 -m conntrack --ctstate DNAT --ctorigdstport 54321 -j SNAT --to-source $BARMAN_SRC
+	ipt -A repmgr_snat -p tcp -d 10.213.0.2 --dport 5432 -m conntrack --ctstate DNAT --ctorigdstport 54322 -j SNAT --to-source $BACKUP
 	is "$(ip netns exec "$B" iptables-legacy -t nat -S)" "$(ip netns exec "$CLI" iptables-legacy -t nat -S)" \
 		"per-endpoint SNAT rules equal the CLI's"
-	out=$(nb "$B" route db2); is "$out" $'route unchanged db2\nflows 0' "...and read back as ours (unchanged)"
+	ip netns exec "$CLI" iptables-legacy-save -t nat | ip netns exec "$B" iptables-legacy-restore
+	out=$(nb "$B" route db2); is "$out" $'route unchanged db2\nflows 0' \
+		"the CLI's rules restored in their place read back as ours, byte for byte (unchanged)"
 else
 	ok 0 "# SKIP iptables rule bytes (backend $BACKEND)"; ok 0 "# SKIP"
 fi

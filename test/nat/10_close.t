@@ -11,7 +11,7 @@ net
 tcp_server "$S1" db1
 tcp_server "$S2" db2
 sleep 0.3
-nb "$B" init >/dev/null && nb "$B" claim db1 2 >/dev/null && nb "$B" route db1 app >/dev/null || bail "set-up"
+nr "$B" init >/dev/null && nb "$B" claim db1 2 >/dev/null && nb "$B" route db1 app >/dev/null || bail "set-up"
 
 is "$(tcp_ask "$C" 54322)" "db1 $BACKUP" "app endpoint reaches db1"
 # a session held open through the app endpoint: the close sweeps its flow

@@ -1,17 +1,19 @@
 # lib.sh: what barman_ha_nat's tests share (sourced by test/nat/*.t, run as
 # root with prove).
 #
-# Each test: namespaces bhn$$-NAME (test/lib/tap.sh), a root-owned scratch
-# dir /var/lib/bhn-test-$$ (not under /tmp: the trust checks refuse a
+# Each test: namespaces PREFIX$$-NAME (test/lib/tap.sh), a root-owned scratch
+# dir /var/lib/PREFIX-test-$$ (not under /tmp: the trust checks refuse a
 # world-writable ancestor), barman_ha_nat installed there setuid root, group
 # barman, and a trap that removes everything, on failure too.  The backend
 # comes from BHA_NAT_BACKEND (iptables by default) and goes into nat.conf,
 # so the same tests run for both; readback is the one place that knows how
-# each backend's rules look from the outside.
+# each backend's rules look from the outside.  PREFIX is BHA_NAT_PREFIX
+# (default bhn): runs side by side on one machine keep apart.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/tap.sh"
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-ID=bhn$$
-T=/var/lib/bhn-test-$$
+PREFIX=${BHA_NAT_PREFIX:-bhn}
+ID=$PREFIX$$
+T=/var/lib/$PREFIX-test-$$
 NAT=$T/bin/barman_ha_nat
 BACKUP=10.213.0.10
 BACKEND=${BHA_NAT_BACKEND:-iptables}

@@ -50,7 +50,7 @@ out=$(hh "$B" promote db2 3); like "$out" '^step check ok [0-9.]+ routed$' "then
 
 # Two nodes racing for the same new timeline: exactly one wins, every time.
 bad=0
-for tl in $(seq 10 24); do
+for tl in $(seq 4 18); do
 	hh "$B" promote db1 "$tl" >/dev/null 2>&1 & p1=$!
 	hh "$B" promote db2 "$tl" >/dev/null 2>&1 & p2=$!
 	wait $p1; r1=$?; wait $p2; r2=$?
@@ -59,7 +59,7 @@ done
 is $bad 0 "15 races for one timeline: one winner, one fenced, each time"
 
 # The forced command: SSH_ORIGINAL_COMMAND through the same strict parser.
-hh "$B" promote db2 30 >/dev/null 2>&1 || bail "set-up promote failed"
+hh "$B" promote db2 19 >/dev/null 2>&1 || bail "set-up promote failed"
 s0=$(snap)
 ssh_try() {			# ssh_try CODE DESC CMD [NODE]
 	ip netns exec "$B" runuser -u barman -- env "SSH_ORIGINAL_COMMAND=$3" \
@@ -68,11 +68,11 @@ ssh_try() {			# ssh_try CODE DESC CMD [NODE]
 }
 ssh_try 2 "shell separator" "nat route db1; rm -rf /" db1
 ssh_try 2 "newline" $'status\nnat route db1' db1
-ssh_try 2 "another node's promote" "promote db2 31" db1
+ssh_try 2 "another node's promote" "promote db2 20" db1
 ssh_try 2 "another node's route" "nat route db2" db1
 ssh_try 3 "a route while another node holds the endpoints" "nat route db1 both" db1
 ssh_try 2 "nat init over ssh" "nat init" db1
-ssh_try 2 "an option smuggled in" "-c /tmp/x promote db1 31" db1
+ssh_try 2 "an option smuggled in" "-c /tmp/x promote db1 20" db1
 ssh_try 2 "a key pinned to no node" "status"
 ssh_try 2 "an overlong command" "status $(printf 'x%.0s' {1..400})" db1
 is "$(snap)" "$s0" "hostile requests changed no rule and no state"
