@@ -203,7 +203,7 @@ t_ok "both endpoints on db1" bha_endpoints_on db1
 sed -i 's/^ssh_connect_timeout = .*/ssh_connect_timeout = 3/' "$conf"
 
 # ------------------------------------------------------------ 2. backup host "reboot"
-# bhf_reboot_backup DELETE_CHAINS: what a reboot leaves: empty nat table, forwarding off, no receive-wal
+# bhf_reboot_backup DELETE_CHAINS: what a reboot leaves of the NAT: an empty nat table, no receive-wal
 bhf_reboot_backup() {
 	if [ "$BHA_NAT_BACKEND" = nftables ]; then
 		bha_in backup nft flush table ip repmgr_barman_ha
@@ -212,7 +212,6 @@ bhf_reboot_backup() {
 		bha_in backup iptables-legacy -w -t nat -F
 		[ "$1" = 1 ] && bha_in backup iptables-legacy -w -t nat -X
 	fi
-	bha_in backup sysctl -qw net.ipv4.ip_forward=0
 	# shellcheck disable=SC2046
 	kill -KILL $(bhf_ns_pids backup 'pg_receivewal|receive-wal') 2>/dev/null
 }
@@ -220,13 +219,15 @@ t_ok "Barman streams from db1 before the reboot" bha_wait 30 "Barman streaming" 
 n0=$(bha_writer_count w)
 t0=$(bha_now_ms)
 bhf_reboot_backup 0
+bha_in backup sysctl -qw net.ipv4.ip_forward=0		# the kernel's default at boot
 t_ok "flushed: the app endpoint leads nowhere" bhf_app_port_dead $BHA_APP_PORT
+t_ok "the boot unit's nat init (root's: it alone turns forwarding on)" bha_diag_run bha_nat init
 t_ok "routes back by the next reconcile (10 s)" bha_wait 20 "both endpoints on db1" bha_endpoints_on db1
 ep=$(bhf_since "$t0")
 t_ok "Barman streams again" bha_wait 30 "Barman streaming" bha_barman_streams_from db1
 st=$(bhf_since "$t0")
 t_ok "the writer commits through $BHA_APP_PORT again" bha_wait 20 "a commit" bha_writer_has w 1 "$(bha_now_ms)"
-is "$(bha_in backup sysctl -n net.ipv4.ip_forward)" 1 "forwarding back on"
+is "$(bha_in backup sysctl -n net.ipv4.ip_forward)" 1 "forwarding back on (root's init)"
 t_ok "db1 saw it as a repair" bhf_event_has db1 check 'repairing' "$t0"
 bha_events db1 | awk -v t="$(date -d @$((t0 / 1000)) +%T)" '$1 >= t' | sed 's/^/# db1 event: /'
 bhf_fig 2-flush "endpoints_ms=$ep barman_streaming_ms=$st"
