@@ -1,8 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * barman.c
- *	  Puts Barman's WAL stream on the new primary, in the order that was
- *	  measured to work (FACTS.md, "Barman 3.4"):
+ *	  Puts Barman's WAL stream on the new primary, in this order:
  *		1. end the server's receive-wal and pg_receivewal by pid (SIGINT as
  *		   `receive-wal --stop` sends it, SIGKILL after a bound): after a host
  *		   vanished they hang on the dead connection.  A /proc scan first:

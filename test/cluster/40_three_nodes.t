@@ -7,7 +7,7 @@
 #   3. the stale primary db1 started again (timeline 1): fenced, nothing routes to it
 #   4. every node switched to 'FIRST 1 (…)'; kill -9 of db2 under a writer: db3 promoted
 #   5. the stale primary db2 started again: fenced
-#   6. db1 and db2 rejoin db3 (node rejoin --force-rewind, then a fresh repmgrd: FACTS.md)
+#   6. db1 and db2 rejoin db3 (node rejoin --force-rewind, then a fresh repmgrd: a rejoined one stays stuck)
 #   7. Barman's archive has no WAL gap; PITR of a backup from timeline 1 to a time on timeline 3
 # Write RTO of both failovers as the benchmark measures it (bha_failover_watch).
 set -u

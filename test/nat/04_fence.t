@@ -5,7 +5,7 @@
 # the barman endpoint; a new owner gets the barman endpoint and the app
 # endpoint closes if it led elsewhere; --force is root's; one winner per
 # race.  route by a non-root caller only for the recorded node, checked
-# under the state lock (finding 7).
+# under the state lock.
 . "$(dirname "$0")/lib.sh"
 setup
 mkns NS b
@@ -56,7 +56,7 @@ nb "$NS" claim db1 4 --force 2>/dev/null; is $? 2 "--force from barman: usage er
 out=$(nr "$NS" claim db1 3 --force); is "$out" $'claim recorded db1 3\nflows 0' "root's --force: db1 on a lower timeline"
 is "$(cat "$STATE")" $'node=db1\ntimeline=3' "...recorded"
 
-# finding 7: barman may route only the recorded node.
+# barman may route only the recorded node.
 nb "$NS" route db1 >/dev/null; snap=$(rb); st=$(cat "$STATE")
 nb "$NS" route db2 2>"$T/err" >/dev/null; is $? 3 "barman: route db2 while db1 holds: refused (3)"
 like "$(tail -n 1 "$T/err")" "db2 is not the recorded node \(db1\)" "...says why"
@@ -97,7 +97,7 @@ nb "$NS" claim db2 40 >/dev/null 2>/dev/null; is $? 1 "state owned by barman: re
 chown root "$STATE"; printf 'node=db1\n' >"$STATE"
 nb "$NS" claim db2 40 >/dev/null 2>"$T/err"; is "$? $(tail -n 1 "$T/err")" \
 	"1 barman_ha_nat: $STATE is corrupt (no node= or timeline= line)" "a corrupt state: refused (1), says why"
-# finding 8: the state file or its lock replaced by a FIFO: a clear error at once, no hang.
+# the state file or its lock replaced by a FIFO: a clear error at once, no hang.
 for f in "$STATE" "$STATE.lock"; do
 	rm -f "$f"; mkfifo -m 644 "$f"
 	t0=$(date +%s%N); nb "$NS" claim db2 40 >/dev/null 2>"$T/err"; rc=$?; ms=$((($(date +%s%N) - t0) / 1000000))

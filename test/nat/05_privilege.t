@@ -4,7 +4,7 @@
 # CAP_NET_ADMIN and CAP_NET_RAW are left (effective, permitted and bounding
 # set), no_new_privs is set, a descriptor the caller passed is gone, and the
 # barman user can neither stop it (SIGSTOP) nor read its memory maps.  A
-# caller that blocks and ignores SIGALRM (finding 5) still sees the wait
+# caller that blocks and ignores SIGALRM still sees the wait
 # end within lock_timeout + 1 s.  Every request and outcome reaches syslog
 # with the argv escaped.
 . "$(dirname "$0")/lib.sh"
@@ -52,7 +52,7 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 is "$(cat "$T/rc")" 0 "the claim ends with 0 once the lock is free"
 ok $((ms > 500)) "...at once: waited in the kernel, not polled (${ms} ms)"
 
-# finding 5: a caller blocking and ignoring SIGALRM and SIGUSR1 still gets a bounded wait.
+# a caller blocking and ignoring SIGALRM and SIGUSR1 still gets a bounded wait.
 exec 9>"$STATE.lock"; flock 9
 t0=$(date +%s%N)
 ip netns exec "$NS" runuser -u barman -- perl -MPOSIX -e '

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 06_conntrack.t: stale flows after a route (finding 4).  10,000 flows
+# 06_conntrack.t: stale flows after a route.  10,000 flows
 # through the app endpoint to db1, then route app to db2: none to db1
 # remains, in one call, exit 0; flows already on db2, flows of the other
 # endpoint and flows to other ports are kept.  A new owner's claim sweeps

@@ -5,7 +5,7 @@
 # (barman_ha_orchestrator --from-ssh --node NAME).  Output and exit codes pass
 # through.  With ssh_control_path, `connect` holds one connection that the
 # verbs share (no key exchange on a promotion), and a socket anyone else could
-# have made is never used.  Review finding 2: a DB node holds nothing privileged, and the
+# have made is never used.  A DB node holds nothing privileged, and the
 # client serves no --from-ssh at all; the host key is checked
 # (StrictHostKeyChecking=yes): an unknown backup host gets nothing.
 . "$(dirname "$0")/lib.sh"

@@ -1,11 +1,11 @@
 #!/bin/bash
-# 07_session.t: review finding 3.  Whatever the orchestrator runs (barman,
+# 07_session.t: whatever the orchestrator runs (barman,
 # and through it pg_receivewal) runs as barman in a session of its own: it
 # has no controlling terminal, so it cannot push input into the terminal of
 # root running `barman_ha_orchestrator barman reset` by hand (TIOCSTI).
 # A stand-in for the barman command tries to open /dev/tty; the same script
 # run directly under the same terminal shows that the terminal is there.
-# And review finding 5 on this side: a caller's blocked signals and ignored
+# And on this side: a caller's blocked signals and ignored
 # SIGALRM do not make the orchestrator's own waits unbounded.
 . "$(dirname "$0")/lib.sh"
 plan 5
