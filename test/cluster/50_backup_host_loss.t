@@ -73,7 +73,7 @@ sleep_until() { local left=$(( $1 - $(bha_now_ms) )); [ "$left" -le 0 ] || sleep
 # from epoch ms T_BACK on; sets back_first, back_route, back_stream, back_check (ms since T_BACK,
 # -1 when not seen); the bound on route ok and streaming is a TODO test when TODO gives a reason
 back_times() {
-	local node=$1 w=$2 t=$3
+	local node=$1 w=$2 t=$3 r name
 	back_first=-1 back_route=-1 back_stream=-1 back_check=-1
 	t_ok "$4: a commit through $BHA_APP_PORT again" bha_wait 90 "a commit through $BHA_APP_PORT" bha_writer_has "$w" 1 "$t" &&
 		back_first=$(( $(bha_writer_first_after "$w" "$t") - t ))
@@ -160,8 +160,8 @@ diag "NAT backend: $BHA_NAT_BACKEND; barman_ha.reconcile_interval $ri s"
 # ------------------------------------------------------------ 1. the backup host's cable cut for 30 s
 case_begin 1
 t0=$(bha_now_ms)
-lsn0=$(current_lsn db1)
 bha_link backup down
+lsn0=$(current_lsn db1)		# read once nothing reaches Barman any more
 sleep_until $((t0 + 27000))
 slot=$(slot_row db1 "$lsn0")
 rs=$(route_state db1)
@@ -177,7 +177,7 @@ t_ok "case 1: db1 commits on its own while the backup host is gone ($n_direct co
 is "$n_app" 0 "case 1: nothing commits through $BHA_APP_PORT while the backup host is gone"
 read -r s_active s_status s_bytes s_holds <<<"$slot"
 diag "case 1: slot during the loss: active=$s_active wal_status=$s_status retained=$s_bytes bytes; route_state $rs"
-is "$s_holds" t "case 1: the slot holds all WAL written since the cut"
+is "$s_holds" t "case 1: the slot holds all WAL written since the cut (restart_lsn not past the LSN read after it)"
 like "$s_status" '^(reserved|extended)$' "case 1: the slot's WAL is kept (wal_status $s_status)"
 back_times db1 w1 "$t_up" "case 1" "the walsender of the stream cut off keeps the slot until a retransmission of its reaches the returned host; the receive-wal started meanwhile finds the slot active and the next level check comes one reconcile interval later"
 # why: the walsender that held the slot during the cut, and what Barman said
@@ -194,8 +194,8 @@ bhf_fig 1-cable-cut "loss_ms=$((t_up - t0)) direct_commits_during=$n_direct app_
 steady db1
 case_begin 2
 t0=$(bha_now_ms)
-lsn0=$(current_lsn db1)
 backup_off
+lsn0=$(current_lsn db1)
 t_ok "case 2: nothing left running on the backup host" backup_empty
 sleep_until $((t0 + 9000))
 slot=$(slot_row db1 "$lsn0")
@@ -227,9 +227,9 @@ case_begin 3
 prw=$(bhf_ns_pids backup '(^|/)pg_receivewal ')
 t_ok "case 3: one pg_receivewal streams ($prw)" test "$(wc -w <<<"$prw")" -eq 1
 t0=$(bha_now_ms)
-lsn0=$(current_lsn db1)
 kill -KILL "$prw"
 t_ok "case 3: pg_receivewal gone" bha_wait 5 "pg_receivewal $prw to end" bha_gone "$prw"
+lsn0=$(current_lsn db1)
 sleep 1
 slot=$(slot_row db1 "$lsn0")
 rs=$(route_state db1)
@@ -284,9 +284,9 @@ slot=$(slot_row db2 "$lsn0")
 read -r s_active s_status s_bytes s_holds <<<"$slot"
 t_up=$(bha_now_ms)
 bha_link backup up
-t_ok "case 4: backup host back: the Barman endpoint leads to db2" bha_wait 60 "Barman endpoint on db2" bha_endpoint_is $BHA_BARMAN_PORT db2
+t_ok "case 4: backup host back: the Barman endpoint leads to db2" bha_wait 60 "Barman endpoint on db2" bha_endpoint_is "$BHA_BARMAN_PORT" db2
 ep_b=$(bhf_since "$t_up")
-t_ok "case 4: the app endpoint leads to db2" bha_wait 60 "app endpoint on db2" bha_endpoint_is $BHA_APP_PORT db2
+t_ok "case 4: the app endpoint leads to db2" bha_wait 60 "app endpoint on db2" bha_endpoint_is "$BHA_APP_PORT" db2
 ep_a=$(bhf_since "$t_up")
 back_times db2 w4 "$t_up" "case 4"
 t_db1=$(bha_now_ms)
