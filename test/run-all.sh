@@ -103,7 +103,7 @@ if ! skipped extension; then
 	work=$(mktemp -d /tmp/bha-ext.XXXXXX)
 	cp -a "$top/." "$work/"
 	chown -R postgres: "$work"
-	timed check ci runuser -u postgres -- make -C "$work" -s -k check
+	timed check ci runuser -u postgres -- make -C "$work" -s check
 	[ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
 	timed tap ci runuser -u postgres -- make -C "$work" -s installcheck-tap
 	rm -rf "$work"
