@@ -9,7 +9,14 @@
 #                  barman_ha_nat (root:barman 4750, the only privileged one)
 #                  in BACKUP_BINDIR, and the boot unit
 #
-# installcheck runs pg_regress and the TAP tests of the extension.
+# make check: what a developer runs after each change, as any user but root
+# (initdb refuses root), without network namespaces or an installed
+# extension: pg_regress on a temporary instance of a private copy of this
+# PostgreSQL installation (tmp_install/, where the extension is installed by
+# "make install DESTDIR=..."; test/tmp-install.sh), then test/unit (the C
+# unit tests and the programs' usage errors).
+# installcheck runs pg_regress and the TAP tests of the extension against
+# the installed extension.
 
 EXTENSION = repmgr_barman_ha
 MODULE_big = repmgr_barman_ha
@@ -38,7 +45,14 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 CLIENT_PATH = $(shell $(PG_CONFIG) --bindir)/barman_ha_client
 PG_CPPFLAGS = -I$(srcdir)/include -I$(libpq_srcdir) -DBARMAN_HA_HELPER_PATH='"$(CLIENT_PATH)"'
 SHLIB_LINK_INTERNAL = $(libpq)
+# PGXS's own check target only says it is not supported: "make check" alone
+# runs ours, both halves even when the first fails.
+ifeq ($(MAKECMDGOALS),check)
+check:
+	$(MAKE) -k check-regress check-unit
+else
 include $(PGXS)
+endif
 
 BACKUP_BINDIR ?= /usr/local/sbin
 BACKUP_GROUP ?= barman
@@ -67,7 +81,7 @@ install-systemd:
 		sed 's|@BACKUP_BINDIR@|$(BACKUP_BINDIR)|g' $$u >'$(DESTDIR)$(UNITDIR)'/$$(basename $$u) && \
 		chmod 0644 '$(DESTDIR)$(UNITDIR)'/$$(basename $$u) || exit 1; done
 clean-programs:
-	for p in $(PROGRAMS); do $(MAKE) -C $$p clean || exit 1; done
+	for p in $(PROGRAMS) test/unit; do $(MAKE) -C $$p clean || exit 1; done
 
 # The two halves of installcheck, so the test runner can count each.
 .PHONY: installcheck-regress installcheck-tap
@@ -75,6 +89,19 @@ installcheck-regress:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
 installcheck-tap:
 	$(prove_installcheck)
+
+TMP_INSTALL = $(CURDIR)/tmp_install
+EXTRA_CLEAN = tmp_install
+.PHONY: check check-regress check-unit
+check-regress: all
+	rm -rf '$(TMP_INSTALL)'
+	$(MAKE) -s install DESTDIR='$(TMP_INSTALL)' >/dev/null
+	$(srcdir)/test/tmp-install.sh '$(TMP_INSTALL)' '$(bindir)' '$(pkglibdir)' '$(datadir)'
+	$(top_builddir)/src/test/regress/pg_regress --inputdir=$(srcdir) \
+		--bindir='$(TMP_INSTALL)$(bindir)' $(pg_regress_locale_flags) $(EXTRA_REGRESS_OPTS) \
+		$(REGRESS_OPTS) $(REGRESS)
+check-unit:
+	$(MAKE) -C test/unit check
 
 # make deb: the Debian packages (debian/), built with dpkg-buildpackage -b in
 # a scratch copy of the tree (the checkout's files, build products left out),

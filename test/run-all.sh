@@ -1,80 +1,173 @@
 #!/bin/bash
-# run-all.sh: the whole test suite, from a fresh machine.  Installs the Debian
+# run-all.sh: the test suite, from a fresh machine.  Installs the Debian
 # packages it needs, builds the extension and its three programs, installs the
-# extension and the client, then runs
-#   1. pg_regress and the TAP tests of the extension, as postgres, on a copy of
-#      the tree that postgres owns (initdb and pg_regress refuse root);
-#   2. the programs' tests (test/nat, test/orchestrator), as root,
-#      in private network namespaces, and the monitoring rules' tests;
-#   3. the namespace cluster's scenarios and the short benchmark, as root.
-# Ends with one line "N passed, N failed" and exits non-zero if anything failed.
-# Set BHA_SKIP="cluster nftables" (space separated section or backend names) to skip
-# sections, or the second pass over the nftables backend.
+# extension and the client, then runs one of two tiers.
+#
+# The CI tier (the default; what .ci/run runs):
+#   check        make check's parts: pg_regress on a temporary instance and the
+#                unit tests (test/unit), as postgres on a copy of the tree
+#   tap          the extension's TAP tests (PostgreSQL::Test::Cluster)
+#   nat          barman_ha_nat's tests, once per NAT backend: they cover each
+#                backend rule by rule, in seconds (those that choose their
+#                backend themselves run once)
+#   orchestrator, monitoring, packages
+#                the programs' and the rules' tests, the Debian packages; the
+#                packages' failover cycle runs on the nftables backend and is
+#                that backend's failover cycle
+#   cluster      every namespace cluster scenario on the iptables backend, the
+#                default nat_backend, the one a configuration gets unless it
+#                says otherwise
+#   smoke        on the nftables backend: the watch (24_watch.t), and the
+#                failover cycle when the packages did not run it
+#   matrix       test/matrix.sh trixie and sid, if it exists: the smoke of
+#                each Debian root of the version matrix
+# The long tier (BHA_LONG=1) adds:
+#   cluster-nftables  the whole cluster matrix on nftables, in place of the smoke
+#   bench        the short failover benchmark (test/bench)
+# Every scenario runs once per tier.  BHA_PREFIX, if set, names the cluster
+# tests' namespaces and data.  BHA_SKIP="packages bench" (space separated
+# section or backend names) skips sections or a backend's runs.
+# Ends with the time of each section and tier, then one line "N passed,
+# N failed"; exits non-zero if anything failed.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "run-all.sh: run as root" >&2; exit 2; }
 passed=0 failed=0
 skip=" ${BHA_SKIP:-} "
+long=${BHA_LONG:-0}
+times=()
+tier_ci=0 tier_long=0
 
-count_prove() {			# add prove's counts from its output file $1
-	local tests fails
-	tests=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$1" | tail -n 1)
-	fails=$(sed -n 's/^Failed \([0-9]*\)\/[0-9]* subtests.*/\1/p' "$1" | awk '{s+=$1} END {print s+0}')
-	tests=${tests:-0}
-	if ! grep -q '^Result: PASS' "$1"; then
-		# a script that died counts as one failure even if it planned nothing
-		[ "$fails" -eq 0 ] && fails=1
-	fi
-	passed=$((passed + tests - fails)); failed=$((failed + fails))
+skipped() { [[ $skip == *" $1 "* ]]; }
+
+# count FILE: adds the counts of every prove and pg_regress summary in FILE.
+# A prove run without "Result: PASS" counts at least one failure (a script that
+# died planned nothing), and so does output with no summary at all.
+count() {
+	local line runs=0 bad=0
+	while read -r line; do
+		if [[ $line =~ ^Files=[0-9]+,\ Tests=([0-9]+), ]]; then
+			passed=$((passed + BASH_REMATCH[1])); runs=$((runs + 1))
+		elif [[ $line =~ ^Failed\ ([0-9]+)/[0-9]+\ subtests ]]; then
+			passed=$((passed - BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[1]))
+			bad=$((bad + BASH_REMATCH[1]))
+		elif [[ $line =~ ^Result:\ (.*) ]]; then
+			[ "${BASH_REMATCH[1]}" = PASS ] || [ "$bad" -gt 0 ] || failed=$((failed + 1))
+			bad=0
+		elif [[ $line =~ All\ ([0-9]+)\ tests\ passed ]]; then
+			passed=$((passed + BASH_REMATCH[1])); runs=$((runs + 1))
+		elif [[ $line =~ ([0-9]+)\ of\ ([0-9]+)\ tests\ failed ]]; then
+			failed=$((failed + BASH_REMATCH[1]))
+			passed=$((passed + BASH_REMATCH[2] - BASH_REMATCH[1])); runs=$((runs + 1))
+		fi
+	done <"$1"
+	[ "$runs" -gt 0 ] || failed=$((failed + 1))
 }
 
-count_regress() {		# add pg_regress's counts from its output file $1
-	local line
-	line=$(grep -E 'All [0-9]+ tests passed|[0-9]+ of [0-9]+ tests failed' "$1" | tail -n 1)
-	if [[ $line =~ All\ ([0-9]+)\ tests ]]; then
-		passed=$((passed + BASH_REMATCH[1]))
-	elif [[ $line =~ ([0-9]+)\ of\ ([0-9]+)\ tests ]]; then
-		failed=$((failed + BASH_REMATCH[1]))
-		passed=$((passed + BASH_REMATCH[2] - BASH_REMATCH[1]))
-	else
-		failed=$((failed + 1))
-	fi
+# timed NAME TIER CMD...: runs CMD, its output teed to $log/NAME.out and
+# counted; its time kept for the summary.
+timed() {
+	local name=$1 tier=$2 t0=$SECONDS dt rc before=$failed
+	shift 2
+	"$@" 2>&1 | tee "$log/$name.out"
+	rc=${PIPESTATUS[0]}
+	count "$log/$name.out"
+	# a non-zero exit is a failure even where the counts saw none
+	[ "$rc" -eq 0 ] || [ "$failed" -gt "$before" ] || failed=$((failed + 1))
+	dt=$((SECONDS - t0))
+	times+=("$(printf '%-22s %5d s  (%s)' "$name" "$dt" "$tier")")
+	if [ "$tier" = ci ]; then tier_ci=$((tier_ci + dt)); else tier_long=$((tier_long + dt)); fi
+}
+
+# suite BACKEND FILE...: prove from / (servers and tools run as postgres or
+# barman, who may not enter the checkout), the NAT backend named for the
+# configurations the tests write.
+suite() {
+	local backend=$1
+	shift
+	(cd / && BHA_NAT_BACKEND=$backend prove -v "$@")
 }
 
 log=$(mktemp -d /tmp/bha-run-all.XXXXXX)
 chmod 755 "$log"
+t0=$SECONDS
 "$top/test/install-deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
 if ! { make -C "$top" -s && make -C "$top" -s backup && make -C "$top" -s install; }; then
 	echo "build failed"; echo "0 passed, 1 failed"; exit 1
 fi
+times+=("$(printf '%-22s %5d s  (%s)' build $((SECONDS - t0)) ci)")
+tier_ci=$((SECONDS - t0))
 
-if [[ $skip != *" extension "* ]]; then
-	# pg_regress and PostgreSQL::Test::Cluster run as postgres in a copy it owns.
+if ! skipped extension; then
+	# make check and the TAP tests run as postgres in a copy it owns (initdb,
+	# pg_ctl and pg_regress refuse root).
 	work=$(mktemp -d /tmp/bha-ext.XXXXXX)
 	cp -a "$top/." "$work/"
 	chown -R postgres: "$work"
-	runuser -u postgres -- make -C "$work" -s installcheck-regress 2>&1 | tee "$log/regress.out"
-	count_regress "$log/regress.out"
+	timed check ci runuser -u postgres -- make -C "$work" -s check
 	[ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
-	runuser -u postgres -- make -C "$work" -s installcheck-tap 2>&1 | tee "$log/tap.out"
-	count_prove "$log/tap.out"
+	timed tap ci runuser -u postgres -- make -C "$work" -s installcheck-tap
 	rm -rf "$work"
 fi
 
-# The NAT program's and the cluster's tests run once per NAT backend: the same
-# files, with BHA_NAT_BACKEND naming the backend their configurations use.
-for section in nat orchestrator client monitoring packages cluster bench; do
-	[[ $skip == *" $section "* ]] && continue
-	ls "$top/test/$section"/*.t >/dev/null 2>&1 || continue
-	case $section in nat|cluster) backends="iptables nftables" ;; *) backends=iptables ;; esac
-	for backend in $backends; do
-		[[ $skip == *" $backend "* ]] && continue
-		# from /: servers and tools run as postgres or barman, who may not enter the checkout
-		(cd / && BHA_NAT_BACKEND=$backend prove -v "$top/test/$section"/*.t) 2>&1 | tee "$log/$section-$backend.out"
-		count_prove "$log/$section-$backend.out"
+files() { ls "$top/test/$1"/*.t 2>/dev/null; }
+
+# The NAT program's tests that do not take their backend from BHA_NAT_BACKEND
+# (08 runs both backends, 09 fuzzes the parsers, 2x are nftables's own) run
+# once, in the first backend's pass.
+nat_once=" 08_migrate.t 09_fuzz.t 20_nft_rules.t 21_nft_tcp.t 22_nft_atomic.t "
+once_done=0
+for b in iptables nftables; do
+	skipped nat || skipped $b && continue
+	set --
+	for f in $(files nat); do
+		[ "$once_done" = 1 ] && [[ $nat_once == *" ${f##*/} "* ]] || set -- "$@" "$f"
 	done
+	timed nat-$b ci suite $b "$@"
+	once_done=1
 done
+for s in orchestrator monitoring; do
+	skipped $s || [ -z "$(files $s)" ] || timed $s ci suite iptables $(files $s)
+done
+# The packages' failover cycle (02_cluster_deb.t runs test/cluster/10_failover_cycle.t
+# on the installed .debs) is the nftables backend's failover cycle.
+cycle_nft=0
+if ! skipped packages && [ -n "$(files packages)" ]; then
+	timed packages ci suite nftables $(files packages)
+	skipped nftables || cycle_nft=1
+fi
+skipped cluster || skipped iptables || timed cluster-iptables ci suite iptables $(files cluster)
+
+# nftables: the smoke in the CI tier, the whole matrix in the long one;
+# 10_failover_cycle.t only if the packages did not run it there.
+if ! skipped cluster && ! skipped nftables; then
+	if [ "$long" = 1 ]; then
+		set -- $(files cluster)
+		name=cluster-nftables tier=long
+	else
+		set -- "$top/test/cluster/10_failover_cycle.t" "$top/test/cluster/24_watch.t"
+		name=smoke-nftables tier=ci
+	fi
+	nft=()
+	for f; do [ "$cycle_nft" = 1 ] && [ "${f##*/}" = 10_failover_cycle.t ] || nft+=("$f"); done
+	timed $name $tier suite nftables "${nft[@]}"
+fi
+
+# The version matrix's smoke, one Debian root each (test/roots.sh makes them).
+if [ -x "$top/test/matrix.sh" ] && ! skipped matrix; then
+	for root in trixie sid; do
+		timed matrix-$root ci "$top/test/matrix.sh" $root
+	done
+fi
+
+if [ "$long" = 1 ] && ! skipped bench && [ -n "$(files bench)" ]; then
+	timed bench long suite iptables $(files bench)
+fi
 
 echo "logs: $log"
+echo "time per section:"
+printf '  %s\n' "${times[@]}"
+echo "tier ci: $((tier_ci / 60)) min $((tier_ci % 60)) s"
+[ "$long" = 1 ] && echo "tier long: $(((tier_ci + tier_long) / 60)) min $(((tier_ci + tier_long) % 60)) s (ci + $tier_long s)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -11,7 +11,7 @@
 set -u
 . "$(dirname "$0")/../../bench/lib_bench.sh"
 [ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP the cluster tests run as root"; exit 0; }
-P=${BHB_PREFIX:-bhbt}
+P=${BHB_PREFIX:-${BHA_PREFIX:-bhb}t}	# bhbt, or BHA_PREFIX's value followed by "t"
 SIDES="ext article working best"
 declare -A PFX=([ext]=${P}e [article]=${P}a [working]=${P}w [best]=${P}b)
 side() { bhb_use "$1" "${PFX[$1]}"; }
