@@ -6,8 +6,8 @@
  *	  from the documented policy, not from the code: each rule says where
  *	  the claimed timeline lies against the recorded one and what must
  *	  come of it, and is expanded over recorded timelines, steps and node
- *	  names into a few thousand cases.  Plain TAP on stdout; built and run
- *	  with the program's own objects by `make -C nat unit`.
+ *	  names into a few thousand cases.  Plain TAP on stdout, linked with the
+ *	  program's own objects (test/unit/Makefile).
  *
  *-------------------------------------------------------------------------
  */
@@ -69,13 +69,6 @@ static const long steps[] = {1, 2, 4, 32, 1000};
 /* recorded node, claimed node: the same name, or another (also one it is a prefix of) */
 static const char *const same_pairs[][2] = {{"db1", "db1"}, {"a", "a"}};
 static const char *const other_pairs[][2] = {{"db2", "db1"}, {"db1", "db10"}};
-
-/* config.c reports through errorf, which is main.c's: not linked here */
-void
-errorf(const char *fmt,...)
-{
-	(void) fmt;
-}
 
 static const char *
 fence_name(enum fence f)
