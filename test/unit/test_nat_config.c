@@ -7,12 +7,22 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "nat.h"
+#define main nat_main
+#include "../../nat/main.c"
+#undef main
 #include "tap.h"
+
+/* expr's value; barman_ha_nat's error line (said at its exit) into the array buf */
+#define with_error(buf, expr) \
+	({ \
+		last_error[0] = '\0'; \
+		__typeof__(expr) err_r_ = (expr); \
+		snprintf((buf), sizeof(buf), last_error[0] ? PROG ": %s\n" : "%s", last_error); \
+		err_r_; \
+	})
 
 #include <arpa/inet.h>
 
-#define PROG "barman_ha_nat: "
 #define BASE "backup_address = 10.213.0.10\n"
 
 /* Texts that parse (after BASE unless they give backup_address). */
@@ -134,7 +144,7 @@ parse(struct nat_config *cfg, const char *text)
 	char		buf[1024];
 
 	snprintf(buf, sizeof(buf), "%s", text);
-	return with_stderr(out, config_parse(cfg, buf, "/etc/n.conf"));
+	return with_error(out, config_parse(cfg, buf, "/etc/n.conf"));
 }
 
 int
@@ -178,7 +188,7 @@ main(void)
 
 		rc = parse(&cfg, bads[i].text);
 		is_int(rc, -1, "refused: %s", shown);
-		snprintf(want, sizeof(want), PROG "/etc/n.conf: %s\n", bads[i].error);
+		snprintf(want, sizeof(want), PROG ": /etc/n.conf: %s\n", bads[i].error);
 		is_str(out, want, "the error line of: %s", shown);
 		is_int(count_lines(out), 1, "one line for: %s", shown);
 	}
@@ -199,13 +209,13 @@ main(void)
 		char		copy[8192];
 
 		snprintf(copy, sizeof(copy), "%s", buf);
-		rc = with_stderr(out, config_parse(&cfg, copy, "/etc/n.conf"));
+		rc = with_error(out, config_parse(&cfg, copy, "/etc/n.conf"));
 		ok(rc == 0 && cfg.nnodes == NAT_MAX_NODES, "%d nodes accepted", NAT_MAX_NODES);
 		sprintf(buf + strlen(buf), "node.extra = 10.213.2.1:5432\n");
 		snprintf(copy, sizeof(copy), "%s", buf);
-		rc = with_stderr(out, config_parse(&cfg, copy, "/etc/n.conf"));
+		rc = with_error(out, config_parse(&cfg, copy, "/etc/n.conf"));
 		is_int(rc, -1, "node %d refused", NAT_MAX_NODES + 1);
-		snprintf(want, sizeof(want), PROG "/etc/n.conf: line %d: invalid value for \"node.extra\"\n",
+		snprintf(want, sizeof(want), PROG ": /etc/n.conf: line %d: invalid value for \"node.extra\"\n",
 				 NAT_MAX_NODES + 2);
 		is_str(out, want, "node %d: its line", NAT_MAX_NODES + 1);
 	}

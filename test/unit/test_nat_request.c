@@ -12,6 +12,15 @@
 #undef main
 #include "tap.h"
 
+/* expr's value; barman_ha_nat's error line (said at its exit) into the array buf */
+#define with_error(buf, expr) \
+	({ \
+		last_error[0] = '\0'; \
+		__typeof__(expr) err_r_ = (expr); \
+		snprintf((buf), sizeof(buf), last_error[0] ? PROG ": %s\n" : "%s", last_error); \
+		err_r_; \
+	})
+
 /* Command lines after the program's name, split at spaces. */
 static const struct
 {
@@ -79,7 +88,7 @@ request(const char *args, struct request *rq, char *store, size_t len)
 	snprintf(store, len, "%s", args);
 	for (char *w = strtok(store, " "); w && argc < 15; w = strtok(NULL, " "))
 		argv[argc++] = w;
-	return with_stderr(out, parse_request(argc, argv, rq));
+	return with_error(out, parse_request(argc, argv, rq));
 }
 
 int
@@ -116,7 +125,7 @@ main(void)
 	/* a word longer than 255 bytes, whichever */
 	memset(store, 'a', 256);
 	store[256] = '\0';
-	rc = with_stderr(out, parse_request(3, argv, &rq));
+	rc = with_error(out, parse_request(3, argv, &rq));
 	ok(rc == -1 && strcmp(out, PROG ": argument 2 is longer than 255 bytes\n") == 0,
 	   "an argument of 256 bytes is refused");
 

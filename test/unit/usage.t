@@ -83,8 +83,8 @@ refused 2 "$c expected promote NODE TIMELINE, status, connect or disconnect (see
 	"client: no verb" "$CLIENT"
 refused 2 "$c expected promote NODE TIMELINE, status, connect or disconnect (see barman_ha_client --help)" \
 	"client: an unknown verb" "$CLIENT" frob
-refused 2 "$c invalid argument: names and numbers only" "client: a node name starting with '-'" \
+refused 2 "$c promote needs a node name and a timeline from 1 to 2147483647" "client: a node name starting with '-'" \
 	"$CLIENT" promote -db1 2
-refused 2 "$c invalid argument: names and numbers only" "client: a shell metacharacter" \
+refused 2 "$c promote needs a node name and a timeline from 1 to 2147483647" "client: a shell metacharacter" \
 	"$CLIENT" promote 'db1;id' 2
 done_testing
