@@ -162,7 +162,9 @@ typedef struct SlotInfo
 	bool		exists;
 	bool		active;
 	XLogRecPtr	restart_lsn;
-	XLogRecPtr	invalidated_at; /* set once PostgreSQL invalidated the slot */
+	/* why PostgreSQL invalidated it, as pg_replication_slots names it; NULL if valid */
+	const char *invalidation_reason;
+	XLogRecPtr	invalidated_at; /* where it lost WAL, known before 16 only */
 } SlotInfo;
 
 /* wal_status and safe_wal_size of a slot, and the position they count from */

@@ -185,13 +185,16 @@ ok($got, 'metric: barman_ha_slot_invalidations_total 1');
 is(metric($after, 'barman_ha_slot_wal_lost'), '0', 'metric: no longer lost');
 $server_log = slurp_file($standby->logfile, $log_offset);
 like($server_log,
-	qr/WARNING:  barman_ha: this standby's copy of replication slot "barman" has been invalidated/,
-	'log: WARNING that the copy was invalidated');
+	qr/WARNING:  barman_ha: this standby's copy of replication slot "barman" has been invalidated \(wal_removed\)/,
+	'log: WARNING that the copy was invalidated, and why');
+# Before 16 PostgreSQL kept where the slot lost WAL; from 16 on, only why.
 like(
 	$standby->safe_psql('postgres',
 		"SELECT detail FROM barman_ha_events() WHERE event = 'slot_invalidated'"),
-	qr/lost WAL from [0-9A-F]+\/[0-9A-F]+ \(max_slot_wal_keep_size 64 MB\)/,
-	'event detail says from where and the limit');
+	$standby->pg_version >= 16
+	? qr/lost WAL \(wal_removed, max_slot_wal_keep_size 64 MB\)/
+	: qr/lost WAL from [0-9A-F]+\/[0-9A-F]+ \(max_slot_wal_keep_size 64 MB\)/,
+	'event detail says what was lost and the limit');
 reconcile();
 $standby->safe_psql('postgres', 'SELECT pg_sleep(0.5)');
 is(event_count('slot_invalidated'), '1', 'standby: slot_invalidated said once');
