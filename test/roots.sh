@@ -8,7 +8,8 @@
 #   roots.sh path NAME        prints the cached root's path (fails if absent)
 #   roots.sh run NAME CMD...  runs CMD as root inside the root NAME
 #
-# NAME is trixie (Debian 13, PostgreSQL 17) or sid (unstable, PostgreSQL 18).
+# NAME is trixie (Debian 13, PostgreSQL 17), sid (unstable, PostgreSQL 18) or
+# bookworm (Debian 12, PostgreSQL 15: this machine's release, untouched).
 # Roots are debootstrap --variant=minbase, cached under $BHA_ROOTS_DIR (default
 # /var/cache/bha-roots).  A root is complete when its stamp file, written last,
 # lists the same suite and packages as this script; anything else is made anew.
@@ -23,16 +24,17 @@ set -eu
 roots_dir=${BHA_ROOTS_DIR:-/var/cache/bha-roots}
 
 usage() {
-	echo "usage: roots.sh make|path NAME | run NAME CMD... (NAME: trixie, sid)" >&2
+	echo "usage: roots.sh make|path NAME | run NAME CMD... (NAME: bookworm, trixie, sid)" >&2
 	exit 2
 }
 
 # suite and PostgreSQL major of a root's name
 root_suite() {
 	case $1 in
+	bookworm) echo "bookworm 15" ;;
 	trixie) echo "trixie 17" ;;
 	sid) echo "sid 18" ;;
-	*) echo "roots.sh: unknown root '$1' (trixie, sid)" >&2; exit 2 ;;
+	*) echo "roots.sh: unknown root '$1' (bookworm, trixie, sid)" >&2; exit 2 ;;
 	esac
 }
 
