@@ -122,6 +122,8 @@ run_in_root() {
 		/bin/sh -c '
 		set -e
 		r=$1; shift
+		# "/" must be a mount point inside (ip netns exec makes it a slave)
+		mount --bind "$r" "$r"
 		mount -t proc proc "$r/proc"
 		mount -t sysfs -o ro sysfs "$r/sys"
 		mount --rbind /dev "$r/dev"
