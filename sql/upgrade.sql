@@ -1,6 +1,6 @@
--- The SQL API's versions: 1.0 installed and its status called with the 1.1
--- library, updated in place, and a fresh 1.1 with the same objects as the
--- updated one.
+-- The SQL API's versions: 1.0 installed and its status called with the new
+-- library, updated in place to 1.1 and called again, updated to the default
+-- version, and a fresh install of it with the same objects as the updated one.
 
 -- every member of the extension, with what makes it what it is; the view's
 -- row type and its array type, members on PostgreSQL 17 and 18 but not on 15,
@@ -38,16 +38,25 @@ SELECT count(*) AS columns FROM pg_attribute
  WHERE attrelid = 'barman_ha'::regclass AND attnum > 0;
 SELECT role, route_state FROM barman_ha;
 
-ALTER EXTENSION repmgr_barman_ha UPDATE;
+ALTER EXTENSION repmgr_barman_ha UPDATE TO '1.1';
 SELECT extversion FROM pg_extension WHERE extname = 'repmgr_barman_ha';
 
--- the new columns, in the function and in the view
+-- 1.1's columns, in the function and in the view
 SELECT role, wal_status, safe_wal_size, slot_invalidations, last_success_age,
        helper_failures, fenced
   FROM barman_ha_status();
 SELECT count(*) AS columns FROM pg_attribute
  WHERE attrelid = 'barman_ha'::regclass AND attnum > 0;
 SELECT role, wal_status, fenced FROM barman_ha;
+
+ALTER EXTENSION repmgr_barman_ha UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'repmgr_barman_ha';
+
+-- 1.2's column: the slot was never invalidated here
+SELECT slot_invalidations, slot_invalidation_reason FROM barman_ha_status();
+SELECT count(*) AS columns FROM pg_attribute
+ WHERE attrelid = 'barman_ha'::regclass AND attnum > 0;
+SELECT slot_invalidation_reason FROM barman_ha;
 
 -- permissions as 1.0 had them, on the new function and view
 CREATE ROLE regress_barman_ha_nobody;

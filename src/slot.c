@@ -478,6 +478,7 @@ typedef struct SlotWalLook
 	bool		in_recovery;
 	SlotInfo	info;
 	SlotWal		wal;
+	const char *lost_reason;	/* why wal_status is lost, or NULL */
 	long long	retained_mb;	/* WAL the slot retains */
 } SlotWalLook;
 
@@ -504,17 +505,18 @@ report_slot_wal(const SlotWalLook *look, const char *event, int sqlerrcode,
 }
 
 /*
- * Say that PostgreSQL invalidated the slot, and why.  Before 16 the position
- * from which WAL was lost is known; from 16 on the cause is.
+ * Say that the slot lost its WAL, and why.  Before 16 PostgreSQL keeps the
+ * position from which WAL was lost; from 16 on, the cause.
  */
 static void
 report_invalidation(const SlotWalLook *look)
 {
-	const char *reason = look->info.invalidation_reason;
+	const char *reason = look->lost_reason;
 	const char *event_text;
 	const char *log_detail;
 
-	if (!XLogRecPtrIsInvalid(look->info.invalidated_at))
+	if (look->info.invalidation_reason != NULL &&
+		!XLogRecPtrIsInvalid(look->info.invalidated_at))
 	{
 		event_text = psprintf("lost WAL from %X/%X (max_slot_wal_keep_size %d MB)",
 							  LSN_FORMAT_ARGS(look->info.invalidated_at),
@@ -568,6 +570,11 @@ barman_ha_check_slot_wal(const char *name)
 	look.copy = look.in_recovery ? "this standby's copy of " : "";
 	look.info = barman_ha_slot_info(name);
 	look.wal = barman_ha_slot_wal(&look.info, look.in_recovery);
+	/* WAL already removed is lost even before PostgreSQL marks the slot */
+	look.lost_reason = NULL;
+	if (look.wal.status == SLOT_WAL_LOST)
+		look.lost_reason = look.info.invalidation_reason ?
+			look.info.invalidation_reason : "wal_removed";
 	if (!XLogRecPtrIsInvalid(look.info.restart_lsn) &&
 		look.wal.current > look.info.restart_lsn)
 		retained = (int64) (look.wal.current - look.info.restart_lsn);
@@ -582,7 +589,11 @@ barman_ha_check_slot_wal(const char *name)
 	barman_ha_state->slot_wal_seen = look.wal.status;
 	barman_ha_state->slot_near_limit = near;
 	if (look.wal.status == SLOT_WAL_LOST && seen != SLOT_WAL_LOST)
+	{
 		barman_ha_state->slot_invalidations++;
+		strlcpy(barman_ha_state->slot_invalidation_reason, look.lost_reason,
+				sizeof(barman_ha_state->slot_invalidation_reason));
+	}
 	LWLockRelease(barman_ha_state->lock);
 
 	if (look.wal.status == SLOT_WAL_LOST && seen != SLOT_WAL_LOST)

@@ -1,9 +1,9 @@
 # 005_slot_wal_status.pl: a standby's copy of the barman slot driven past a
 # small max_slot_wal_keep_size while Barman is away, and how that shows:
-# barman_ha_status() (wal_status, safe_wal_size, slot_invalidations), the
-# events, the WARNINGs in the log (each once per transition), the exporter's
-# metrics, and the alerts of monitoring/alerts.yml fed with the scraped
-# values (promtool test rules).
+# barman_ha_status() (wal_status, safe_wal_size, slot_invalidations and
+# slot_invalidation_reason), the events, the WARNINGs in the log (each once
+# per transition), the exporter's metrics, and the alerts of
+# monitoring/alerts.yml fed with the scraped values (promtool test rules).
 #
 # The standby's worker waits an hour between passes: each pass here is asked
 # for with barman_ha_reconcile(), so what status shows live between passes
@@ -176,8 +176,9 @@ $log_offset = -s $standby->logfile;
 reconcile();
 ok(wait_event('slot_invalidated', 1), 'standby: event slot_invalidated');
 ok(wait_event('slot_repaired', 1), 'standby: then the copy is reserved anew (slot_repaired)');
-is(status("slot_invalidations || ' ' || wal_status"), '1 reserved',
-	'standby: status counts the invalidation, the copy reserves WAL again');
+is(status("slot_invalidations || ' ' || wal_status || ' ' || slot_invalidation_reason"),
+	'1 reserved wal_removed',
+	'standby: status counts the invalidation and says why, the copy reserves WAL again');
 my $after;
 ($after, $got) = wait_for_metric($port,
 	sub { (metric($_[0], 'barman_ha_slot_invalidations_total', role => 'standby') // '') eq '1' }, 10);

@@ -84,8 +84,9 @@ like(
 is(slot("coalesce(invalidation_reason, 'valid') || ' ' || wal_status"),
 	'valid reserved', 'pg_replication_slots: valid and reserved again');
 is( $primary->safe_psql('postgres',
-		"SELECT wal_status || ' ' || slot_invalidations FROM barman_ha_status()"),
-	'reserved 1', 'status: reserved, one invalidation counted');
+		"SELECT wal_status || ' ' || slot_invalidations || ' ' || slot_invalidation_reason FROM barman_ha_status()"
+	),
+	'reserved 1 idle_timeout', 'status: reserved, one invalidation counted, and why');
 ($ok, $stderr) = receivewal();
 ok($ok, 'Barman streams from the slot again') or diag $stderr;
 
