@@ -25,6 +25,7 @@ else
 	trap 'rm -rf --one-file-system "$work"' EXIT
 fi
 if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+	# shellcheck disable=SC2016	# expanded by the inner shell
 	git -C "$top" ls-files -z -co --exclude-standard |
 		(cd "$top" && xargs -0 sh -c 'for f; do [ ! -e "$f" ] || cp -a --parents "$f" "$0"; done' "$work")
 else
@@ -33,6 +34,7 @@ fi
 chmod 755 "$work"
 
 # Everything below runs inside the root; $1 is the copy's path there.
+# shellcheck disable=SC2016
 "$top/test/roots.sh" run "$name" /bin/bash -c '
 	set -u
 	cd "$1" || exit 1

@@ -118,6 +118,7 @@ run_in_root() {
 	for v in $(compgen -v | grep -E '^(BHA_[A-Z0-9_]+|CI)$' || true); do
 		envs+=("$v=${!v}")
 	done
+	# shellcheck disable=SC2016	# expanded by the inner shell
 	exec unshare --mount --propagation private --pid --fork --kill-child -- \
 		/bin/sh -c '
 		set -e
