@@ -15,10 +15,15 @@
 # lists the same suite and packages as this script; anything else is made anew.
 # The Debian mirror is the one this machine's apt sources name.
 #
-# "run" gives the command a private mount and PID namespace: /proc, /sys, /dev,
-# /dev/shm, /tmp and /run are mounted in it and vanish with it, and every
-# process left in the root (a server a test forgot) ends with the command.
-# The network namespace is the caller's.
+# "run" gives the command a private mount and PID namespace over a private
+# copy of the root: an overlay whose writes (a make install, a test's data)
+# go to $BHA_ROOTS_DIR/.run.XXXXXX and are removed at the end, so runs at the
+# same time do not see each other's installs and the cached root stays as
+# made.  /proc, /sys, /dev, /dev/shm, /tmp and /run are mounted in it and
+# vanish with it, and every process left in the root (a server a test forgot)
+# ends with the command.  BHA_ROOT_BIND, absolute paths separated by spaces,
+# are bind-mounted at the same paths inside: what the command leaves there
+# stays.  The network namespace is the caller's.
 set -eu
 
 roots_dir=${BHA_ROOTS_DIR:-/var/cache/bha-roots}
@@ -118,13 +123,22 @@ run_in_root() {
 	for v in $(compgen -v | grep -E '^(BHA_[A-Z0-9_]+|CI)$' || true); do
 		envs+=("$v=${!v}")
 	done
+	run_layer=$(mktemp -d "$roots_dir/.run.XXXXXX")	# global: the EXIT trap removes it
+	trap 'rm -rf --one-file-system "$run_layer"' EXIT
+	mkdir "$run_layer/upper" "$run_layer/work" "$run_layer/root"
 	# shellcheck disable=SC2016	# expanded by the inner shell
-	exec unshare --mount --propagation private --pid --fork --kill-child -- \
+	unshare --mount --propagation private --pid --fork --kill-child -- \
 		/bin/sh -c '
 		set -e
-		r=$1; shift
-		# "/" must be a mount point inside (ip netns exec makes it a slave)
-		mount --bind "$r" "$r"
+		lower=$1 layer=$2 binds=$3; shift 3
+		r=$layer/root
+		# also makes "/" inside a mount point, as ip netns exec needs
+		mount -t overlay overlay \
+			-o "lowerdir=$lower,upperdir=$layer/upper,workdir=$layer/work" "$r"
+		for d in $binds; do
+			mkdir -p "$r$d"
+			mount --bind "$d" "$r$d"
+		done
 		mount -t proc proc "$r/proc"
 		mount -t sysfs -o ro sysfs "$r/sys"
 		mount --rbind /dev "$r/dev"
@@ -132,7 +146,7 @@ run_in_root() {
 		mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
 		mount -t tmpfs -o mode=0755 tmpfs "$r/run"
 		exec chroot "$r" /usr/bin/env -i "$@"
-	' roots.sh "$root" "${envs[@]}" "$@"
+	' roots.sh "$root" "$run_layer" "${BHA_ROOT_BIND:-}" "${envs[@]}" "$@"
 }
 
 [ $# -ge 2 ] || usage
@@ -144,7 +158,7 @@ path) [ $# -eq 0 ] || usage; root_path "$name" ;;
 run)
 	[ $# -ge 1 ] || usage
 	[ "$(id -u)" -eq 0 ] || { echo "roots.sh: run as root" >&2; exit 2; }
-	run_in_root "$(root_path "$name")" "$@"
+	run_in_root "$(root_path "$name")" "$@" || exit
 	;;
 *) usage ;;
 esac
