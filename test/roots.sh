@@ -116,7 +116,7 @@ root_path() {
 
 # The environment inside is a clean one, plus the BHA_* and CI variables.
 run_in_root() {
-	local root=$1 v
+	local root=$1 rc v
 	shift
 	local -a envs=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 		HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}")
@@ -146,7 +146,17 @@ run_in_root() {
 		mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
 		mount -t tmpfs -o mode=0755 tmpfs "$r/run"
 		exec chroot "$r" /usr/bin/env -i "$@"
-	' roots.sh "$root" "$run_layer" "${BHA_ROOT_BIND:-}" "${envs[@]}" "$@"
+	' roots.sh "$root" "$run_layer" "${BHA_ROOT_BIND:-}" "${envs[@]}" "$@" <&0 &
+	# A signal (timeout's TERM) ends the run before the overlay is removed:
+	# the command is PID 1 of its namespace, which ignores TERM, so unshare
+	# is killed, and kills it and with it everything in the namespace.
+	run_pid=$!
+	trap 'kill -KILL "$run_pid" 2>/dev/null' INT TERM HUP
+	while :; do
+		wait "$run_pid" 2>/dev/null && rc=0 || rc=$?
+		kill -0 "$run_pid" 2>/dev/null || break
+	done
+	return "$rc"
 }
 
 [ $# -ge 2 ] || usage
