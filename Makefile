@@ -32,7 +32,7 @@ OBJS = \
 	src/reconcile_standby.o \
 	src/standby_upstream.o \
 	src/sql_api.o
-DATA = repmgr_barman_ha--1.0.sql repmgr_barman_ha--1.0--1.1.sql
+DATA = repmgr_barman_ha--1.0.sql repmgr_barman_ha--1.0--1.1.sql repmgr_barman_ha--1.1--1.2.sql
 PGFILEDESC = "repmgr_barman_ha - keeps Barman and client routing on the primary"
 
 REGRESS = status guc permissions upgrade

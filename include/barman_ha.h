@@ -118,6 +118,7 @@ typedef struct BarmanHaState
 	TimestampTz last_success_at;	/* last helper call that succeeded, or 0 */
 	uint64		helper_failures;	/* failed helper calls since server start */
 	uint64		slot_invalidations; /* times the slot was found lost */
+	char		slot_invalidation_reason[NAMEDATALEN];	/* why, the last time */
 	SlotWalStatus slot_wal_seen;	/* wal_status at the workers' last look */
 	bool		slot_near_limit;	/* slot over BARMAN_HA_SLOT_WARN_PERCENT of
 									 * max_slot_wal_keep_size at that look */
@@ -162,7 +163,9 @@ typedef struct SlotInfo
 	bool		exists;
 	bool		active;
 	XLogRecPtr	restart_lsn;
-	XLogRecPtr	invalidated_at; /* set once PostgreSQL invalidated the slot */
+	/* why PostgreSQL invalidated it, as pg_replication_slots names it; NULL if valid */
+	const char *invalidation_reason;
+	XLogRecPtr	invalidated_at; /* where it lost WAL, known before 16 only */
 } SlotInfo;
 
 /* wal_status and safe_wal_size of a slot, and the position they count from */

@@ -28,6 +28,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -202,7 +203,11 @@ read_stream(HelperStream *stream, HelperResult *result)
 static bool
 wait_for_output(HelperStream *streams, TimestampTz deadline, HelperResult *result)
 {
+#if PG_VERSION_NUM >= 170000
+	WaitEventSet *set = CreateWaitEventSet(CurrentResourceOwner, HELPER_WAIT_EVENTS);
+#else
 	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, HELPER_WAIT_EVENTS);
+#endif
 	WaitEvent	events[HELPER_WAIT_EVENTS];
 	int			nevents;
 	bool		going_on = true;

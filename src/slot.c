@@ -37,10 +37,38 @@
 #define SLOT_CATCH_UP_HINT \
 	"Make Barman catch up (\"barman check\", \"barman receive-wal\") or raise max_slot_wal_keep_size."
 
+/*
+ * The name pg_replication_slots gives an invalidation's cause (17's
+ * invalidation_reason); 16 has the causes without the column.  Only
+ * wal_removed and (18) idle_timeout happen to a physical slot.
+ */
+#if PG_VERSION_NUM >= 160000
+static const char *
+invalidation_cause_name(ReplicationSlotInvalidationCause cause)
+{
+	switch (cause)
+	{
+		case RS_INVAL_NONE:
+			return NULL;
+		case RS_INVAL_WAL_REMOVED:
+			return "wal_removed";
+		case RS_INVAL_HORIZON:
+			return "rows_removed";
+		case RS_INVAL_WAL_LEVEL:
+			return "wal_level_insufficient";
+#if PG_VERSION_NUM >= 180000
+		case RS_INVAL_IDLE_TIMEOUT:
+			return "idle_timeout";
+#endif
+	}
+	return "unknown";
+}
+#endif
+
 SlotInfo
 barman_ha_slot_info(const char *name)
 {
-	SlotInfo	info = {false, false, InvalidXLogRecPtr, InvalidXLogRecPtr};
+	SlotInfo	info = {false, false, InvalidXLogRecPtr, NULL, InvalidXLogRecPtr};
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	for (int i = 0; i < max_replication_slots; i++)
@@ -53,7 +81,15 @@ barman_ha_slot_info(const char *name)
 		info.exists = true;
 		info.active = s->active_pid != 0;
 		info.restart_lsn = s->data.restart_lsn;
+#if PG_VERSION_NUM >= 160000
+		info.invalidation_reason = invalidation_cause_name(s->data.invalidated);
+#else
+		/* before 16 only lost WAL invalidates, and reserving WAL anew undoes it */
 		info.invalidated_at = s->data.invalidated_at;
+		if (XLogRecPtrIsInvalid(info.restart_lsn) &&
+			!XLogRecPtrIsInvalid(info.invalidated_at))
+			info.invalidation_reason = "wal_removed";
+#endif
 		SpinLockRelease(&s->mutex);
 		break;
 	}
@@ -96,6 +132,20 @@ try_slot_operation(SlotOperation operation, const char *name, XLogRecPtr lsn)
 }
 
 /*
+ * Acquire the named slot without waiting.  18 asks whether an invalidated
+ * slot is an error.
+ */
+static void
+acquire_slot(const char *name, bool error_if_invalid)
+{
+#if PG_VERSION_NUM >= 180000
+	ReplicationSlotAcquire(name, true, error_if_invalid);
+#else
+	ReplicationSlotAcquire(name, true);
+#endif
+}
+
+/*
  * Create a slot with WAL reserved.  It is created ephemeral and made
  * persistent only once its WAL is reserved, so a failure in between leaves
  * nothing behind.
@@ -104,17 +154,33 @@ static void
 create_slot(const char *name, XLogRecPtr unused)
 {
 	CheckSlotRequirements();
+#if PG_VERSION_NUM >= 170000
+	/* a plain physical slot: not a failover slot, not synced from a primary */
+	ReplicationSlotCreate(name, false, RS_EPHEMERAL, false, false, false);
+#else
 	ReplicationSlotCreate(name, false, RS_EPHEMERAL, false);
+#endif
 	ReplicationSlotReserveWal();
 	ReplicationSlotPersist();
 	ReplicationSlotRelease();
 }
 
-/* Reserve WAL for a slot that has none (or lost it to invalidation). */
+/*
+ * Reserve WAL for a slot that has none, or lost it to invalidation.  From
+ * 16 on a slot stays invalidated until its cause is cleared, whatever WAL it
+ * reserves (pg_replication_slots says "lost"; 18's walsender refuses it), and
+ * an idle_timeout one (18) still has its restart_lsn: both are reset first.
+ */
 static void
 repair_slot(const char *name, XLogRecPtr unused)
 {
-	ReplicationSlotAcquire(name, true);
+	acquire_slot(name, false);
+#if PG_VERSION_NUM >= 160000
+	SpinLockAcquire(&MyReplicationSlot->mutex);
+	MyReplicationSlot->data.invalidated = RS_INVAL_NONE;
+	MyReplicationSlot->data.restart_lsn = InvalidXLogRecPtr;
+	SpinLockRelease(&MyReplicationSlot->mutex);
+#endif
 	ReplicationSlotReserveWal();
 	ReplicationSlotMarkDirty();
 	ReplicationSlotSave();
@@ -138,7 +204,8 @@ advance_slot(const char *name, XLogRecPtr target)
 {
 	bool		moved = false;
 
-	ReplicationSlotAcquire(name, true);
+	/* an invalidated slot is repaired first (barman_ha_ensure_slot) */
+	acquire_slot(name, true);
 	SpinLockAcquire(&MyReplicationSlot->mutex);
 	if (MyReplicationSlot->data.restart_lsn < target)
 	{
@@ -183,7 +250,8 @@ barman_ha_ensure_slot(const char *name)
 	bool		create = !info.exists;
 	ErrorData  *error;
 
-	if (info.exists && !XLogRecPtrIsInvalid(info.restart_lsn))
+	if (info.exists && !XLogRecPtrIsInvalid(info.restart_lsn) &&
+		info.invalidation_reason == NULL)
 		return true;
 
 	error = try_slot_operation(create ? create_slot : repair_slot, name,
@@ -348,13 +416,14 @@ barman_ha_slot_wal(const SlotInfo *info, bool in_recovery)
 	else
 		wal.current = GetXLogWriteRecPtr();
 
-	if (XLogRecPtrIsInvalid(info->restart_lsn))
+	/* as pg_replication_slots: an invalidated slot is "lost", whatever its restart_lsn */
+	if (info->invalidation_reason != NULL)
 	{
-		/* invalidated: PostgreSQL moved restart_lsn to invalidated_at */
-		if (!XLogRecPtrIsInvalid(info->invalidated_at))
-			wal.status = SLOT_WAL_LOST;
+		wal.status = SLOT_WAL_LOST;
 		return wal;
 	}
+	if (XLogRecPtrIsInvalid(info->restart_lsn))
+		return wal;
 
 	if (in_recovery)
 		wal.status = standby_wal_availability(info->restart_lsn, wal.current);
@@ -409,6 +478,7 @@ typedef struct SlotWalLook
 	bool		in_recovery;
 	SlotInfo	info;
 	SlotWal		wal;
+	const char *lost_reason;	/* why wal_status is lost, or NULL */
 	long long	retained_mb;	/* WAL the slot retains */
 } SlotWalLook;
 
@@ -435,6 +505,49 @@ report_slot_wal(const SlotWalLook *look, const char *event, int sqlerrcode,
 }
 
 /*
+ * Say that the slot lost its WAL, and why.  Before 16 PostgreSQL keeps the
+ * position from which WAL was lost; from 16 on, the cause.
+ */
+static void
+report_invalidation(const SlotWalLook *look)
+{
+	const char *reason = look->lost_reason;
+	const char *event_text;
+	const char *log_detail;
+
+	if (look->info.invalidation_reason != NULL &&
+		!XLogRecPtrIsInvalid(look->info.invalidated_at))
+	{
+		event_text = psprintf("lost WAL from %X/%X (max_slot_wal_keep_size %d MB)",
+							  LSN_FORMAT_ARGS(look->info.invalidated_at),
+							  max_slot_wal_keep_size_mb);
+		log_detail = psprintf("The slot retained more WAL than max_slot_wal_keep_size (%d MB) allows; WAL from %X/%X on was removed before Barman received it.",
+							  max_slot_wal_keep_size_mb,
+							  LSN_FORMAT_ARGS(look->info.invalidated_at));
+	}
+	else if (strcmp(reason, "wal_removed") == 0)
+	{
+		event_text = psprintf("lost WAL (wal_removed, max_slot_wal_keep_size %d MB)",
+							  max_slot_wal_keep_size_mb);
+		log_detail = psprintf("The slot retained more WAL than max_slot_wal_keep_size (%d MB) allows; WAL it kept was removed before Barman received it.",
+							  max_slot_wal_keep_size_mb);
+	}
+	else if (strcmp(reason, "idle_timeout") == 0)
+	{
+		event_text = "was invalidated (idle_timeout)";
+		log_detail = "The slot was inactive longer than idle_replication_slot_timeout; WAL it kept may be removed before Barman receives it.";
+	}
+	else
+	{
+		event_text = psprintf("was invalidated (%s)", reason);
+		log_detail = NULL;
+	}
+	report_slot_wal(look, "slot_invalidated", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+					event_text, psprintf("has been invalidated (%s)", reason), log_detail,
+					"The slot is reserved anew, but Barman's archive now has a gap: check \"barman check\", reset receive-wal and take a new base backup.");
+}
+
+/*
  * Look at the slot's WAL at the start of a pass, before the slot is
  * repaired: an invalidated slot is repaired within the same pass, so this
  * is where its loss is seen.  Each change is said once (an event, and a
@@ -457,6 +570,11 @@ barman_ha_check_slot_wal(const char *name)
 	look.copy = look.in_recovery ? "this standby's copy of " : "";
 	look.info = barman_ha_slot_info(name);
 	look.wal = barman_ha_slot_wal(&look.info, look.in_recovery);
+	/* WAL already removed is lost even before PostgreSQL marks the slot */
+	look.lost_reason = NULL;
+	if (look.wal.status == SLOT_WAL_LOST)
+		look.lost_reason = look.info.invalidation_reason ?
+			look.info.invalidation_reason : "wal_removed";
 	if (!XLogRecPtrIsInvalid(look.info.restart_lsn) &&
 		look.wal.current > look.info.restart_lsn)
 		retained = (int64) (look.wal.current - look.info.restart_lsn);
@@ -471,19 +589,15 @@ barman_ha_check_slot_wal(const char *name)
 	barman_ha_state->slot_wal_seen = look.wal.status;
 	barman_ha_state->slot_near_limit = near;
 	if (look.wal.status == SLOT_WAL_LOST && seen != SLOT_WAL_LOST)
+	{
 		barman_ha_state->slot_invalidations++;
+		strlcpy(barman_ha_state->slot_invalidation_reason, look.lost_reason,
+				sizeof(barman_ha_state->slot_invalidation_reason));
+	}
 	LWLockRelease(barman_ha_state->lock);
 
 	if (look.wal.status == SLOT_WAL_LOST && seen != SLOT_WAL_LOST)
-		report_slot_wal(&look, "slot_invalidated", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-						psprintf("lost WAL from %X/%X (max_slot_wal_keep_size %d MB)",
-								 LSN_FORMAT_ARGS(look.info.invalidated_at),
-								 max_slot_wal_keep_size_mb),
-						"has been invalidated",
-						psprintf("The slot retained more WAL than max_slot_wal_keep_size (%d MB) allows; WAL from %X/%X on was removed before Barman received it.",
-								 max_slot_wal_keep_size_mb,
-								 LSN_FORMAT_ARGS(look.info.invalidated_at)),
-						"The slot is reserved anew, but Barman's archive now has a gap: check \"barman check\", reset receive-wal and take a new base backup.");
+		report_invalidation(&look);
 	else if (look.wal.status == SLOT_WAL_UNRESERVED && seen != SLOT_WAL_UNRESERVED)
 		report_slot_wal(&look, "slot_unreserved", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 						psprintf("retains %lld MB, over max_slot_wal_keep_size (%d MB)",

@@ -10,7 +10,8 @@
  * barman_ha_status() has one C symbol per version of its SQL declaration
  * (as pg_stat_statements does): a server whose extension is still at 1.0
  * after the library was upgraded gets the 16 columns 1.0 declares, 1.1
- * gets them and the columns it added.  Columns are only ever appended.
+ * and 1.2 get them and the columns each added.  Columns are only ever
+ * appended.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,6 +29,7 @@
 
 PG_FUNCTION_INFO_V1(barman_ha_status);
 PG_FUNCTION_INFO_V1(barman_ha_status_1_1);
+PG_FUNCTION_INFO_V1(barman_ha_status_1_2);
 PG_FUNCTION_INFO_V1(barman_ha_events);
 PG_FUNCTION_INFO_V1(barman_ha_reconcile);
 
@@ -35,12 +37,14 @@ PG_FUNCTION_INFO_V1(barman_ha_reconcile);
 typedef enum StatusVersion
 {
 	STATUS_V1_0,
-	STATUS_V1_1
+	STATUS_V1_1,
+	STATUS_V1_2
 } StatusVersion;
 
 #define STATUS_COLS_V1_0 16
 #define STATUS_COLS_V1_1 22
-#define STATUS_COLS STATUS_COLS_V1_1
+#define STATUS_COLS_V1_2 23
+#define STATUS_COLS STATUS_COLS_V1_2
 #define EVENTS_COLS 5
 
 /* One row of barman_ha_status() as it is filled, column after column. */
@@ -87,6 +91,7 @@ typedef struct WorkerReport
 	TimestampTz last_success_at;
 	uint64		helper_failures;
 	uint64		slot_invalidations;
+	char		slot_invalidation_reason[NAMEDATALEN];
 } WorkerReport;
 
 static WorkerReport
@@ -105,6 +110,8 @@ read_worker_report(void)
 	report.last_success_at = barman_ha_state->last_success_at;
 	report.helper_failures = barman_ha_state->helper_failures;
 	report.slot_invalidations = barman_ha_state->slot_invalidations;
+	strlcpy(report.slot_invalidation_reason, barman_ha_state->slot_invalidation_reason,
+			sizeof(report.slot_invalidation_reason));
 	LWLockRelease(barman_ha_state->lock);
 	return report;
 }
@@ -204,6 +211,19 @@ put_columns_1_1(StatusRow *row, bool in_recovery, const SlotInfo *slot,
 	put_value(row, BoolGetDatum(report->route_state == ROUTE_FENCED));
 }
 
+/* The column 1.2 added: why the slot was invalidated the last time. */
+static void
+put_columns_1_2(StatusRow *row, const WorkerReport *report)
+{
+	put_text(row, report->slot_invalidation_reason);
+}
+
+static const int status_cols[] = {
+	[STATUS_V1_0] = STATUS_COLS_V1_0,
+	[STATUS_V1_1] = STATUS_COLS_V1_1,
+	[STATUS_V1_2] = STATUS_COLS_V1_2,
+};
+
 static Datum
 status_internal(FunctionCallInfo fcinfo, StatusVersion version)
 {
@@ -218,7 +238,7 @@ status_internal(FunctionCallInfo fcinfo, StatusVersion version)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("return type must be a row type")));
-	expected_cols = version == STATUS_V1_0 ? STATUS_COLS_V1_0 : STATUS_COLS_V1_1;
+	expected_cols = status_cols[version];
 	if (tupdesc->natts != expected_cols)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -231,8 +251,10 @@ status_internal(FunctionCallInfo fcinfo, StatusVersion version)
 	Assert(row.n == STATUS_COLS_V1_0);
 	put_columns_1_1(&row, in_recovery, &slot, &report);
 	Assert(row.n == STATUS_COLS_V1_1);
+	put_columns_1_2(&row, &report);
+	Assert(row.n == STATUS_COLS_V1_2);
 
-	/* a 1.0 declaration takes the first 16 values only */
+	/* an older declaration takes its first values only */
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, row.values, row.nulls)));
 }
 
@@ -247,6 +269,12 @@ Datum
 barman_ha_status_1_1(PG_FUNCTION_ARGS)
 {
 	return status_internal(fcinfo, STATUS_V1_1);
+}
+
+Datum
+barman_ha_status_1_2(PG_FUNCTION_ARGS)
+{
+	return status_internal(fcinfo, STATUS_V1_2);
 }
 
 Datum

@@ -49,7 +49,7 @@ for n in db1 db2; do
 	sed -i "1i local postgres barman_ha_mon trust" "$BHA_DATA/$n/pgdata/pg_hba.conf"
 	bha_sql "$n" "SELECT pg_reload_conf()" >/dev/null
 done
-is "$(bha_sql db1 "SELECT extversion FROM pg_extension WHERE extname = 'repmgr_barman_ha'")" 1.1 "the SQL is at 1.1 (ALTER EXTENSION ... UPDATE)"
+is "$(bha_sql db1 "SELECT extversion FROM pg_extension WHERE extname = 'repmgr_barman_ha'")" 1.2 "the SQL is at 1.2 (ALTER EXTENSION ... UPDATE)"
 is "$(bha_sql db1 "SELECT rolsuper FROM pg_roles WHERE rolname = 'barman_ha_mon'")" f "the exporter's role is no superuser, only in pg_monitor"
 role_on_db2() { [ "$(bha_sql db2 "SELECT count(*) FROM pg_roles WHERE rolname = 'barman_ha_mon'")" = 1 ]; }
 t_ok "db2 replayed the role and the update" bha_wait 20 "barman_ha_mon on db2" role_on_db2

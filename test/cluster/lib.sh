@@ -4,7 +4,7 @@
 # namespace of its own (nothing of 10.213.0.0/24 on the root namespace, no default
 # routes):
 #   PREFIX-backup 10.213.0.10   Barman, barman_ha_orchestrator (+ its watch) + barman_ha_nat, sshd, NAT endpoints
-#   PREFIX-db1    10.213.0.11   PostgreSQL 15 + repmgr_barman_ha + repmgrd, sshd
+#   PREFIX-db1    10.213.0.11   PostgreSQL + repmgr_barman_ha + repmgrd, sshd
 #   PREFIX-db2    10.213.0.12   idem
 #   PREFIX-app    10.213.0.20   clients (through BACKUP:54322)
 #   PREFIX-br     the bridge
@@ -13,6 +13,7 @@
 # (root-owned 0755, so sshd's StrictModes accepts the keys there).
 #
 # Environment: BHA_PREFIX (default bha), BHA_DATA (default /var/lib/bha-cluster/$BHA_PREFIX),
+# BHA_PG_MAJOR (default: the major of the newest server headers, as Debian's pg_config picks them),
 # BHA_STANDBY_SLOT (barman_ha.standby_slot, default drop: the behaviour of the article's setup),
 # BHA_NODE_COUNT (default 2: db1..dbN, dbI at 10.213.0.(10+I)) or BHA_NODES (default "db1 db2"),
 # BHA_SYNC ('FIRST' or 'ANY', default FIRST: synchronous_standby_names = 'FIRST 1 (the other
@@ -33,7 +34,9 @@ case $- in *u*) bha_nounset=1 ;; *) bha_nounset=0 ;; esac
 BHA_PREFIX=${BHA_PREFIX:-bha}
 BHA_DATA=${BHA_DATA:-/var/lib/bha-cluster/$BHA_PREFIX}
 BHA_TOP=${BHA_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-BHA_PGBIN=/usr/lib/postgresql/15/bin
+BHA_PG_MAJOR=${BHA_PG_MAJOR:-$(pg_config --version | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')}
+BHA_PGBIN=/usr/lib/postgresql/$BHA_PG_MAJOR/bin
+BHA_PGLIB=/usr/lib/postgresql/$BHA_PG_MAJOR/lib
 BHA_CLIENT=$BHA_PGBIN/barman_ha_client			# DB nodes: make install, unprivileged
 BHA_BACKUP_BIN=$BHA_DATA/backup/bin			# backup host: make install-backup there
 if [ "${BHA_INSTALL:-make}" = deb ]; then BHA_BACKUP_BIN=/usr/lib/repmgr-barman-ha; fi	# the packages (bha_check_debs)
@@ -137,7 +140,7 @@ bha_slot_absent() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_replication_slots
 bha_barman_streams_from() {
 	[ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'barman_receive_wal' AND state = 'streaming'" 2>/dev/null)" = 1 ]
 }
-bha_has_ext() { [ -f "$(pg_config --pkglibdir)/repmgr_barman_ha.so" ]; }
+bha_has_ext() { [ -f "$BHA_PGLIB/repmgr_barman_ha.so" ]; }
 bha_has_client() { [ -x "$BHA_CLIENT" ]; }
 bha_status_row() { bha_sql "$1" "SELECT role, route_state, routed_node, last_error FROM barman_ha_status()"; }
 bha_route_state_is() { [ "$(bha_sql "$1" "SELECT route_state FROM barman_ha_status()" 2>/dev/null)" = "$2" ]; }
@@ -409,15 +412,15 @@ bha_install_backup_programs() {
 
 # BHA_INSTALL=deb (test/packages/02_cluster_deb.t installs the .debs): the cluster runs on
 # the packages instead of make install: the extension and barman_ha_client from
-# postgresql-15-repmgr-barman-ha, both backup programs in /usr/lib/repmgr-barman-ha from
+# postgresql-$BHA_PG_MAJOR-repmgr-barman-ha, both backup programs in /usr/lib/repmgr-barman-ha from
 # repmgr-barman-ha-backup, barman_ha_nat made root:barman 4750 by its postinst.
 bha_check_debs() {
 	local p f
-	for p in postgresql-15-repmgr-barman-ha repmgr-barman-ha-backup; do
+	for p in "postgresql-$BHA_PG_MAJOR-repmgr-barman-ha" repmgr-barman-ha-backup; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$' ||
 			{ bha_die "BHA_INSTALL=deb: package $p is not installed"; return 1; }
 	done
-	for f in "$(pg_config --pkglibdir)/repmgr_barman_ha.so" "$BHA_CLIENT" \
+	for f in "$BHA_PGLIB/repmgr_barman_ha.so" "$BHA_CLIENT" \
 		"$BHA_BACKUP_BIN/barman_ha_orchestrator" "$BHA_BACKUP_BIN/barman_ha_nat"; do
 		dpkg -S "$f" >/dev/null 2>&1 || { bha_die "BHA_INSTALL=deb: $f is not a packaged file"; return 1; }
 	done

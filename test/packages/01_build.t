@@ -38,6 +38,7 @@ diag "lintian: $(grep -c '^W:' <<<"$lint") warnings"
 c=$(dpkg-deb -c "$DEB_DB" | awk '{print $1, $2, $6}')
 for f in usr/lib/postgresql/15/lib/repmgr_barman_ha.so usr/share/postgresql/15/extension/repmgr_barman_ha.control \
 	usr/share/postgresql/15/extension/repmgr_barman_ha--1.0.sql usr/share/postgresql/15/extension/repmgr_barman_ha--1.0--1.1.sql \
+	usr/share/postgresql/15/extension/repmgr_barman_ha--1.1--1.2.sql \
 	etc/repmgr_barman_ha/client.conf.example usr/share/doc/$DB_PKG/copyright; do
 	like "$c" "-rw-r--r-- root/root \./$f" "$DB_PKG: $f (0644)"
 done

@@ -1,9 +1,9 @@
 # 005_slot_wal_status.pl: a standby's copy of the barman slot driven past a
 # small max_slot_wal_keep_size while Barman is away, and how that shows:
-# barman_ha_status() (wal_status, safe_wal_size, slot_invalidations), the
-# events, the WARNINGs in the log (each once per transition), the exporter's
-# metrics, and the alerts of monitoring/alerts.yml fed with the scraped
-# values (promtool test rules).
+# barman_ha_status() (wal_status, safe_wal_size, slot_invalidations and
+# slot_invalidation_reason), the events, the WARNINGs in the log (each once
+# per transition), the exporter's metrics, and the alerts of
+# monitoring/alerts.yml fed with the scraped values (promtool test rules).
 #
 # The standby's worker waits an hour between passes: each pass here is asked
 # for with barman_ha_reconcile(), so what status shows live between passes
@@ -176,8 +176,9 @@ $log_offset = -s $standby->logfile;
 reconcile();
 ok(wait_event('slot_invalidated', 1), 'standby: event slot_invalidated');
 ok(wait_event('slot_repaired', 1), 'standby: then the copy is reserved anew (slot_repaired)');
-is(status("slot_invalidations || ' ' || wal_status"), '1 reserved',
-	'standby: status counts the invalidation, the copy reserves WAL again');
+is(status("slot_invalidations || ' ' || wal_status || ' ' || slot_invalidation_reason"),
+	'1 reserved wal_removed',
+	'standby: status counts the invalidation and says why, the copy reserves WAL again');
 my $after;
 ($after, $got) = wait_for_metric($port,
 	sub { (metric($_[0], 'barman_ha_slot_invalidations_total', role => 'standby') // '') eq '1' }, 10);
@@ -185,13 +186,16 @@ ok($got, 'metric: barman_ha_slot_invalidations_total 1');
 is(metric($after, 'barman_ha_slot_wal_lost'), '0', 'metric: no longer lost');
 $server_log = slurp_file($standby->logfile, $log_offset);
 like($server_log,
-	qr/WARNING:  barman_ha: this standby's copy of replication slot "barman" has been invalidated/,
-	'log: WARNING that the copy was invalidated');
+	qr/WARNING:  barman_ha: this standby's copy of replication slot "barman" has been invalidated \(wal_removed\)/,
+	'log: WARNING that the copy was invalidated, and why');
+# Before 16 PostgreSQL kept where the slot lost WAL; from 16 on, only why.
 like(
 	$standby->safe_psql('postgres',
 		"SELECT detail FROM barman_ha_events() WHERE event = 'slot_invalidated'"),
-	qr/lost WAL from [0-9A-F]+\/[0-9A-F]+ \(max_slot_wal_keep_size 64 MB\)/,
-	'event detail says from where and the limit');
+	$standby->pg_version >= 16
+	? qr/lost WAL \(wal_removed, max_slot_wal_keep_size 64 MB\)/
+	: qr/lost WAL from [0-9A-F]+\/[0-9A-F]+ \(max_slot_wal_keep_size 64 MB\)/,
+	'event detail says what was lost and the limit');
 reconcile();
 $standby->safe_psql('postgres', 'SELECT pg_sleep(0.5)');
 is(event_count('slot_invalidated'), '1', 'standby: slot_invalidated said once');
