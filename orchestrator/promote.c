@@ -204,12 +204,15 @@ cmd_promote(const struct config *cfg_in, const char *ssh_node,
 	}
 	if (cfg.barman_conninfo[0] == '\0')
 	{
-		char		a[INET_ADDRSTRLEN];
+		char		a[INET_ADDRSTRLEN],
+					na[INET_ADDRSTRLEN];
 
+		/* the Barman endpoint, which must answer with the claimant's certificate */
 		inet_ntop(AF_INET, &v.backup_address, a, sizeof(a));
+		inet_ntop(AF_INET, &n->addr, na, sizeof(na));
 		snprintf(cfg.barman_conninfo, sizeof(cfg.barman_conninfo),
-				 "host=%s port=%u user=barman dbname=postgres connect_timeout=5",
-				 a, v.ports[0]);
+				 "host=%s hostaddr=%s port=%u %s connect_timeout=5",
+				 na, a, v.ports[0], DEFAULT_BARMAN_CONNINFO);
 	}
 	if (st.streaming_dir[0] && !cfg.streaming_dir[0])
 		barman_remember_dir(st.streaming_dir);
