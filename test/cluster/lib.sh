@@ -542,13 +542,16 @@ bha_watch_start() {
 }
 bha_watch_pid() { head -n 1 "$BHA_DATA/backup/watch.pid" 2>/dev/null; }
 
-# DB nodes' own sshd (repmgr switchover runs repmgr on the other node over ssh).
+# DB nodes' own sshd (repmgr switchover runs repmgr on the other node over ssh): each node's
+# key only from its own address, no forwarding, no pty (restrict).
 bha_db_sshd_up() {
 	local n m
 	bha_unlock postgres
 	for n in $BHA_NODES; do
 		bha_sshd_conf "$n" postgres || return 1
-		for m in $BHA_NODES; do cat "$BHA_DATA/$m/ssh/id_ed25519.pub"; done | bha_write "$BHA_DATA/$n/sshd/authorized_keys/postgres" root:root 0644
+		for m in $BHA_NODES; do
+			echo "from=\"${BHA_ADDR[$m]}\",restrict $(cat "$BHA_DATA/$m/ssh/id_ed25519.pub")"
+		done | bha_write "$BHA_DATA/$n/sshd/authorized_keys/postgres" root:root 0644
 		bha_sshd_start "$n" || return 1
 	done
 	for n in $BHA_NODES; do
