@@ -58,6 +58,7 @@ patroni) BHA_EXTRA_HOSTS=etcd ;;		# PREFIX-etcd 10.213.0.41: etcd
 esac
 BHA_HOSTS="backup $BHA_NODES app${BHA_EXTRA_HOSTS:+ $BHA_EXTRA_HOSTS}"
 BHA_PASS_APP=app84pw
+BHA_PASS_REPMGR=rpm73kx		# in each node's $BHA_DATA/dbN/pgpass (PGPASSFILE: bha_as, the node's sshd)
 # The backup host's roles on the nodes, each with a client certificate (CN = role) and no
 # password: barman (Barman's conninfo), streaming_barman (streaming_conninfo), barman_ha_check
 # (the claim check, the watch), barman_ha_catchup (the orchestrator's barman_conninfo)
@@ -83,7 +84,8 @@ bha_now_ms() { local t=${EPOCHREALTIME/./}; echo "${t:0:13}"; }
 # bha_in HOST CMD...: run CMD as root inside HOST's namespace (with its /etc view).
 bha_in() { local h=$1; shift; ip netns exec "$(bha_ns "$h")" "$@"; }
 # bha_as HOST USER CMD...: same, as USER.
-bha_as() { local h=$1 u=$2; shift 2; ip netns exec "$(bha_ns "$h")" runuser -u "$u" -- "$@"; }
+# The host's own password file (a DB node's holds repmgr's): the nodes share one /var/lib/postgresql.
+bha_as() { local h=$1 u=$2; shift 2; ip netns exec "$(bha_ns "$h")" runuser -u "$u" -- env PGPASSFILE="$BHA_DATA/$h/pgpass" "$@"; }
 
 # bha_wait SECONDS WHAT CMD...: retry CMD every 0.2 s until it succeeds; fail with a
 # clear message after SECONDS.
@@ -355,11 +357,11 @@ hostssl replication  streaming_barman  $BHA_BACKUP_ADDR/32    cert
 hostssl postgres     barman            $BHA_BACKUP_ADDR/32    cert
 hostssl postgres     barman_ha_check   $BHA_BACKUP_ADDR/32    cert
 hostssl postgres     barman_ha_catchup $BHA_BACKUP_ADDR/32    cert
-local   repmgr       repmgr                               trust
+local   repmgr       repmgr                               scram-sha-256
 EOF
 	local n
-	for n in $BHA_NODES; do echo "host    repmgr       repmgr            ${BHA_ADDR[$n]}/32     trust"; done
-	for n in $BHA_NODES; do echo "host    replication  repmgr            ${BHA_ADDR[$n]}/32     trust"; done
+	for n in $BHA_NODES; do echo "host    repmgr       repmgr            ${BHA_ADDR[$n]}/32     scram-sha-256"; done
+	for n in $BHA_NODES; do echo "host    replication  repmgr            ${BHA_ADDR[$n]}/32     scram-sha-256"; done
 	echo "host    appdb        app               $BHA_BACKUP_ADDR/32    scram-sha-256"
 	declare -F bha_mgr_hba >/dev/null && bha_mgr_hba
 	return 0
@@ -412,6 +414,7 @@ KbdInteractiveAuthentication no
 PermitRootLogin no
 StrictModes yes
 LogLevel VERBOSE
+SetEnv PGPASSFILE=$BHA_DATA/$h/pgpass
 EOF
 }
 
@@ -475,6 +478,7 @@ bha_setup_files() {
 		[ -f "$BHA_DATA/$n/ssh/id_ed25519" ] ||
 			runuser -u postgres -- ssh-keygen -q -t ed25519 -N '' -C "postgres@$n" -f "$BHA_DATA/$n/ssh/id_ed25519"
 		bha_repmgr_conf "$n"
+		printf '*:5432:*:repmgr:%s\n' "$BHA_PASS_REPMGR" | bha_write "$BHA_DATA/$n/pgpass" postgres:postgres 0600
 	done
 	bha_tls || return 1
 	bha_mkdir root:root 0755 "$BHA_DATA/backup/state"
@@ -628,7 +632,7 @@ bha_db1_init() {
 # bha_db1_objects: users, databases, the table, the extension, on the running first primary
 bha_db1_objects() {
 	local q
-	for q in "CREATE USER repmgr SUPERUSER" "CREATE DATABASE repmgr OWNER repmgr" \
+	for q in "CREATE USER repmgr SUPERUSER PASSWORD '$BHA_PASS_REPMGR'" "CREATE DATABASE repmgr OWNER repmgr" \
 		"CREATE USER barman IN ROLE pg_read_all_settings, pg_read_all_stats" \
 		"GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean), pg_backup_stop(boolean), pg_switch_wal(), pg_create_restore_point(text) TO barman" \
 		"CREATE USER streaming_barman REPLICATION" "CREATE USER barman_ha_check REPLICATION" \
