@@ -16,11 +16,11 @@
  *		4. wait until Barman has the primary's flush position: its flush_lsn
  *		   when it is a synchronous standby (commits flow again from here),
  *		   its sent_lsn when it is asynchronous (nothing waits for it);
- *		5. `barman switch-wal --archive`, bounded.  Without --force: Barman
- *		   3.4 wants SUPERUSER for its CHECKPOINT, and none is needed here,
- *		   since the new timeline's current segment holds its first records
- *		   (so pg_switch_wal closes it), which a role with the backup
- *		   grants may do.
+ *		5. `barman switch-wal --archive`, bounded.  No --force: Barman 3.4
+ *		   runs its CHECKPOINT only as SUPERUSER, and the barman role has
+ *		   the backup grants only.  None is needed: the new timeline's
+ *		   current segment holds its first records, so pg_switch_wal
+ *		   closes it.
  *	  Everything runs as the barman user, in bounded children (run.c).
  *
  *-------------------------------------------------------------------------
