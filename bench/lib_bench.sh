@@ -264,7 +264,7 @@ bhb_sync_is() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication WHER
 # bhb_wal_gap: bytes of WAL missing from Barman's archive, over every timeline (the
 # segments a recovery through all timeline switches needs), after a switch-wal.
 bhb_wal_gap() {
-	bha_in backup timeout 120 barman -q switch-wal --force --archive --archive-timeout 90 "$BHA_SERVER" >/dev/null 2>&1
+	bha_switch_wal >/dev/null 2>&1
 	bha_in backup timeout 60 barman -q cron >/dev/null 2>&1
 	/usr/bin/python3 - "$BHA_DATA/backup/barman/$BHA_SERVER/wals" <<'PY'
 import gzip, os, re, sys

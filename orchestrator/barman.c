@@ -15,7 +15,11 @@
  *		4. wait until Barman has the primary's flush position: its flush_lsn
  *		   when it is a synchronous standby (commits flow again from here),
  *		   its sent_lsn when it is asynchronous (nothing waits for it);
- *		5. `barman switch-wal --force --archive`, bounded.
+ *		5. `barman switch-wal --archive`, bounded.  No --force: Barman 3.4
+ *		   runs its CHECKPOINT only as SUPERUSER, and the barman role has
+ *		   the backup grants only.  None is needed: the new timeline's
+ *		   current segment holds its first records, so pg_switch_wal
+ *		   closes it.
  *	  Everything runs as the barman user, in bounded children (run.c).
  *
  *-------------------------------------------------------------------------
@@ -600,7 +604,7 @@ barman_switch_wal(const struct config *cfg)
 	double		t0 = now_ms();
 
 	snprintf(to, sizeof(to), "--archive-timeout=%d", cfg->archive_timeout);
-	barman_argv(cfg, av, "switch-wal", "--force", "--archive", to);
+	barman_argv(cfg, av, "switch-wal", "--archive", to, NULL);
 	run_exec((cfg->archive_timeout + 10) * 1000, av, &res);
 	if (res.timed_out || res.status != 0)
 	{

@@ -4,7 +4,7 @@
  *	  Loads /etc/repmgr_barman_ha/orchestrator.conf: Barman's server and
  *	  commands, the claim check, where barman_ha_nat is.  It names no
  *	  address: nodes and endpoints are barman_ha_nat's, read from its
- *	  `show`.  The file decides where the barman user's password goes, so it
+ *	  `show`.  The file decides which credentials go to which server, so it
  *	  is trusted only when it and every folder up to "/" belong to root and
  *	  nobody else can write them (fstat on the descriptor we read).
  *
@@ -208,9 +208,8 @@ set_defaults(struct config *cfg)
 	cfg->lock_timeout = 5;
 	strcpy(cfg->state_dir, DEFAULT_STATE_DIR);
 	cfg->claim_check = true;
-	/* no password to a server that cannot prove it is the node (README) */
-	strcpy(cfg->claim_conninfo,
-		   "user=barman dbname=postgres sslmode=require channel_binding=require");
+	/* a certificate, no password, to a node that proves who it is */
+	strcpy(cfg->claim_conninfo, DEFAULT_CLAIM_CONNINFO);
 	cfg->claim_timeout_ms = 3000;
 	cfg->probe_timeout_ms = 300;
 	cfg->probe_connect_ms = 100;

@@ -22,6 +22,20 @@
 #include "barman_ha_contract.h"
 
 #define DEFAULT_STATE_DIR	"/var/lib/barman/repmgr_barman_ha"
+
+/*
+ * The backup host's connections to the nodes, by default: a client
+ * certificate for a role of their own (pg_hba "hostssl ... cert": the node
+ * gets nothing it can replay) and the node authenticated against the CA.
+ */
+#define DEFAULT_TLS_DIR		"/etc/repmgr_barman_ha/tls"
+#define TLS_CONNINFO(role) \
+	"user=" role " dbname=postgres sslmode=verify-full" \
+	" sslrootcert=" DEFAULT_TLS_DIR "/ca.crt" \
+	" sslcert=" DEFAULT_TLS_DIR "/" role ".crt" \
+	" sslkey=" DEFAULT_TLS_DIR "/" role ".key"
+#define DEFAULT_CLAIM_CONNINFO	TLS_CONNINFO("barman_ha_check")
+#define DEFAULT_BARMAN_CONNINFO	TLS_CONNINFO("barman_ha_catchup")
 #define SAFE_PATH			"/usr/local/bin:/usr/bin:/bin"
 
 struct pg_conn;					/* libpq's PGconn */

@@ -414,12 +414,15 @@ cmd_promote(const struct config *cfg, const char *ssh_node,
 	}
 	if (p.cfg.barman_conninfo[0] == '\0')
 	{
-		char		a[INET_ADDRSTRLEN];
+		char		a[INET_ADDRSTRLEN],
+					na[INET_ADDRSTRLEN];
 
+		/* the Barman endpoint, which must answer with the claimant's certificate */
 		inet_ntop(AF_INET, &p.v.backup_address, a, sizeof(a));
+		inet_ntop(AF_INET, &p.n->addr, na, sizeof(na));
 		snprintf(p.cfg.barman_conninfo, sizeof(p.cfg.barman_conninfo),
-				 "host=%s port=%u user=barman dbname=postgres connect_timeout=5",
-				 a, p.v.ports[0]);
+				 "host=%s hostaddr=%s port=%u %s connect_timeout=5",
+				 na, a, p.v.ports[0], DEFAULT_BARMAN_CONNINFO);
 	}
 	if (p.st.streaming_dir[0] && !p.cfg.streaming_dir[0])
 		barman_remember_dir(p.st.streaming_dir);

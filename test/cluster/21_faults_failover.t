@@ -163,10 +163,10 @@ t_ok "both endpoints stay on db2" bha_endpoints_on db2
 t_ok "Barman streams from db2" bha_barman_streams_from db2
 bha_writer_stop w3
 # what reached db1 since its cable came back: only the orchestrator's claim checks (replication
-# connections of user barman, straight to db1's address) may appear
-reached=$(bhf_backup_conns db1 "$log0" | grep -vE 'replication connection authorized: user=barman ')
+# connections of user barman_ha_check, straight to db1's address) may appear
+reached=$(bhf_backup_conns db1 "$log0" | grep -vE 'replication connection authorized: user=barman_ha_check ')
 is "$reached" "" "no client and no Barman connection reached db1 through the endpoints while it was fenced"
-checks=$(bhf_backup_conns db1 "$log0" | grep -c 'replication connection authorized: user=barman ')
+checks=$(bhf_backup_conns db1 "$log0" | grep -c 'replication connection authorized: user=barman_ha_check ')
 diag "claim checks that reached db1 directly while fenced: $checks"
 is "$(bha_sql db1 appdb "SELECT count(*) FROM rows WHERE i > 2000000 AND at > to_timestamp($t_up / 1000.0)")" 0 "no row written on db1 after it came back"
 writer_kept w3 db2

@@ -60,9 +60,13 @@ patroni) BHA_EXTRA_HOSTS=etcd ;;		# PREFIX-etcd 10.213.0.41: etcd
 *) BHA_EXTRA_HOSTS="" ;;
 esac
 BHA_HOSTS="backup $BHA_NODES app${BHA_EXTRA_HOSTS:+ $BHA_EXTRA_HOSTS}"
-BHA_PASS_BARMAN=ast84kd
-BHA_PASS_STREAMING=nxs62jk
 BHA_PASS_APP=app84pw
+BHA_PASS_REPMGR=rpm73kx		# in each node's $BHA_DATA/dbN/pgpass (PGPASSFILE: bha_as, the node's sshd)
+# The backup host's roles on the nodes, each with a client certificate (CN = role) and no
+# password: barman (Barman's conninfo), streaming_barman (streaming_conninfo), barman_ha_check
+# (the claim check, the watch), barman_ha_catchup (the orchestrator's barman_conninfo)
+BHA_TLS_ROLES="barman streaming_barman barman_ha_check barman_ha_catchup"
+BHA_TLS=$BHA_DATA/backup/tls
 BHA_NAT_BACKEND=${BHA_NAT_BACKEND:-iptables}	# barman_ha_nat's nat_backend
 BHA_STANDBY_SLOT=${BHA_STANDBY_SLOT:-drop}	# the article's setup behaves so; 'sync': docs/zero-gap.md
 
@@ -83,7 +87,8 @@ bha_now_ms() { local t=${EPOCHREALTIME/./}; echo "${t:0:13}"; }
 # bha_in HOST CMD...: run CMD as root inside HOST's namespace (with its /etc view).
 bha_in() { local h=$1; shift; ip netns exec "$(bha_ns "$h")" "$@"; }
 # bha_as HOST USER CMD...: same, as USER.
-bha_as() { local h=$1 u=$2; shift 2; ip netns exec "$(bha_ns "$h")" runuser -u "$u" -- "$@"; }
+# The host's own password file (a DB node's holds repmgr's): the nodes share one /var/lib/postgresql.
+bha_as() { local h=$1 u=$2; shift 2; ip netns exec "$(bha_ns "$h")" runuser -u "$u" -- env PGPASSFILE="$BHA_DATA/$h/pgpass" "$@"; }
 
 # bha_wait SECONDS WHAT CMD...: retry CMD every 0.2 s until it succeeds; fail with a
 # clear message after SECONDS.
@@ -115,10 +120,16 @@ bha_app_sql() {
 		-v ON_ERROR_STOP=1 "host=$BHA_BACKUP_ADDR port=$BHA_APP_PORT dbname=appdb user=app connect_timeout=2" -c "$1"
 }
 
+# bha_tls_conninfo ROLE: the keywords of ROLE's connections from the backup host (its
+# certificate, the node's checked against the CA)
+bha_tls_conninfo() {
+	echo "user=$1 sslmode=verify-full sslrootcert=$BHA_TLS/ca.crt sslcert=$BHA_TLS/$1.crt sslkey=$BHA_TLS/$1.key"
+}
+
 # bha_endpoint_sql PORT SQL: psql from the backup host through one endpoint, as barman.
 bha_endpoint_sql() {
-	bha_in backup env PGPASSFILE="$BHA_DATA/backup/pgpass" timeout 15 "$BHA_PGBIN/psql" -X -qAt \
-		"host=$BHA_BACKUP_ADDR port=$1 dbname=postgres user=barman connect_timeout=2" -c "$2"
+	bha_as backup barman timeout 15 "$BHA_PGBIN/psql" -X -qAt \
+		"host=$BHA_BACKUP_ADDR port=$1 dbname=postgres $(bha_tls_conninfo barman) connect_timeout=2" -c "$2"
 }
 
 # bha_endpoint_node PORT: which node answers on BACKUP:PORT (db1, db2 or nothing).
@@ -153,13 +164,17 @@ bha_barman_check() { bha_in backup barman check "$BHA_SERVER"; }
 bha_barman_check_ok() { bha_barman check --nagios "$BHA_SERVER" | grep -q '^BARMAN OK'; }
 bha_barman_no_reset() { ! grep -qiE 'resetting|--reset' "$BHA_DATA/backup/log/barman.log"; }
 bha_backup() { bha_in backup timeout 300 barman -q backup --wait --wait-timeout 120 "$BHA_SERVER" >>"$BHA_DATA/backup/log/backup.log" 2>&1; }
-# bha_switch_wal [NODE]: switch-wal --archive.  Barman archives a complete segment only
-# once the next one's .partial exists, which takes 8-20 s on an idle server; with NODE
+# bha_switch_wal [NODE]: switch-wal --archive.  A restore point first gives the current
+# segment a record to close, as --force's CHECKPOINT would (Barman 3.4 wants SUPERUSER for
+# that; the barman role has the backup grants only).  Barman archives a complete segment
+# only once the next one's .partial exists, which takes 8-20 s on an idle server; with NODE
 # (the primary), a transaction commits there every half second meanwhile (locally: it
 # waits for no standby), so it takes about a second.
 bha_switch_wal() {
 	local pid
-	bha_in backup timeout 120 barman -q switch-wal --force --archive --archive-timeout 90 "$BHA_SERVER" &
+	bha_endpoint_sql "$BHA_BARMAN_PORT" "SELECT pg_create_restore_point('bha_switch_wal')" >/dev/null ||
+		return 1
+	bha_in backup timeout 120 barman -q switch-wal --archive --archive-timeout 90 "$BHA_SERVER" &
 	pid=$!
 	while [ $# -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
 		bha_sql "$1" "SET synchronous_commit = local; SELECT txid_current()" >/dev/null 2>&1
@@ -232,9 +247,9 @@ bha_program_conf() {
 			echo "barman_user = barman"
 			echo "archive_timeout = 60"
 			echo "state_directory = $BHA_DATA/backup/ostate"
-			echo "barman_conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT user=barman dbname=postgres connect_timeout=5 passfile=$BHA_DATA/backup/pgpass"
+			echo "barman_conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT dbname=postgres $(bha_tls_conninfo barman_ha_catchup) connect_timeout=5"
 			echo "claim_check = on"
-			echo "claim_conninfo = user=barman dbname=postgres sslmode=require channel_binding=require connect_timeout=5 passfile=$BHA_DATA/backup/pgpass"
+			echo "claim_conninfo = dbname=postgres $(bha_tls_conninfo barman_ha_check) connect_timeout=5"
 		} | bha_write "$dir/orchestrator.conf" root:root 0644
 	else
 		{
@@ -249,14 +264,44 @@ bha_program_conf() {
 	fi
 }
 
-# A self-signed certificate per DB node: the claim check's channel_binding=require
-# needs TLS (and sends no password to a server that cannot bind the channel).
-bha_node_cert() {
-	local n=$1 d=$BHA_DATA/$1
-	[ -f "$d/server.crt" ] && return 0
+# bha_tls_sign NAME DIR SUBJECT [SAN]: DIR/NAME.key and DIR/NAME.crt, signed by the cluster's
+# CA: a server's with SAN, else a client's
+bha_tls_sign() {
+	local name=$1 dir=$2 subj=$3 c=$BHA_DATA/ca
+	if [ -n "${4:-}" ]; then
+		printf 'subjectAltName = %s\nextendedKeyUsage = serverAuth\n' "$4"
+	else
+		echo "extendedKeyUsage = clientAuth"
+	fi >"$c/$name.ext"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subj" \
+		-keyout "$dir/$name.key" -out "$c/$name.csr" 2>/dev/null &&
+		openssl x509 -req -in "$c/$name.csr" -CA "$c/ca.crt" -CAkey "$c/ca.key" -CAcreateserial \
+			-days 3650 -extfile "$c/$name.ext" -out "$dir/$name.crt" 2>/dev/null
+}
+
+# The cluster's CA (its key stays under $BHA_DATA/ca, root only), a server certificate per
+# node for its own address and the Barman endpoint's (any node may answer there), and a
+# client certificate per backup-host role, barman's own, 0600.
+bha_tls() {
+	local c=$BHA_DATA/ca n r
+	[ -f "$BHA_TLS/ca.crt" ] && return 0
+	bha_mkdir root:root 0700 "$c"
+	bha_mkdir barman:barman 0700 "$BHA_TLS"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-		-subj "/CN=$n" -keyout "$d/server.key" -out "$d/server.crt" 2>/dev/null &&
-		chown postgres:postgres "$d/server.key" "$d/server.crt" && chmod 0600 "$d/server.key"
+		-subj "/CN=repmgr_barman_ha cluster $BHA_PREFIX CA" -keyout "$c/ca.key" -out "$c/ca.crt" 2>/dev/null || return 1
+	for n in $BHA_NODES; do
+		bha_tls_sign server "$BHA_DATA/$n" "/CN=${BHA_ADDR[$n]}" \
+			"IP:${BHA_ADDR[$n]}, IP:$BHA_BACKUP_ADDR, DNS:$n" || return 1
+		install -m 0644 "$c/ca.crt" "$BHA_DATA/$n/root.crt"
+		chown postgres:postgres "$BHA_DATA/$n/server.key" "$BHA_DATA/$n/server.crt"
+		chmod 0600 "$BHA_DATA/$n/server.key"
+	done
+	for r in $BHA_TLS_ROLES; do
+		bha_tls_sign "$r" "$BHA_TLS" "/CN=$r" || return 1
+	done
+	install -o barman -g barman -m 0600 "$c/ca.crt" "$BHA_TLS/ca.crt"
+	chown barman:barman "$BHA_TLS"/*
+	chmod 0600 "$BHA_TLS"/*
 }
 
 bha_pg_conf() {			# shared postgresql.conf lines, appended once to db1's
@@ -306,6 +351,7 @@ bha_node_conf() {
 		echo "ssl = on"
 		echo "ssl_cert_file = '$BHA_DATA/$n/server.crt'"
 		echo "ssl_key_file = '$BHA_DATA/$n/server.key'"
+		echo "ssl_ca_file = '$BHA_DATA/$n/root.crt'"
 		[ "${2:-0}" = 1 ] && [ -n "$BHA_SYNC" ] && echo "synchronous_standby_names = '$(bha_sync_names "$n")'"
 		[ "${3:-0}" = 1 ] && echo "barman_ha.enabled = on" || echo "barman_ha.enabled = off"
 	} | bha_write "$BHA_DATA/$n/node.conf" postgres:postgres 0644
@@ -322,15 +368,15 @@ bha_hba() {
 	cat <<EOF
 # TYPE  DATABASE     USER              ADDRESS            METHOD
 local   all          postgres                             peer
-local   replication  streaming_barman                     scram-sha-256
-host    replication  streaming_barman  $BHA_BACKUP_ADDR/32    scram-sha-256
-local   postgres     barman                               scram-sha-256
-host    postgres     barman            $BHA_BACKUP_ADDR/32    scram-sha-256
-local   repmgr       repmgr                               trust
+hostssl replication  streaming_barman  $BHA_BACKUP_ADDR/32    cert
+hostssl postgres     barman            $BHA_BACKUP_ADDR/32    cert
+hostssl postgres     barman_ha_check   $BHA_BACKUP_ADDR/32    cert
+hostssl postgres     barman_ha_catchup $BHA_BACKUP_ADDR/32    cert
+local   repmgr       repmgr                               scram-sha-256
 EOF
 	local n
-	for n in $BHA_NODES; do echo "host    repmgr       repmgr            ${BHA_ADDR[$n]}/32     trust"; done
-	for n in $BHA_NODES; do echo "host    replication  repmgr            ${BHA_ADDR[$n]}/32     trust"; done
+	for n in $BHA_NODES; do echo "host    repmgr       repmgr            ${BHA_ADDR[$n]}/32     scram-sha-256"; done
+	for n in $BHA_NODES; do echo "host    replication  repmgr            ${BHA_ADDR[$n]}/32     scram-sha-256"; done
 	echo "host    appdb        app               $BHA_BACKUP_ADDR/32    scram-sha-256"
 	declare -F bha_mgr_hba >/dev/null && bha_mgr_hba
 	return 0
@@ -383,6 +429,7 @@ KbdInteractiveAuthentication no
 PermitRootLogin no
 StrictModes yes
 LogLevel VERBOSE
+SetEnv PGPASSFILE=$BHA_DATA/$h/pgpass
 EOF
 }
 
@@ -446,19 +493,18 @@ bha_setup_files() {
 		[ -f "$BHA_DATA/$n/ssh/id_ed25519" ] ||
 			runuser -u postgres -- ssh-keygen -q -t ed25519 -N '' -C "postgres@$n" -f "$BHA_DATA/$n/ssh/id_ed25519"
 		bha_repmgr_conf "$n"
-		bha_node_cert "$n" || return 1
+		printf '*:5432:*:repmgr:%s\n' "$BHA_PASS_REPMGR" | bha_write "$BHA_DATA/$n/pgpass" postgres:postgres 0600
 	done
+	bha_tls || return 1
 	bha_mkdir root:root 0755 "$BHA_DATA/backup/state"
 	bha_mkdir barman:barman 0750 "$BHA_DATA/backup/ostate"
 	bha_mkdir barman:barman 0750 "$BHA_DATA/backup/barman" "$BHA_DATA/backup/log"
-	printf '*:*:*:barman:%s\n*:*:*:streaming_barman:%s\n' "$BHA_PASS_BARMAN" "$BHA_PASS_STREAMING" |
-		bha_write "$BHA_DATA/backup/pgpass" barman:barman 0600
 	printf '*:*:*:app:%s\n' "$BHA_PASS_APP" | bha_write "$BHA_DATA/app/pgpass" root:root 0600
 	bha_barman_conf
 }
 
 bha_barman_conf() {
-	local e=/etc/netns/$(bha_ns backup) pass="passfile=$BHA_DATA/backup/pgpass"
+	local e=/etc/netns/$(bha_ns backup)
 	bha_mkdir root:root 0755 "$e/barman.d"
 	bha_write "$e/barman.conf" root:root 0644 <<EOF
 [barman]
@@ -477,8 +523,8 @@ EOF
 	bha_write "$e/barman.d/$BHA_SERVER.conf" root:root 0644 <<EOF
 [$BHA_SERVER]
 description = "Main backup (cluster $BHA_PREFIX)"
-conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT user=barman dbname=postgres connect_timeout=5 $pass
-streaming_conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT user=streaming_barman connect_timeout=5 keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3 tcp_user_timeout=10000 $pass
+conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT dbname=postgres $(bha_tls_conninfo barman) connect_timeout=5
+streaming_conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT $(bha_tls_conninfo streaming_barman) connect_timeout=5 keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3 tcp_user_timeout=10000
 backup_method = postgres
 streaming_archiver = on
 streaming_archiver_name = barman_receive_wal
@@ -515,13 +561,16 @@ bha_watch_start() {
 }
 bha_watch_pid() { head -n 1 "$BHA_DATA/backup/watch.pid" 2>/dev/null; }
 
-# DB nodes' own sshd (repmgr switchover runs repmgr on the other node over ssh).
+# DB nodes' own sshd (repmgr switchover runs repmgr on the other node over ssh): each node's
+# key only from its own address, no forwarding, no pty (restrict).
 bha_db_sshd_up() {
 	local n m
 	bha_unlock postgres
 	for n in $BHA_NODES; do
 		bha_sshd_conf "$n" postgres || return 1
-		for m in $BHA_NODES; do cat "$BHA_DATA/$m/ssh/id_ed25519.pub"; done | bha_write "$BHA_DATA/$n/sshd/authorized_keys/postgres" root:root 0644
+		for m in $BHA_NODES; do
+			echo "from=\"${BHA_ADDR[$m]}\",restrict $(cat "$BHA_DATA/$m/ssh/id_ed25519.pub")"
+		done | bha_write "$BHA_DATA/$n/sshd/authorized_keys/postgres" root:root 0644
 		bha_sshd_start "$n" || return 1
 	done
 	for n in $BHA_NODES; do
@@ -598,9 +647,11 @@ bha_db1_init() {
 # bha_db1_objects: users, databases, the table, the extension, on the running first primary
 bha_db1_objects() {
 	local q
-	for q in "CREATE USER repmgr SUPERUSER" "CREATE DATABASE repmgr OWNER repmgr" \
-		"CREATE USER barman SUPERUSER PASSWORD '$BHA_PASS_BARMAN'" \
-		"CREATE USER streaming_barman REPLICATION PASSWORD '$BHA_PASS_STREAMING'" \
+	for q in "CREATE USER repmgr SUPERUSER PASSWORD '$BHA_PASS_REPMGR'" "CREATE DATABASE repmgr OWNER repmgr" \
+		"CREATE USER barman IN ROLE pg_read_all_settings, pg_read_all_stats" \
+		"GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean), pg_backup_stop(boolean), pg_switch_wal(), pg_create_restore_point(text) TO barman" \
+		"CREATE USER streaming_barman REPLICATION" "CREATE USER barman_ha_check REPLICATION" \
+		"CREATE USER barman_ha_catchup REPLICATION IN ROLE pg_read_all_stats" \
 		"CREATE USER app PASSWORD '$BHA_PASS_APP'" "CREATE DATABASE appdb OWNER app"; do
 		bha_sql db1 "$q" || return 1
 	done

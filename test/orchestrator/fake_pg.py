@@ -2,13 +2,20 @@
 """fake_pg.py: what a compromised DB node can put on its PostgreSQL port.
 
 Speaks just enough of the PostgreSQL protocol (v3) for the backup host's claim
-check: refuses SSL, asks for a cleartext password (recorded in --password-log)
-or lets anyone in, and answers IDENTIFY_SYSTEM, pg_is_in_recovery(), SHOW wal_segment_size and
-TIMELINE_HISTORY with whatever it is told.  Used by test/orchestrator/03_claim.t
-to run the review's attacks; it listens on a namespace address only.
+check: refuses SSL or, with --tls, speaks it with the certificate it is given;
+asks for a cleartext password (recorded in --password-log), runs the server's
+side of SCRAM-SHA-256(-PLUS) far enough to receive the client's proof
+(--scram: it never lets the client in), or lets anyone in, and answers
+IDENTIFY_SYSTEM, pg_is_in_recovery(), SHOW wal_segment_size and
+TIMELINE_HISTORY with whatever it is told.  --events FILE: one line per step
+of each connection (how far the client came); --capture FILE: every message
+the client sent after an authentication request, as Python bytes literals.
+Used by test/orchestrator/03_claim.t and 11_no_credential.t to run the
+review's attacks; it listens on a namespace address only.
 
 usage: fake_pg.py ADDR PORT --timeline N [--in-recovery] [--history TEXT]
-                  [--cleartext --password-log FILE]
+                  [--tls CERT KEY] [--events FILE] [--capture FILE]
+                  [--cleartext --password-log FILE | --scram]
                   [--fatal SQLSTATE:MESSAGE | --stall | --no-columns]
 
 --fatal refuses every session after its startup packet with that error (as a
@@ -17,7 +24,10 @@ answers (as a stopped postmaster whose kernel completes the handshake), and
 --no-columns answers pg_is_in_recovery() with a row of no columns.
 """
 import argparse
+import base64
+import os
 import socket
+import ssl
 import struct
 import threading
 
@@ -45,6 +55,34 @@ def recv_message(conn):
     return kind, recv_exact(conn, length - 4)
 
 
+def note(path, line):
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
+def recv_captured(conn, args):
+    kind, payload = recv_message(conn)
+    note(args.capture, repr(kind + payload))
+    return kind, payload
+
+
+def scram(conn, args):
+    """Asks for SCRAM; answers the client-first so that a client holding a
+    password sends its proof (the client-final), which is captured."""
+    plus = b"SCRAM-SHA-256-PLUS\0" if isinstance(conn, ssl.SSLSocket) else b""
+    conn.sendall(msg(b"R", struct.pack("!I", 10) + plus + b"SCRAM-SHA-256\0\0"))
+    note(args.events, "asked for SCRAM")
+    kind, payload = recv_captured(conn, args)
+    if kind != b"p":
+        return
+    first = payload.split(b"\0", 1)[1][4:]
+    nonce = first.split(b"r=", 1)[1].split(b",")[0]
+    salt = base64.b64encode(os.urandom(16))
+    conn.sendall(msg(b"R", struct.pack("!I", 11) + b"r=" + nonce + b"fake,s=" + salt + b",i=4096"))
+    recv_captured(conn, args)
+
+
 def rows(conn, names, values, tag):
     desc = struct.pack("!H", len(names))
     for name in names:
@@ -62,10 +100,22 @@ def serve(conn, args):
             (length,) = struct.unpack("!I", recv_exact(conn, 4))
             body = recv_exact(conn, length - 4)
             (code,) = struct.unpack("!I", body[:4])
+            if code == SSL_REQUEST and args.tls:
+                conn.sendall(b"S")
+                try:
+                    conn = args.tls_context.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError) as e:
+                    note(args.events, "TLS handshake failed: %s" % e)
+                    return
+                note(args.events, "TLS")
+                continue
             if code in (SSL_REQUEST, GSS_REQUEST):
+                note(args.events, "TLS refused")
                 conn.sendall(b"N")
                 continue
             break
+        words = body[4:].split(b"\0")
+        note(args.events, "startup user=%s" % dict(zip(words[0::2], words[1::2])).get(b"user", b"").decode())
         if args.stall:
             while conn.recv(4096):
                 pass
@@ -75,9 +125,14 @@ def serve(conn, args):
             err = b"SFATAL\0C" + code.encode() + b"\0M" + text.encode() + b"\0\0"
             conn.sendall(msg(b"E", err))
             return
+        if args.scram:
+            scram(conn, args)
+            conn.sendall(msg(b"E", b"SFATAL\0C28P01\0Mpassword authentication failed\0\0"))
+            return
         if args.cleartext:
             conn.sendall(msg(b"R", struct.pack("!I", 3)))
-            kind, payload = recv_message(conn)
+            note(args.events, "asked for a cleartext password")
+            kind, payload = recv_captured(conn, args)
             if kind == b"p":
                 with open(args.password_log, "ab") as log:
                     log.write(payload.rstrip(b"\0") + b"\n")
@@ -128,7 +183,14 @@ def main():
     parser.add_argument("--fatal", default="")
     parser.add_argument("--stall", action="store_true")
     parser.add_argument("--no-columns", action="store_true")
+    parser.add_argument("--scram", action="store_true")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--events")
+    parser.add_argument("--capture")
     args = parser.parse_args()
+    if args.tls:
+        args.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        args.tls_context.load_cert_chain(*args.tls)
     args.history = args.history.replace("\\t", "\t").replace("\\n", "\n")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -6,11 +6,13 @@
 # trust checks refuse world-writable parents) with its own install of the
 # backup host's two programs (barman_ha_nat setuid root, group barman), and a
 # trap that removes everything on exit, failure included.  Addresses
-# 10.213.0.x exist only inside these namespaces.
+# 10.213.0.x exist only inside these namespaces.  BHO_PREFIX (default bho)
+# names both, for runs side by side.
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-ID=bho$$
-T=/var/lib/bho-test-$$
+BHO_PREFIX=${BHO_PREFIX:-bho}
+ID=$BHO_PREFIX$$
+T=/var/lib/$BHO_PREFIX-test-$$
 ORCH=$T/bin/barman_ha_orchestrator
 NAT=$T/bin/barman_ha_nat
 CLIENT=$T/bin/barman_ha_client
