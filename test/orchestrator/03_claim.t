@@ -22,7 +22,8 @@
 #     bounded in rate, another node's are served;
 #   - a fake server that asks for a cleartext password gets
 #     barman's password with a conninfo without TLS, and nothing with the
-#     shipped keywords (sslmode=require channel_binding=require).
+#     keywords sslmode=require channel_binding=require (the defaults use a client
+#     certificate and no password at all: 11_no_credential.t).
 . "$(dirname "$0")/lib.sh"
 plan 55
 hosts 2
@@ -162,7 +163,7 @@ hh "$B" promote db2 4 >/dev/null 2>&1
 is "$(cat "$T/passwords")" "s3cret-claim" "without TLS, the fake server gets barman's password (the attack is real)"
 : >"$T/passwords"
 conf_claim "user=barman dbname=postgres sslmode=require channel_binding=require passfile=$T/pgpass connect_timeout=3"
-out=$(hh "$B" promote db2 5 2>"$T/err"); is $? 1 "with the shipped keywords the claim fails (1)"
+out=$(hh "$B" promote db2 5 2>"$T/err"); is $? 1 "with sslmode=require channel_binding=require the claim fails (1)"
 like "$(tail -n 1 "$T/err")" "SSL|channel binding" "...saying why"
 is "$(cat "$T/passwords")" "" "...and the fake server got no password"
 stop_fake
