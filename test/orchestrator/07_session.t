@@ -29,9 +29,9 @@ is "$(cat "$T/tty.log")" "no tty barman" "run by the orchestrator: as barman, wi
 like "$(cat "$T/out")" "barman_stop failed|show-server" "...and the reset reports the failed barman call"
 
 # A caller that blocked every signal and ignores SIGALRM: the orchestrator's
-# lock wait (its own record's lock, held here) still ends within lock_timeout.
+# lock wait (the node's own lock, held here) still ends within lock_timeout.
 sed -i 's/^lock_timeout = .*/lock_timeout = 2/' "/etc/netns/$B/repmgr_barman_ha/orchestrator.conf"
-exec 9>"$T/ostate-$B/orchestrator.lock"
+exec 9>"$T/ostate-$B/node.db1.lock"
 flock 9
 t0=${EPOCHREALTIME/./}
 ip netns exec "$B" runuser -u barman -- perl -e '
