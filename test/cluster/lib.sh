@@ -152,7 +152,16 @@ bha_barman() { bha_in backup barman -q "$@"; }
 bha_barman_check() { bha_in backup barman check "$BHA_SERVER"; }
 bha_barman_check_ok() { bha_barman check --nagios "$BHA_SERVER" | grep -q '^BARMAN OK'; }
 bha_barman_no_reset() { ! grep -qiE 'resetting|--reset' "$BHA_DATA/backup/log/barman.log"; }
-bha_backup() { bha_in backup timeout 300 barman -q backup --wait --wait-timeout 120 "$BHA_SERVER" >>"$BHA_DATA/backup/log/backup.log" 2>&1; }
+# bha_backup: a base backup, DONE with every WAL it needs archived.  Not `backup --wait`:
+# a backup that ends exactly on a segment boundary (seen with Barman 3.13 on 17) waits for
+# that next segment, which an idle server never fills; the switch after it closes it.
+bha_backup() {
+	local log=$BHA_DATA/backup/log/backup.log
+	bha_in backup timeout 300 barman -q backup "$BHA_SERVER" >>"$log" 2>&1 &&
+		bha_switch_wal >>"$log" 2>&1 &&
+		bha_in backup barman -q check-backup "$BHA_SERVER" latest >>"$log" 2>&1 &&
+		bha_in backup barman show-backup "$BHA_SERVER" latest 2>>"$log" | grep -qE '^[[:space:]]*Status[[:space:]]*: DONE'
+}
 bha_switch_wal() { bha_in backup timeout 120 barman -q switch-wal --force --archive --archive-timeout 90 "$BHA_SERVER"; }
 
 # ---------------------------------------------------------------- network
