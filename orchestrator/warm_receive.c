@@ -40,22 +40,39 @@
 
 #define IDLE_SECONDS	"3600"
 
+/*
+ * barman.cli.main is Barman's console entry point, not a documented
+ * interface: it is checked when the standing one starts (it has main and
+ * receive_wal in 3.4, 3.13 and 3.20).  A Barman without them still gets a
+ * standing process, so that no level check starts one anew every second,
+ * and "go" then runs Barman's own `barman receive-wal` in its place, as
+ * after an upgrade.
+ */
 static const char warm_code[] =
 "import sys\n"
 "sys.path[0] = sys.argv[1].rpartition('/')[0]\n"
-"import barman.cli, barman.version, os, select\n"
+"import os, select\n"
 "def version():\n"
-"    with open(barman.version.__file__) as f:\n"
-"        return f.read()\n"
+"    try:\n"
+"        import barman.version\n"
+"        with open(barman.version.__file__) as f:\n"
+"            return f.read()\n"
+"    except Exception:\n"
+"        return None\n"
 "imported = version()\n"
+"try:\n"
+"    import barman.cli\n"
+"    main = barman.cli.main if callable(getattr(barman.cli, 'receive_wal', None)) else None\n"
+"except Exception:\n"
+"    main = None\n"
 "if not select.select([0], [], [], " IDLE_SECONDS ")[0] or os.read(0, 3) != b'go\\n':\n"
 "    sys.exit(0)\n"
 "os.dup2(os.open(os.devnull, os.O_RDONLY), 0)\n"
 "argv = sys.argv[1:-1] + ['receive-wal', sys.argv[-1]]\n"
-"if version() != imported:\n"
+"if not callable(main) or imported is None or version() != imported:\n"
 "    os.execv(argv[0], argv)\n"
 "sys.argv = argv\n"
-"sys.exit(barman.cli.main())\n";
+"sys.exit(main())\n";
 
 /* The FIFO of this server's standing receive-wal, into fifo (WARM_FIFO_LEN). */
 void
@@ -85,19 +102,21 @@ warm_cmdline(char *const *args, int nargs)
 	return nargs > 3 && strcmp(args[1], "-c") == 0 && strcmp(args[2], warm_code) == 0;
 }
 
-/* pid's standard input is the FIFO: it stands, nobody told it "go". */
+/*
+ * pid's standard input is the FIFO: it stands, nobody told it "go".  Compared
+ * by device and inode, not by the link's text: /proc names a file opened in
+ * another mount namespace (each `ip netns exec` makes one) from that
+ * namespace's root, which inside a chroot is not ours.
+ */
 bool
 warm_standing(long pid, const char *fifo_name)
 {
-	char		path[64], target[WARM_FIFO_LEN];
-	ssize_t		n;
+	char		path[64];
+	struct stat in, fifo;
 
 	snprintf(path, sizeof(path), "/proc/%ld/fd/0", pid);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return false;
-	target[n] = '\0';
-	return strcmp(target, fifo_name) == 0;
+	return stat(path, &in) == 0 && S_ISFIFO(in.st_mode) &&
+		stat(fifo_name, &fifo) == 0 && in.st_dev == fifo.st_dev && in.st_ino == fifo.st_ino;
 }
 
 /*

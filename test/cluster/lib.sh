@@ -163,7 +163,17 @@ bha_barman() { bha_in backup barman -q "$@"; }
 bha_barman_check() { bha_in backup barman check "$BHA_SERVER"; }
 bha_barman_check_ok() { bha_barman check --nagios "$BHA_SERVER" | grep -q '^BARMAN OK'; }
 bha_barman_no_reset() { ! grep -qiE 'resetting|--reset' "$BHA_DATA/backup/log/barman.log"; }
-bha_backup() { bha_in backup timeout 300 barman -q backup --wait --wait-timeout 120 "$BHA_SERVER" >>"$BHA_DATA/backup/log/backup.log" 2>&1; }
+# bha_backup [NODE]: a base backup, DONE with every WAL it needs archived.  Not `backup
+# --wait`: a backup that ends exactly on a segment boundary (seen with Barman 3.13 on 17)
+# waits for that next segment, which an idle server never fills; the switch after it closes
+# it (NODE: the primary, as bha_switch_wal's).
+bha_backup() {
+	local log=$BHA_DATA/backup/log/backup.log
+	bha_in backup timeout 300 barman -q backup "$BHA_SERVER" >>"$log" 2>&1 &&
+		bha_switch_wal "$@" >>"$log" 2>&1 &&
+		bha_in backup barman -q check-backup "$BHA_SERVER" latest >>"$log" 2>&1 &&
+		bha_in backup barman show-backup "$BHA_SERVER" latest 2>>"$log" | grep -qE '^[[:space:]]*Status[[:space:]]*: DONE'
+}
 # bha_switch_wal [NODE]: switch-wal --archive.  A restore point first gives the current
 # segment a record to close, as --force's CHECKPOINT would (Barman 3.4 wants SUPERUSER for
 # that; the barman role has the backup grants only).  Barman archives a complete segment
@@ -689,8 +699,8 @@ bha_barman_up() {
 	bha_in backup barman -q cron >/dev/null 2>&1
 	bha_wait 60 "Barman's receive-wal streaming from db1" bha_barman_streams_from db1 || return 1
 	bha_switch_wal "$BHA_FIRST" >/dev/null || return 1
-	bha_backup >/dev/null || return 1
-	bha_backup >/dev/null || return 1
+	bha_backup "$BHA_FIRST" >/dev/null || return 1
+	bha_backup "$BHA_FIRST" >/dev/null || return 1
 	bha_wait 60 "barman check $BHA_SERVER OK" bha_barman_check_ok
 }
 

@@ -80,7 +80,9 @@ out=$(hh "$B" promote db1 1); like "$out" '^step check ok [0-9.]+ routed$' "then
 # barman_stop leaves it alone, a restart tells it "go" and the next promote
 # stands up another.
 fifo=$T/ostate-$B/receive-wal.pg.fifo
-standing() { local p; for p in $(ours $(pgrep -u barman -x python3)); do [ "$(readlink "/proc/$p/fd/0")" = "$fifo" ] && echo "$p"; done; }
+# (its stdin compared by device and inode: in a chroot, /proc names a file opened in another
+# `ip netns exec`'s mount namespace from outside the chroot)
+standing() { local p; for p in $(ours $(pgrep -u barman -x python3)); do [ "$(stat -L -c %d:%i "/proc/$p/fd/0" 2>/dev/null)" = "$(stat -c %d:%i "$fifo")" ] && echo "$p"; done; }
 s1=$(standing)
 is "$(echo $s1 | wc -w) $(stat -c '%F %U %a' "$fifo")" "1 fifo barman 600" \
 	"one standing receive-wal, its stdin barman's FIFO (0600)"
