@@ -19,20 +19,9 @@ name=$1
 "$top/test/roots.sh" make "$name" >/dev/null || exit 1
 
 # on this machine, bind-mounted at the same path inside the root
-work=$(mktemp -d /var/tmp/bha-matrix.XXXXXX)
-if [ -n "${BHA_MATRIX_KEEP:-}" ]; then
-	trap 'echo "matrix $name: the copy is kept in $work"' EXIT
-else
-	trap 'rm -rf --one-file-system "$work"' EXIT
-fi
-if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-	# shellcheck disable=SC2016	# expanded by the inner shell
-	git -C "$top" ls-files -z -co --exclude-standard |
-		(cd "$top" && xargs -0 sh -c 'for f; do [ ! -e "$f" ] || cp -a --parents "$f" "$0"; done' "$work")
-else
-	cp -a "$top/." "$work/"
-fi
-chmod 755 "$work"
+. "$top/test/lib/checkout_copy.sh"
+checkout_copy "$top" bha-matrix || exit 1
+work=$CHECKOUT_COPY
 
 # Everything below runs inside the root; $1 is the copy's path.
 # shellcheck disable=SC2016

@@ -19,11 +19,13 @@
 #                says otherwise
 #   smoke        on the nftables backend: the watch (24_watch.t), and the
 #                failover cycle when the packages did not run it
-#   matrix       test/matrix.sh trixie and sid, if it exists: the smoke of
-#                each Debian root of the version matrix
+#   matrix       each Debian root of the version matrix (trixie: PostgreSQL 17,
+#                sid: 18): test/matrix.sh (build, pg_regress, TAP) and the failover
+#                cycle in the root (test/cluster-root.sh)
 # The long tier (BHA_LONG=1) adds:
 #   cluster-nftables  the whole cluster matrix on nftables, in place of the smoke
 #   bench        the short failover benchmark (test/bench)
+#   cluster-ROOT-long  the watch and the zero-gap scenarios in each root
 # Every scenario runs once per tier.  BHA_PREFIX, if set, names the cluster
 # tests' namespaces and data.  BHA_SKIP="packages bench" (space separated
 # section or backend names) skips sections or a backend's runs.
@@ -153,10 +155,15 @@ if ! skipped cluster && ! skipped nftables; then
 	timed $name $tier suite nftables "${nft[@]}"
 fi
 
-# The version matrix's smoke, one Debian root each (test/roots.sh makes them).
+# The version matrix, one Debian root each (test/roots.sh makes them): the
+# build, pg_regress, the TAP tests and a failover cycle in CI; the watch and
+# the zero-gap scenarios in the long tier.
 if [ -x "$top/test/matrix.sh" ] && ! skipped matrix; then
 	for root in trixie sid; do
 		timed matrix-$root ci "$top/test/matrix.sh" $root
+		timed cluster-$root ci "$top/test/cluster-root.sh" $root test/cluster/10_failover_cycle.t
+		[ "$long" = 1 ] && timed cluster-$root-long long "$top/test/cluster-root.sh" $root \
+			test/cluster/24_watch.t test/cluster/30_zero_gap.t
 	done
 fi
 
