@@ -50,6 +50,8 @@ bha_first_route() {
 			-m fast -w -t 60 restart >/dev/null || return 1
 	done
 	bha_wait 30 "db2 streaming from db1 again" bha_streams_from db1 db2 || return 1
+	# the article's barman is a superuser (its switch-wal --force, the handler's slot)
+	bha_sql db1 "ALTER ROLE barman SUPERUSER" >/dev/null || return 1
 	bhb_handler_install || return 1
 	# the article: open the ports by hand, let Barman create its slot
 	bha_in backup "$BHA_DATA/bench/repmgr_iptables.sh" "${BHA_ADDR[db1]}" "$BHA_BACKUP_ADDR" 5432 $BHA_BARMAN_PORT || return 1
@@ -77,7 +79,10 @@ DB1=${BHA_ADDR[db1]}
 DB2=${BHA_ADDR[db2]}
 BACKUP=$BHA_BACKUP_ADDR
 MODE=$BHB_MODE
-PGPASSFILE=$BHA_DATA/backup/pgpass
+PGSSLMODE=verify-full
+PGSSLROOTCERT=$BHA_TLS/ca.crt
+PGSSLCERT=$BHA_TLS/barman.crt
+PGSSLKEY=$BHA_TLS/barman.key
 STREAMING_DIR=$BHA_DATA/backup/barman/$BHA_SERVER/streaming
 PGBIN=$BHA_PGBIN
 LOG=$b/handler.log

@@ -6,16 +6,17 @@
  *	  address: nodes and endpoints are barman_ha_nat's, read from its
  *	  `show`.  The file decides which credentials go to which server, so it
  *	  is trusted only when it and every folder up to "/" belong to root and
- *	  nobody else can write them (fstat on the descriptor we read).
+ *	  nobody else can write them (common/trusted.c: each checked on the
+ *	  descriptor opened).  The grammar is common/kv.c's.
  *
  *-------------------------------------------------------------------------
  */
 #include "orchestrator.h"
+#include "common.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,66 +25,6 @@
 #include <unistd.h>
 
 #define CONFIG_MAX_BYTES 65536
-
-static int
-trusted_stat(const struct stat *st, bool want_dir, const char *path,
-			 char *err, size_t errlen)
-{
-	if (want_dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
-	{
-		snprintf(err, errlen, "%s is not a %s", path,
-				 want_dir ? "directory" : "regular file");
-		return -1;
-	}
-	if (st->st_uid != 0)
-	{
-		snprintf(err, errlen, "%s is not owned by root", path);
-		return -1;
-	}
-	if (st->st_mode & (S_IWGRP | S_IWOTH))
-	{
-		snprintf(err, errlen, "%s is writable by group or others", path);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-check_trusted_file(int fd, const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) != 0)
-	{
-		snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return trusted_stat(&st, false, path, err, errlen);
-}
-
-/* path's folder and every folder above it, up to "/" */
-static int
-check_trusted_dirs(const char *path, char *err, size_t errlen)
-{
-	char		dir[256],
-				up[256];
-	struct stat st;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	do
-	{
-		snprintf(up, sizeof(up), "%s", dir);
-		snprintf(dir, sizeof(dir), "%s", dirname(up));
-		if (stat(dir, &st) != 0)
-		{
-			snprintf(err, errlen, "cannot stat %s: %s", dir, strerror(errno));
-			return -1;
-		}
-		if (trusted_stat(&st, true, dir, err, errlen) != 0)
-			return -1;
-	} while (strcmp(dir, "/") != 0);
-	return 0;
-}
 
 /* Absolute paths with plain characters only: no "..", no spaces. */
 static bool
@@ -172,26 +113,13 @@ set_value(struct config *cfg, const struct key *k, const char *v)
 }
 
 static int
-set_key(struct config *cfg, const char *k, char *v)
+set_key(struct config *cfg, const char *k, const char *v)
 {
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (strcmp(k, keys[i].name) == 0)
 			return set_value(cfg, &keys[i], v);
 	errno = ENOENT;
 	return -1;
-}
-
-static char *
-trim(char *s)
-{
-	char	   *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
 }
 
 static void
@@ -223,39 +151,27 @@ set_defaults(struct config *cfg)
 int
 config_parse(struct config *cfg, char *buf, const char *path)
 {
-	int			lineno = 0;
-	char	   *line, *save = NULL;
+	struct kv_line kv = {0};
+	char		err[300];
+	int			rc;
 
 	set_defaults(cfg);
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	while ((rc = kv_next(&buf, &kv, err, sizeof(err))) > 0)
 	{
-		char	   *eq, *k, *v, *hash;
-
-		lineno++;
-		if ((hash = strchr(line, '#')) != NULL)
-			*hash = '\0';
-		line = trim(line);
-		if (*line == '\0')
-			continue;
-		eq = strchr(line, '=');
-		if (eq == NULL)
-		{
-			errorf("%s: line %d: expected key = value", path, lineno);
-			return BHA_EXIT_USAGE;
-		}
-		*eq = '\0';
-		k = trim(line);
-		v = trim(eq + 1);
 		errno = 0;
-		if (set_key(cfg, k, v) != 0)
+		if (set_key(cfg, kv.key, kv.value) != 0)
 		{
-			errorf("%s: line %d: %s \"%s\"", path, lineno,
-				   errno == ENOENT ? "unknown key" : "invalid value for", k);
+			errorf("%s: line %d: %s \"%s\"", path, kv.lineno,
+				   errno == ENOENT ? "unknown key" : "invalid value for", kv.key);
 			return BHA_EXIT_USAGE;
 		}
 	}
-
+	if (rc < 0)
+	{
+		errorf("%s: %s", path, err);
+		return BHA_EXIT_USAGE;
+	}
 	return BHA_EXIT_OK;
 }
 
@@ -277,21 +193,12 @@ config_load(struct config *cfg, const char *path)
 		errorf("configuration %s: an absolute path is required", path);
 		return BHA_EXIT_USAGE;
 	}
-	if (check_trusted_dirs(path, err, sizeof(err)) != 0)
-	{
-		errorf("untrusted configuration: %s", err);
-		return BHA_EXIT_USAGE;
-	}
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = open_trusted(path, O_RDONLY, 0, false, NULL, err, sizeof(err));
+	if (fd == TRUSTED_ENOENT)
+		snprintf(err, sizeof(err), "cannot open %s: %s", path, strerror(ENOENT));
 	if (fd < 0)
 	{
-		errorf("cannot open configuration %s: %s", path, strerror(errno));
-		return BHA_EXIT_USAGE;
-	}
-	if (check_trusted_file(fd, path, err, sizeof(err)) != 0)
-	{
-		close(fd);
-		errorf("untrusted configuration: %s", err);
+		errorf("configuration: %s", err);
 		return BHA_EXIT_USAGE;
 	}
 	while (len < CONFIG_MAX_BYTES &&

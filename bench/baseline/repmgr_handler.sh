@@ -23,10 +23,11 @@
 # the DB node's event_notification_command (notify.sh) calls: the article's sudo for
 # iptables and `sudo -u barman barman` become root and `runuser -u barman`.
 # The article's script connects psql as repmgr; the cluster's pg_hba lets only barman in from the
-# backup host, so psql connects as barman (superuser, as in the article).
+# backup host (with its client certificate), so psql connects as barman (superuser, as in the
+# article).
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/handler.conf"		# DB1 DB2 BACKUP MODE PGPASSFILE STREAMING_DIR PGBIN LOG
-export PGPASSFILE
+. "$here/handler.conf"		# DB1 DB2 BACKUP MODE PGSSL* STREAMING_DIR PGBIN LOG
+export PGSSLMODE PGSSLROOTCERT PGSSLCERT PGSSLKEY
 readonly SLOT_NAME="barman"
 readonly BARMAN_NAME="main_backup"
 readonly PG_PORT="5432"

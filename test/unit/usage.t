@@ -60,13 +60,13 @@ refused 2 "$o argument 2 is too long (see barman_ha_orchestrator --help)" \
 refused 2 "$o configuration o.conf: an absolute path is required" "orchestrator: a relative configuration path" \
 	"$ORCH" -c o.conf status
 printf 'barman_server = pg\n' >"$W/o.conf"
-# the folder nearest the file is checked first: $W, when it is not root's, else /tmp
+# the folders are checked from / down: /tmp (world-writable) before $W
 err=$("${as[@]}" "$ORCH" -c "$W/o.conf" status 2>&1 >/dev/null)
-like "$? $err" "^2 $o untrusted configuration: ($W is not owned by root|/tmp is writable by group or others)\$" \
+like "$? $err" "^2 $o configuration: untrusted: ($W is not owned by root|/tmp is writable by group or others)\$" \
 	"orchestrator: a configuration below /tmp is not trusted"
-refused 2 "$o untrusted configuration: /dev/null is not a regular file" \
+refused 2 "$o configuration: untrusted: /dev/null is not a regular file" \
 	"orchestrator: a configuration that is not a file" "$ORCH" -c /dev/null status
-refused 2 "$o cannot open configuration /etc/bha-none.conf: No such file or directory" \
+refused 2 "$o configuration: cannot open /etc/bha-none.conf: No such file or directory" \
 	"orchestrator: a missing configuration" "$ORCH" -c /etc/bha-none.conf status
 
 # barman_ha_nat refuses to run unless installed setuid root (make install does that)
