@@ -90,7 +90,7 @@ bhf_broken not-executable 'could not execute helper .*Permission denied'
 chmod 0755 "$h"
 bhf_repaired not-executable
 chmod 0666 "$conf"
-bhf_broken config-writable 'nobody else can write'
+bhf_broken config-writable 'is writable by group or others'
 chmod 0644 "$conf"
 bhf_repaired config-writable
 cp "$kh" "$kh.good" && : >"$kh"
