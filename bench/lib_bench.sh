@@ -24,9 +24,8 @@ BHA_QUIET=${BHA_QUIET:-1}
 
 # bhb_use MODE PREFIX: point the cluster functions at one side's cluster.
 bhb_use() {
-	BHB_MODE=$1 BHA_PREFIX=$2
-	BHA_DATA=/var/lib/bha-cluster/$2
-	BHA_BACKUP_BIN=$BHA_DATA/backup/bin
+	BHB_MODE=$1
+	bha_use_prefix "$2"
 	BHA_STANDBY_SLOT=sync
 }
 

@@ -90,10 +90,8 @@ bhz_pitr_settled() { bha_pitr_paused || [ ! -f "$BHA_DATA/pitr/pgdata/postmaster
 # bhz_run MODE: one bring-up, the lagging Barman, the failover, the checks.
 bhz_run() {
 	local mode=$1 m rwpid lsn0 seg0 n t_kill t_streams first begin missing range target rows why
-	BHA_PREFIX=$BHZ_BASE${mode:0:1}
-	BHA_DATA=/var/lib/bha-cluster/$BHA_PREFIX
+	bha_use_prefix "$BHZ_BASE${mode:0:1}"
 	BHA_STANDBY_SLOT=$mode
-	BHA_BACKUP_BIN=$BHA_DATA/backup/bin
 	diag "==== standby_slot = '$mode' (cluster $BHA_PREFIX)"
 	bha_down >/dev/null 2>&1
 	bha_up || { bha_dump_logs; bail "cluster bring-up failed ($mode)"; }
@@ -215,10 +213,8 @@ bhz_db1_barman_has_all() {
 }
 bhz_run_ahead() {
 	local first begin blsn n t_kill fork missing target rows rc
-	BHA_PREFIX=${BHZ_BASE}a
-	BHA_DATA=/var/lib/bha-cluster/$BHA_PREFIX
+	bha_use_prefix "${BHZ_BASE}a"
 	BHA_STANDBY_SLOT=sync
-	BHA_BACKUP_BIN=$BHA_DATA/backup/bin
 	diag "==== Barman ahead of the promoted standby, standby_slot = 'sync' (cluster $BHA_PREFIX)"
 	bha_down >/dev/null 2>&1
 	bha_up || { bha_dump_logs; bail "cluster bring-up failed (ahead)"; }

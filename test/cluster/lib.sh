@@ -80,6 +80,13 @@ BHA_FIRST=${BHA_NODES%% *}			# the first primary
 BHA_STANDBYS=${BHA_NODES#"$BHA_FIRST"}; BHA_STANDBYS=${BHA_STANDBYS# }
 
 bha_ns() { echo "$BHA_PREFIX-$1"; }
+# bha_use_prefix PREFIX: point every function at the cluster PREFIX (a test with more than one)
+bha_use_prefix() {
+	BHA_PREFIX=$1
+	BHA_DATA=/var/lib/bha-cluster/$1
+	BHA_BACKUP_BIN=$BHA_DATA/backup/bin
+	BHA_TLS=$BHA_DATA/backup/tls
+}
 bha_log() { [ "${BHA_QUIET:-0}" = 1 ] || echo "# [$(date +%T)] $*" >&2; }
 bha_die() { echo "cluster: $*" >&2; return 1; }
 bha_now_ms() { local t=${EPOCHREALTIME/./}; echo "${t:0:13}"; }
@@ -294,12 +301,15 @@ bha_tls_sign() {
 # client certificate per backup-host role, barman's own, 0600.
 bha_tls() {
 	local c=$BHA_DATA/ca n r
-	[ -f "$BHA_TLS/ca.crt" ] && return 0
 	bha_mkdir root:root 0700 "$c"
 	bha_mkdir barman:barman 0700 "$BHA_TLS"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-		-subj "/CN=repmgr_barman_ha cluster $BHA_PREFIX CA" -keyout "$c/ca.key" -out "$c/ca.crt" 2>/dev/null || return 1
+	[ -f "$c/ca.crt" ] ||
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+			-subj "/CN=repmgr_barman_ha cluster $BHA_PREFIX CA" -keyout "$c/ca.key" -out "$c/ca.crt" \
+			2>/dev/null || return 1
+	# what a set-up lacks is made (a scenario may bring its cluster up more than once)
 	for n in $BHA_NODES; do
+		[ -f "$BHA_DATA/$n/server.crt" ] && continue
 		bha_tls_sign server "$BHA_DATA/$n" "/CN=${BHA_ADDR[$n]}" \
 			"IP:${BHA_ADDR[$n]}, IP:$BHA_BACKUP_ADDR, DNS:$n" || return 1
 		install -m 0644 "$c/ca.crt" "$BHA_DATA/$n/root.crt"
@@ -307,7 +317,7 @@ bha_tls() {
 		chmod 0600 "$BHA_DATA/$n/server.key"
 	done
 	for r in $BHA_TLS_ROLES; do
-		bha_tls_sign "$r" "$BHA_TLS" "/CN=$r" || return 1
+		[ -f "$BHA_TLS/$r.crt" ] || bha_tls_sign "$r" "$BHA_TLS" "/CN=$r" || return 1
 	done
 	install -o barman -g barman -m 0600 "$c/ca.crt" "$BHA_TLS/ca.crt"
 	chown barman:barman "$BHA_TLS"/*
