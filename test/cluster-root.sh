@@ -29,17 +29,9 @@ work=$CHECKOUT_COPY
 tests=()
 for t; do tests+=("$work/${t#"$top"/}"); done
 
-# The command is the PID namespace's init: every orphan (a daemonized
-# repmgrd, a detached receive-wal) becomes its child, and unreaped they stay
-# zombies that `kill -0` still finds (a stopped repmgrd never "exits"): a
-# small Perl init reaps them and exits with the command's status.
-# shellcheck disable=SC2016	# Perl's variables
-reaper='$c = fork // die "fork: $!"; exec @ARGV or die "exec: $!" if $c == 0;
-	while (($p = wait) > 0) { exit($? >> 8 || ($? & 127 ? 128 + ($? & 127) : 0)) if $p == $c }'
-
 # Everything below runs inside the root; $1 is the copy.
 # shellcheck disable=SC2016	# expanded by the inner shell
-BHA_ROOT_BIND=$work "$top/test/roots.sh" run "$name" /usr/bin/perl -e "$reaper" /bin/bash -c '
+BHA_ROOT_BIND=$work "$top/test/roots.sh" run "$name" /bin/bash -c '
 	set -u
 	cd "$1" || exit 1
 	shift

@@ -5,20 +5,45 @@
 # under a writer that commits through the application endpoint, and prints the failover
 # as it happens, in milliseconds since the kill.  The cluster is left running; the last
 # lines say how to enter it and how to tear it down.  Every wait is bounded.
-# Environment: BHA_PREFIX (default bha), BHA_DATA (see test/cluster/lib.sh).
+# Environment: BHA_PREFIX (default bha), BHA_DATA (see test/cluster/lib.sh); BHA_DEBIAN=13
+# (PostgreSQL 17, Barman 3.13) or unstable (PostgreSQL 18, Barman 3.20) runs the same demo on
+# that release's packages, in a Debian root (test/roots.sh; made the first time, about 75 s);
+# there the cluster ends with the demo, as everything inside the root does.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "demo.sh: run as root" >&2; exit 2; }
 export BHA_PREFIX=${BHA_PREFIX:-bha}
+case ${BHA_DEBIAN:-12} in
+12) root="" ;;
+13|trixie) root=trixie ;;
+unstable|sid) root=sid ;;
+*) echo "demo.sh: BHA_DEBIAN is 12, 13 or unstable" >&2; exit 2 ;;
+esac
+if [ -n "$root" ]; then
+	if ! command -v debootstrap >/dev/null; then
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap; } >/dev/null ||
+			{ echo "demo.sh: cannot install debootstrap" >&2; exit 1; }
+	fi
+	echo "== the Debian root '$root' (test/roots.sh)"
+	"$top/test/roots.sh" make "$root" >/dev/null || exit 1
+	# shellcheck source=test/lib/checkout_copy.sh
+	. "$top/test/lib/checkout_copy.sh"
+	checkout_copy "$top" bha-demo || exit 1
+	BHA_DEBIAN=12 BHA_DEMO_IN_ROOT=1 BHA_ROOT_BIND=$CHECKOUT_COPY \
+		"$top/test/roots.sh" run "$root" "$CHECKOUT_COPY/test/demo.sh"
+	exit
+fi
 # shellcheck source=test/cluster/lib.sh
 . "$top/test/cluster/lib.sh"
 cl="$top/test/cluster/cluster.sh"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 fail() { echo "demo.sh: $*" >&2; echo "demo.sh: the cluster's logs: $BHA_DATA; tear it down with: $cl down" >&2; exit 1; }
 
-say "installing packages (test/install-deps.sh)"
-"$top/test/install-deps.sh" || fail "installing packages failed"
-say "building and installing (make && make install)"
+if [ -z "${BHA_DEMO_IN_ROOT:-}" ]; then	# a root has its packages (test/roots.sh)
+	say "installing packages (test/install-deps.sh)"
+	"$top/test/install-deps.sh" || fail "installing packages failed"
+fi
+say "building and installing (make && make install), PostgreSQL $BHA_PG_MAJOR"
 { make -C "$top" -s && make -C "$top" -s install; } >/dev/null || fail "the build failed"
 
 if [ -e "/run/netns/$(bha_ns br)" ]; then
@@ -86,6 +111,11 @@ say "state after the failover"
 bha_wait 60 "barman check OK on db2" bha_barman_check_ok
 bha_status
 
+if [ -n "${BHA_DEMO_IN_ROOT:-}" ]; then
+	say "the cluster '$BHA_PREFIX' ends with the root's namespaces"
+	bha_down >/dev/null 2>&1
+	exit 0
+fi
 say "the cluster '$BHA_PREFIX' is left running"
 echo "enter a host:   BHA_PREFIX=$BHA_PREFIX $cl enter backup    (or db1, db2, app)"
 echo "its state:      BHA_PREFIX=$BHA_PREFIX $cl status"

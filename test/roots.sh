@@ -123,6 +123,13 @@ run_in_root() {
 	for v in $(compgen -v | grep -E '^(BHA_[A-Z0-9_]+|CI)$' || true); do
 		envs+=("$v=${!v}")
 	done
+	# The command runs under a small init, PID 1 of the namespace: every orphan (a
+	# daemonized repmgrd, a detached receive-wal) becomes its child and is reaped
+	# (unreaped, it stays a zombie that kill -0 still finds); it exits with the
+	# command's status.
+	# shellcheck disable=SC2016	# Perl's variables
+	local reaper='$c = fork // die "fork: $!"; exec @ARGV or die "exec: $!" if $c == 0;
+		while (($p = wait) > 0) { exit($? >> 8 || ($? & 127 ? 128 + ($? & 127) : 0)) if $p == $c }'
 	run_layer=$(mktemp -d "$roots_dir/.run.XXXXXX")	# global: the EXIT trap removes it
 	trap 'rm -rf --one-file-system "$run_layer"' EXIT
 	mkdir "$run_layer/upper" "$run_layer/work" "$run_layer/root"
@@ -146,7 +153,7 @@ run_in_root() {
 		mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
 		mount -t tmpfs -o mode=0755 tmpfs "$r/run"
 		exec chroot "$r" /usr/bin/env -i "$@"
-	' roots.sh "$root" "$run_layer" "${BHA_ROOT_BIND:-}" "${envs[@]}" "$@" <&0 &
+	' roots.sh "$root" "$run_layer" "${BHA_ROOT_BIND:-}" "${envs[@]}" /usr/bin/perl -e "$reaper" "$@" <&0 &
 	# A signal (timeout's TERM) ends the run before the overlay is removed:
 	# the command is PID 1 of its namespace, which ignores TERM, so unshare
 	# is killed, and kills it and with it everything in the namespace.
