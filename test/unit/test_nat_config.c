@@ -7,19 +7,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#define main nat_main
-#include "../../nat/main.c"
-#undef main
-#include "tap.h"
-
-/* expr's value; barman_ha_nat's error line (said at its exit) into the array buf */
-#define with_error(buf, expr) \
-	({ \
-		last_error[0] = '\0'; \
-		__typeof__(expr) err_r_ = (expr); \
-		snprintf((buf), sizeof(buf), last_error[0] ? PROG ": %s\n" : "%s", last_error); \
-		err_r_; \
-	})
+#include "nat_main.h"
 
 #include <arpa/inet.h>
 
