@@ -283,9 +283,10 @@ static const struct promote_step promote_steps[] = {
 	{"barman_streaming", "barman_start barman_caught_up", NULL, true, barman_streams,
 		"as barman_restart",
 	run_barman_streaming, "wait for pg_receivewal, then for Barman's flush to reach NODE's"},
-	{"switch_wal", "switch_wal", "switch-wal", true, switch_done,
+	{"switch_wal", "checkpoint switch_wal", "switch-wal", true, switch_done,
 		"the record says switch-wal done for NODE on TIMELINE",
-	run_switch_wal, "barman switch-wal --force --archive: archiving confirmed"},
+	run_switch_wal, "CHECKPOINT on NODE (its control file names the new timeline: pg_rewind "
+	"needs it), then barman switch-wal --archive: archiving confirmed"},
 	{"state", "state", NULL, false, state_recorded,
 		"a level check that ran no switch-wal",
 	run_state, "write the record: NODE, TIMELINE, promote time, switch-wal done"},

@@ -671,7 +671,7 @@ bha_db1_objects() {
 		"CREATE USER barman IN ROLE pg_read_all_settings, pg_read_all_stats" \
 		"GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean), pg_backup_stop(boolean), pg_switch_wal(), pg_create_restore_point(text) TO barman" \
 		"CREATE USER streaming_barman REPLICATION" "CREATE USER barman_ha_check REPLICATION" \
-		"CREATE USER barman_ha_catchup REPLICATION IN ROLE pg_read_all_stats" \
+		"CREATE USER barman_ha_catchup REPLICATION IN ROLE pg_read_all_stats, pg_checkpoint" \
 		"CREATE USER app PASSWORD '$BHA_PASS_APP'" "CREATE DATABASE appdb OWNER app"; do
 		bha_sql db1 "$q" || return 1
 	done

@@ -61,7 +61,7 @@ in_order() {			# in_order PROMOTE-OUTPUT: its step lines are a subsequence of $o
 		want=${want#*" $name "}; want=" $want"
 	done
 }
-like "$order" "^claim_check fence route_barman barman_stop barman_fork route_app barman_start barman_caught_up switch_wal state $" \
+like "$order" "^claim_check fence route_barman barman_stop barman_fork route_app barman_start barman_caught_up checkpoint switch_wal state $" \
 	"status --steps: the table's step lines"
 out=$(hh "$B" promote db1 1 2>&1) || bail "promote"
 ok "$(in_order "$out"; echo $?)" "a first claim's step lines follow the table ($(sed -n 's/^step \([a-z_]*\) .*/\1/p' <<<"$out" | tr '\n' ' '))"
