@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* main.c's output functions, silent here */
+/* output.c's functions, silent here */
 void
 errorf(const char *fmt,...)
 {

@@ -28,7 +28,6 @@
 #include <syslog.h>
 #include <unistd.h>
 
-
 static const char usage_text[] =
 "usage: barman_ha_orchestrator [-c FILE] VERB [ARGS]\n"
 "       barman_ha_orchestrator --from-ssh --node NAME   (authorized_keys forced command)\n"
@@ -55,39 +54,6 @@ static const char usage_text[] =
 "\n"
 "exit codes: 0 done, 1 failure, 2 usage or configuration error, 3 fenced\n";
 
-/* Format into buf as one line: the worker reads lines, the DBA the last one. */
-void
-one_line(char *buf, size_t len, const char *fmt, va_list ap)
-{
-	vsnprintf(buf, len, fmt, ap);
-	for (char *p = buf; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-}
-
-static void
-vreport(bool logged, const char *suffix, const char *fmt, va_list ap)
-{
-	char		msg[1024];
-
-	one_line(msg, sizeof(msg), fmt, ap);
-	fflush(stdout);
-	fprintf(stderr, "barman_ha_orchestrator: %s%s\n", msg, suffix);
-	fflush(stderr);
-	if (logged)
-		syslog(LOG_ERR, "%s", msg);
-}
-
-void
-errorf(const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vreport(true, "", fmt, ap);
-	va_end(ap);
-}
-
 /* A refusal said to the caller only: one a flood would flood syslog with. */
 static void refuse_quietly(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 static void
@@ -98,19 +64,6 @@ refuse_quietly(const char *fmt,...)
 	va_start(ap, fmt);
 	vreport(false, "", fmt, ap);
 	va_end(ap);
-}
-
-void
-step(const char *name, const char *result, double ms, const char *fmt,...)
-{
-	char		detail[512];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	one_line(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	printf(BHA_STEP_FORMAT, name, result, ms < 0 ? 0 : ms, detail);
-	fflush(stdout);
 }
 
 static int

@@ -202,8 +202,9 @@ extern double now_ms(void);
 extern int	flock_wait(int fd, int timeout_s);
 extern char **child_env(void);
 
-/* output (main.c) */
+/* output.c */
 extern void one_line(char *buf, size_t len, const char *fmt, va_list ap);
+extern void vreport(bool logged, const char *suffix, const char *fmt, va_list ap);
 extern void step(const char *name, const char *result, double ms,
 				 const char *fmt,...) __attribute__((format(printf, 4, 5)));
 extern void errorf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
