@@ -73,6 +73,7 @@ struct promote
 	bool		watch_closed;	/* the watch keeps NODE's app endpoint closed */
 	struct claim_outcome claim;
 	bool		barman_failed;	/* the later Barman rows are skipped */
+	const char *failed;			/* the step that failed: last_error names it */
 	bool		switched_now;	/* switch_wal ran and succeeded */
 	int			lock_fd;		/* the record's lock, around a new claim's Barman rows */
 };
@@ -188,7 +189,10 @@ run_fence(struct promote *p)
 		p->cfg.stop_grace_ms = 0;
 	/* Barman is one: a newer claim's Barman rows wait for ours (bounded) */
 	if (barman_configured(&p->cfg) && (p->lock_fd = ostate_lock(&p->cfg)) < 0)
+	{
 		p->barman_failed = true;
+		p->failed = "the record's lock";
+	}
 	return BHA_EXIT_OK;
 }
 
@@ -294,6 +298,17 @@ static const struct promote_step promote_steps[] = {
 
 #define NSTEPS ((int) (sizeof(promote_steps) / sizeof(promote_steps[0])))
 
+/*
+ * Whether row i is still to do for what the promote found: not done, and
+ * not a Barman row where no barman_server is set.  The level check's
+ * `repairing:` list and the runner both ask it, so they cannot disagree.
+ */
+static bool
+step_pending(const struct promote *p, int i, bool barman)
+{
+	return (barman || !promote_steps[i].barman) && !promote_steps[i].done(p);
+}
+
 /* `status --steps`: the table as the operator reads it. */
 void
 print_promote_steps(void)
@@ -332,8 +347,7 @@ run_steps(struct promote *p)
 	if (p->level)
 	{
 		for (int i = 0; i < NSTEPS; i++)
-			if (promote_steps[i].missing && (barman || !promote_steps[i].barman) &&
-				!promote_steps[i].done(p))
+			if (promote_steps[i].missing && step_pending(p, i, barman))
 				snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), " %s",
 						 promote_steps[i].missing);
 		if (missing[0] == '\0')
@@ -348,31 +362,41 @@ run_steps(struct promote *p)
 		const struct promote_step *s = &promote_steps[i];
 		int			rc;
 
-		if (s->done(p))
-			continue;
-		if (s->barman && !barman)
+		if (!step_pending(p, i, barman))
 		{
-			if (!barman_said)
+			if (s->barman && !barman && !s->done(p) && !barman_said)
+			{
 				step("barman_reset", BHA_STEP_SKIPPED, 0, "barman_server not set");
-			barman_said = true;
+				barman_said = true;
+			}
 			continue;
 		}
 		if (s->barman && p->barman_failed)
 		{
 			if (strcmp(s->name, "switch_wal") == 0)
-				step("switch_wal", BHA_STEP_SKIPPED, 0, "%s failed", barman_failed_step());
+				step("switch_wal", BHA_STEP_SKIPPED, 0, "%s failed", p->failed);
 			continue;
 		}
 		rc = s->run(p);
 		if (rc != BHA_EXIT_OK && s->barman)
+		{
+			/* a row of several steps says which of them failed */
 			p->barman_failed = true;
+			p->failed = barman_failed_step()[0] ? barman_failed_step() : s->name;
+		}
 		else if (rc != BHA_EXIT_OK)
 			return rc;
 	}
+	if (p->barman_failed && strcmp(p->failed, "switch_wal") == 0)
+	{
+		errorf("promote %s: endpoints moved and Barman streams from it, but switch_wal failed "
+			   "(retry): archiving not confirmed", p->n->name);
+		return BHA_EXIT_FAIL;
+	}
 	if (p->barman_failed)
 	{
-		errorf("promote %s: endpoints moved, but Barman is not streaming from it yet (retry)",
-			   p->n->name);
+		errorf("promote %s: endpoints moved, but %s failed: Barman is not streaming from it yet "
+			   "(retry)", p->n->name, p->failed);
 		return BHA_EXIT_FAIL;
 	}
 	return BHA_EXIT_OK;

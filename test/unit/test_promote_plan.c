@@ -27,7 +27,7 @@ planned(const struct promote *p, bool barman, char *out, size_t len)
 {
 	out[0] = '\0';
 	for (int i = 0; i < NSTEPS; i++)
-		if (!promote_steps[i].done(p) && (barman || !promote_steps[i].barman))
+		if (step_pending(p, i, barman))
 			snprintf(out + strlen(out), len - strlen(out), "%s%s", out[0] ? " " : "",
 					 promote_steps[i].name);
 }
