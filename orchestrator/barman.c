@@ -15,11 +15,9 @@
  *		4. wait until Barman has the primary's flush position: its flush_lsn
  *		   when it is a synchronous standby (commits flow again from here),
  *		   its sent_lsn when it is asynchronous (nothing waits for it);
- *		5. `barman switch-wal --archive`, bounded.  No --force: Barman 3.4
- *		   runs its CHECKPOINT only as SUPERUSER, and the barman role has
- *		   the backup grants only.  None is needed: the new timeline's
- *		   current segment holds its first records, so pg_switch_wal
- *		   closes it.
+ *		5. `barman switch-wal --archive`, bounded, the switch forced by
+ *		   us rather than waited for (barman_switch_wal): no --force,
+ *		   whose CHECKPOINT Barman 3.4 runs only as SUPERUSER.
  *	  Everything runs as the barman user, in bounded children (run.c).
  *
  *-------------------------------------------------------------------------
@@ -619,10 +617,11 @@ checkpoint_child(void *p)
  * Step checkpoint: the new primary's first checkpoint, at once.  Promotion
  * only requests a spread one, and until it completes the control file
  * still names the old timeline, so pg_rewind (repmgr node rejoin) takes
- * the old primary for one on the same timeline and rewinds nothing.
- * `switch-wal --force` did this as SUPERUSER; the catch-up role does it
- * with pg_checkpoint.  Its failure is said, not fatal: it delays no
- * commit and archiving does not depend on it.
+ * the old primary for one on the same timeline and rewinds nothing.  Its
+ * record also leaves the current segment something for pg_switch_wal to
+ * close on an idle primary.  The catch-up role does it with pg_checkpoint
+ * (Barman's --force would need SUPERUSER).  Its failure is said, not
+ * fatal: it delays no commit, and the switch only waits longer.
  */
 static void
 barman_checkpoint(const struct config *cfg)
@@ -639,19 +638,85 @@ barman_checkpoint(const struct config *cfg)
 	step("checkpoint", ok ? "ok" : "failed", now_ms() - t0, "%s", out_line(line, sizeof(line)));
 }
 
+struct switch_args
+{
+	const char *conninfo;
+	char	  **argv;
+};
+
+/* The WAL segment the primary inserts into, or "" when it cannot be read. */
+static void
+insert_segment(PGconn *c, char *seg, size_t len)
+{
+	PGresult   *r = c ? pq_row(c, "SELECT pg_walfile_name(pg_current_wal_insert_lsn())", 1) : NULL;
+
+	snprintf(seg, len, "%s", r ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+}
+
+/*
+ * Runs as the barman user: `barman switch-wal --archive`, and the new
+ * primary nudged while it waits.  Barman archives a streamed segment only
+ * once the next one's .partial exists, and pg_receivewal begins that file
+ * only with a record in it: an idle primary writes one every 15 s or so,
+ * longer than a promote can wait.  So once Barman's pg_switch_wal has
+ * moved the insert position into the next segment, one commit of our own
+ * (no grant needed; synchronous_commit local, as nothing waits for it)
+ * gives that segment its first record.  Barman's output is ours.
+ */
+static int
+switch_child(void *p)
+{
+	const struct switch_args *a = p;
+	PGconn	   *c = a->conninfo[0] ? pq_open(a->conninfo) : NULL;
+	char		before[64], now[64];
+	bool		nudged = false;
+	int			status;
+	pid_t		pid;
+
+	insert_segment(c, before, sizeof(before));
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+	{
+		printf("cannot fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid == 0)
+	{
+		execve(a->argv[0], a->argv, child_env());
+		_exit(127);
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0)
+	{
+		if (!nudged && before[0])
+		{
+			insert_segment(c, now, sizeof(now));
+			if (now[0] && strcmp(now, before) != 0)
+			{
+				PQclear(PQexec(c, "SET synchronous_commit = local; SELECT txid_current()"));
+				nudged = true;
+			}
+		}
+		usleep(50000);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 /* Steps checkpoint and switch_wal.  0 when switch_wal is ok. */
 int
 barman_switch_wal(const struct config *cfg)
 {
 	char	   *av[12];
 	char		to[40], line[300];
+	struct switch_args sa = {.conninfo = cfg->barman_conninfo,.argv = av};
 	double		t0;
 
 	barman_checkpoint(cfg);
 	t0 = now_ms();
 	snprintf(to, sizeof(to), "--archive-timeout=%d", cfg->archive_timeout);
 	barman_argv(cfg, av, "switch-wal", "--archive", to, NULL);
-	run_exec((cfg->archive_timeout + 10) * 1000, av, &res);
+	if (run_child((cfg->archive_timeout + 10) * 1000, switch_child, &sa, &res) != 0)
+		res.status = -1;
 	if (res.timed_out || res.status != 0)
 	{
 		step("switch_wal", "failed", now_ms() - t0, "%s%s",
