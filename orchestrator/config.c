@@ -130,7 +130,8 @@ set_defaults(struct config *cfg)
 	strcpy(cfg->barman_user, "barman");
 	strcpy(cfg->barman_path, "/usr/bin/barman");
 	strcpy(cfg->barman_appname, "barman_receive_wal");
-	cfg->archive_timeout = 90;
+	/* switch-wal is bounded at this + 10 s: under the worker's helper_timeout (30 s) */
+	cfg->archive_timeout = 15;
 	cfg->stop_grace_ms = 200;
 	cfg->catchup_timeout = 20;
 	cfg->lock_timeout = 5;

@@ -159,7 +159,7 @@ main(void)
 	is_str(cfg.barman_path, "/usr/bin/barman", "default barman_path");
 	is_str(cfg.barman_appname, "barman_receive_wal", "default barman_application_name");
 	is_str(cfg.state_dir, DEFAULT_STATE_DIR, "default state_directory");
-	is_int(cfg.archive_timeout, 90, "default archive_timeout");
+	is_int(cfg.archive_timeout, 15, "default archive_timeout");
 	is_int(cfg.lock_timeout, 5, "default lock_timeout");
 	is_int(cfg.watch_interval_ms, 200, "default watch_interval_ms");
 	ok(cfg.claim_check, "the claim check is on by default");
