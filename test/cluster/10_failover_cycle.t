@@ -23,6 +23,9 @@ t_ok "app can write through $BHA_APP_PORT" bha_app_sql "INSERT INTO rows (i) VAL
 for n in db1 db2; do t_ok "barman_ha_status() healthy on $n" bha_ext_healthy "$n" || bha_status_row "$n"; done
 is "$(bha_sql db1 "SELECT role || ' ' || route_state || ' ' || coalesce(routed_node, '-') FROM barman_ha_status()")" \
 	"primary ok db1" "db1: primary, route ok to db1"
+first=$(cat "$BHA_DATA/first_start_ms")
+t_ok "first start: route_state ok on db1 ${first} ms after the extension was switched on (at most 10 s)" \
+	test "$first" -le 10000
 
 old=$(bha_sql db1 "SELECT pid FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
 t_ok "barman_ha_orchestrator barman reset (backup host, real Barman)" bha_diag_run bha_orchestrator barman reset

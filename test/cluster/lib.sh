@@ -262,7 +262,6 @@ bha_program_conf() {
 			echo "nat_program = $BHA_BACKUP_BIN/barman_ha_nat"
 			echo "barman_server = $BHA_SERVER"
 			echo "barman_user = barman"
-			echo "archive_timeout = 60"
 			echo "state_directory = $BHA_DATA/backup/ostate"
 			echo "barman_conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT dbname=postgres $(bha_tls_conninfo barman_ha_catchup) connect_timeout=5"
 			echo "claim_check = on"
@@ -695,12 +694,18 @@ bha_streams_from() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication
 
 # The endpoints and the slot on the first primary: synchronous replication as in the article
 # once the standby streams, then the extension switched on; its worker creates the slot and
-# runs barman_ha_client, which asks the orchestrator over ssh.  The harness only waits.
+# runs barman_ha_client, which asks the orchestrator over ssh.  The harness only waits, for
+# route_state ok too (the whole promote, switch-wal included): the first start's time from
+# the switch to ok, in ms, goes to $BHA_DATA/first_start_ms.
 bha_first_route() {
+	local t0
 	bha_node_conf_all 1 0 || return 1
+	t0=$(bha_now_ms)
 	bha_node_conf_all 1 1 || return 1
 	bha_wait 60 "the extension to create slot $BHA_SLOT on db1" bha_slot_exists db1 || return 1
-	bha_wait 60 "the extension to route both endpoints to db1" bha_endpoints_on db1
+	bha_wait 60 "the extension to route both endpoints to db1" bha_endpoints_on db1 || return 1
+	bha_wait 60 "route_state ok on db1" bha_route_ok db1 || return 1
+	echo $(( $(bha_now_ms) - t0 )) >"$BHA_DATA/first_start_ms"
 }
 
 # Barman: cron loop as cron would run it, streaming, two base backups, check OK.
