@@ -59,8 +59,7 @@ barman_configured(const struct config *cfg)
  * Barman 3.4 imports distutils.version (LooseVersion) from five modules.  On
  * Python 3.11 with setuptools installed, setuptools' distutils-precedence.pth
  * sends that import to setuptools' own copy, which loads setuptools.dist,
- * pkg_resources and pyparsing first: 100-200 ms of every barman command,
- * measured 510 -> 310 ms from exec to pg_receivewal on the namespace cluster
+ * pkg_resources and pyparsing first: 100-200 ms of every barman command
  * (receive-wal's start is on the failover's critical path).  The stdlib's
  * distutils has the same LooseVersion; SETUPTOOLS_USE_DISTUTILS=stdlib, the
  * switch setuptools documents, makes Barman use it.  Only when barman_path

@@ -39,8 +39,7 @@
  *	  - fencing and the claim check are untouched: the application endpoint
  *		still opens only after barman_ha_nat has recorded NODE's claim, and
  *		barman_ha_nat refuses `route` for any other node.
- *	  switch_wal comes last: it only confirms archiving and takes 8-20 s on
- *	  an idle server.
+ *	  switch_wal comes last: it only confirms archiving.
  *
  *	  The worker calls promote again every reconcile interval as its level
  *	  check, so the same NODE and TIMELINE must be cheap: one `show` and a

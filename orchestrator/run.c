@@ -56,10 +56,9 @@ on_tick(int sig)
 /*
  * flock(LOCK_EX) on fd, waiting at most timeout_s seconds.  A busy lock is
  * waited for in the kernel, so we get it the moment its holder lets go (a
- * poll slept up to its whole interval past that: a switch next to a
- * concurrent iptables took 2-10 ms more); a 50 ms interval timer interrupts
- * the wait to look at the clock.  Its handler does nothing and stays; exec
- * resets it.  Returns 0, or -1 with errno (EWOULDBLOCK: still held).
+ * poll would sleep up to its whole interval past that); a 50 ms interval
+ * timer interrupts the wait to look at the clock.  Its handler does nothing
+ * and stays; exec resets it.  Returns 0, or -1 with errno (EWOULDBLOCK: still held).
  */
 int
 flock_wait(int fd, int timeout_s)
