@@ -262,6 +262,7 @@ bha_program_conf() {
 			echo "nat_program = $BHA_BACKUP_BIN/barman_ha_nat"
 			echo "barman_server = $BHA_SERVER"
 			echo "barman_user = barman"
+			echo "streaming_wals_directory = $BHA_DATA/backup/barman/$BHA_SERVER/streaming"
 			echo "state_directory = $BHA_DATA/backup/ostate"
 			echo "barman_conninfo = host=$BHA_BACKUP_ADDR port=$BHA_BARMAN_PORT dbname=postgres $(bha_tls_conninfo barman_ha_catchup) connect_timeout=5"
 			echo "claim_check = on"
