@@ -8,7 +8,7 @@
 # switch-wal; every promote keeps a standing receive-wal that a restart tells
 # "go".  Barman runs as barman, never as root.
 . "$(dirname "$0")/lib.sh"
-plan 27
+plan 29
 hosts 1
 barman_setup "$B" 5 "orchestrator test" "keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
 
@@ -95,12 +95,26 @@ like "$out" "step barman_caught_up ok" "...and it streams: Barman's own receive-
 hh "$B" promote db1 1 >/dev/null 2>&1
 s2=$(standing)
 ok $([ -n "$s2" ] && [ "$s2" != "$s1" ]; echo $?) "the next promote stands up another ($s1 -> $s2)"
+# A failed switch-wal is what the last line names (the worker's last_error),
+# not Barman's stream, which runs: a level check with switch-wal pending, and
+# a barman_path whose switch-wal fails.
+sed -i 's/^switch_wal=done$/switch_wal=pending/' "$T/ostate-$B/orchestrator.state"
+printf '#!/bin/sh\nfor a; do [ "$a" = switch-wal ] && { echo "switch-wal refused"; exit 1; }; done\nexec /usr/bin/barman "$@"\n' \
+	>"$T/barman-switch-fails"
+chmod 755 "$T/barman-switch-fails"
+addconf "$B" orchestrator.conf "barman_path = $T/barman-switch-fails"
+out=$(hh "$B" promote db1 1 2>"$T/err"); rc=$?
+sed -i '/^barman_path = /d' "/etc/netns/$B/repmgr_barman_ha/orchestrator.conf"
+is $rc 1 "a level check whose switch-wal fails: exit 1"
+like "$(tail -n 1 "$T/err")" "promote db1: endpoints moved and Barman streams from it, but switch_wal failed" \
+	"...its last line names switch_wal ($(tail -n 1 "$T/err"))"
+
 # The worker's timeout: SIGTERM while switch-wal runs ends the orchestrator and
 # switch-wal with it, with one last line; receive-wal (own session) stays.
+# (a forced switch-wal is quick: SIGTERM as soon as its process runs.)
 ip netns exec "$B" "$ORCH" barman reset >"$T/out" 2>"$T/err" &
 hp=$!
-for _ in $(seq 100); do grep -q "step barman_caught_up" "$T/out" && break; sleep 0.1; done
-sleep 1
+for _ in $(seq 300); do [ -n "$(ours $(pgrep -u barman -f switch-wal))" ] && break; sleep 0.05; done
 kill -TERM $hp; wait $hp; rc=$?
 is $rc 1 "SIGTERM during switch-wal: exit 1"
 is "$(tail -n 1 "$T/err")" "barman_ha_orchestrator: terminated by signal" "...with one clear last line"
