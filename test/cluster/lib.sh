@@ -696,17 +696,20 @@ bha_streams_from() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication
 # The endpoints and the slot on the first primary: synchronous replication as in the article
 # once the standby streams, then the extension switched on; its worker creates the slot and
 # runs barman_ha_client, which asks the orchestrator over ssh.  The harness only waits, for
-# route_state ok too (the whole promote, switch-wal included): the first start's time from
-# the switch to ok, in ms, goes to $BHA_DATA/first_start_ms.
+# route_state ok too (the whole promote, switch-wal included).  The first start's time, in ms
+# from the switch to route_state ok (the worker's `routed` event, recorded as it sets ok; the
+# same clock), goes to $BHA_DATA/first_start_ms.
 bha_first_route() {
-	local t0
+	local t0 at
 	bha_node_conf_all 1 0 || return 1
 	t0=$(bha_now_ms)
 	bha_node_conf_all 1 1 || return 1
 	bha_wait 60 "the extension to create slot $BHA_SLOT on db1" bha_slot_exists db1 || return 1
 	bha_wait 60 "the extension to route both endpoints to db1" bha_endpoints_on db1 || return 1
 	bha_wait 60 "route_state ok on db1" bha_route_ok db1 || return 1
-	echo $(( $(bha_now_ms) - t0 )) >"$BHA_DATA/first_start_ms"
+	at=$(bha_sql db1 "SELECT (extract(epoch FROM min(at)) * 1000)::bigint FROM barman_ha_events() WHERE event = 'routed' AND ok") ||
+		return 1
+	echo $(( ${at:-$(bha_now_ms)} - t0 )) >"$BHA_DATA/first_start_ms"
 }
 
 # Barman: cron loop as cron would run it, streaming, two base backups, check OK.
