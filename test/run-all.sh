@@ -13,7 +13,8 @@
 #   orchestrator, monitoring, packages
 #                the programs' and the rules' tests, the Debian packages; the
 #                packages' failover cycle runs on the nftables backend and is
-#                that backend's failover cycle
+#                that backend's failover cycle; the packages of PostgreSQL 17
+#                built, upgraded in place and purged in the trixie root
 #   cluster      every namespace cluster scenario on the iptables backend, the
 #                default nat_backend, the one a configuration gets unless it
 #                says otherwise
@@ -26,6 +27,8 @@
 #   cluster-nftables  the whole cluster matrix on nftables, in place of the smoke
 #   bench        the short failover benchmark (test/bench)
 #   cluster-ROOT-long  the watch and the zero-gap scenarios in each root
+#   packages-roots  the packages of PostgreSQL 15 and 18 built, upgraded in
+#                place and purged in the bookworm and sid roots
 # Every scenario runs once per tier.  BHA_PREFIX, if set, names the cluster
 # tests' namespaces and data.  BHA_SKIP="packages bench" (space separated
 # section or backend names) skips sections or a backend's runs.
@@ -165,6 +168,11 @@ if [ -x "$top/test/matrix.sh" ] && ! skipped matrix; then
 		[ "$long" = 1 ] && timed cluster-$root-long long "$top/test/cluster-root.sh" $root \
 			test/cluster/24_watch.t test/cluster/30_zero_gap.t
 	done
+fi
+
+# 04_roots.t in the CI tier's packages section ran trixie's.
+if [ "$long" = 1 ] && ! skipped packages && [ -f "$top/test/packages/04_roots.t" ]; then
+	BHA_PKG_ROOTS="bookworm sid" timed packages-roots long suite nftables "$top/test/packages/04_roots.t"
 fi
 
 if [ "$long" = 1 ] && ! skipped bench && [ -n "$(files bench)" ]; then
