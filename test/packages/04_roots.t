@@ -5,7 +5,8 @@
 # machine).  BHA_PKG_ROOTS names the roots, space separated (default trixie:
 # Debian 13, PostgreSQL 17; also sid, 18, and bookworm, 15); a root missing
 # from the cache is made first (test/roots.sh make).  Each of in_root.sh's
-# results is one here, named after its root.
+# results is one here, named after its root.  Two package builds per root:
+# test/run-all.sh runs it in the long tier, for all three.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP run as root"; exit 0; }
 . "$TOP/test/lib/checkout_copy.sh"
