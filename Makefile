@@ -105,7 +105,10 @@ check-unit:
 
 # make deb: the Debian packages (debian/), built with dpkg-buildpackage -b in
 # a scratch copy of the tree (the checkout's files, build products left out),
-# so nothing of the build lands in the checkout.  The .debs go to DEB_DIR.
+# so nothing of the build lands in the checkout.  The copy's debian/control is
+# made anew from debian/control.in for this system's supported PostgreSQL
+# majors (pg_buildext updatecontrol): postgresql-15-repmgr-barman-ha on
+# Debian 12, postgresql-17-... on Debian 13.  The .debs go to DEB_DIR.
 DEB_DIR ?= $(abspath ..)
 .PHONY: deb
 deb:
@@ -115,6 +118,6 @@ deb:
 		git -C '$(CURDIR)' ls-files -z -co --exclude-standard | (cd '$(CURDIR)' && \
 			xargs -0 sh -c 'for f; do [ ! -e "$$f" ] || cp -a --parents "$$f" "$$0"; done' "$$w/src"); \
 	else cp -a '$(CURDIR)/.' "$$w/src/"; fi; \
-	(cd "$$w/src" && dpkg-buildpackage -us -uc -b); \
+	(cd "$$w/src" && pg_buildext updatecontrol && dpkg-buildpackage -us -uc -b); \
 	mkdir -p '$(DEB_DIR)' && cp "$$w"/*.deb "$$w"/*.buildinfo "$$w"/*.changes '$(DEB_DIR)/' && \
 	ls "$$w"/*.deb | sed 's|.*/|$(DEB_DIR)/|'

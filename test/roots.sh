@@ -43,11 +43,13 @@ root_suite() {
 	esac
 }
 
-# what building, pg_regress, the TAP tests and the namespace cluster need
+# what building, pg_regress, the TAP tests, the namespace cluster and the
+# Debian packages (debhelper, postgresql-server-dev-all: make deb) need
 root_packages() {
 	local major=$1
 	echo "postgresql-$major postgresql-server-dev-$major postgresql-$major-repmgr
 	barman barman-cli build-essential libpq-dev pkg-config libipc-run-perl
+	debhelper dpkg-dev postgresql-server-dev-all
 	libip4tc-dev libnetfilter-conntrack-dev libnftnl-dev libmnl-dev iptables
 	nftables iproute2 conntrack openssh-server openssh-client openssl python3
 	libcap2-bin procps psmisc prometheus-postgres-exporter" |

@@ -13,7 +13,7 @@
 #   orchestrator, monitoring, packages
 #                the programs' and the rules' tests, the Debian packages; the
 #                packages' failover cycle runs on the nftables backend and is
-#                that backend's failover cycle
+#                that backend's failover cycle (04_roots.t is the long tier's)
 #   cluster      every namespace cluster scenario on the iptables backend, the
 #                default nat_backend, the one a configuration gets unless it
 #                says otherwise
@@ -26,6 +26,9 @@
 #   cluster-nftables  the whole cluster matrix on nftables, in place of the smoke
 #   bench        the short failover benchmark (test/bench)
 #   cluster-ROOT-long  the watch and the zero-gap scenarios in each root
+#   packages-roots  the packages of PostgreSQL 17, 18 and 15 built twice,
+#                upgraded in place and purged in the trixie, sid and bookworm
+#                roots (test/packages/04_roots.t)
 # Every scenario runs once per tier.  BHA_PREFIX, if set, names the cluster
 # tests' namespaces and data.  BHA_SKIP="packages bench" (space separated
 # section or backend names) skips sections or a backend's runs.
@@ -135,7 +138,7 @@ done
 # on the installed .debs) is the nftables backend's failover cycle.
 cycle_nft=0
 if ! skipped packages && [ -n "$(files packages)" ]; then
-	timed packages ci suite nftables $(files packages)
+	timed packages ci suite nftables $(files packages | grep -v '/04_roots\.t$')
 	skipped nftables || cycle_nft=1
 fi
 skipped cluster || skipped iptables || timed cluster-iptables ci suite iptables $(files cluster)
@@ -165,6 +168,11 @@ if [ -x "$top/test/matrix.sh" ] && ! skipped matrix; then
 		[ "$long" = 1 ] && timed cluster-$root-long long "$top/test/cluster-root.sh" $root \
 			test/cluster/24_watch.t test/cluster/30_zero_gap.t
 	done
+fi
+
+# Two package builds per root: the long tier's.
+if [ "$long" = 1 ] && ! skipped packages && [ -f "$top/test/packages/04_roots.t" ]; then
+	BHA_PKG_ROOTS="trixie sid bookworm" timed packages-roots long suite nftables "$top/test/packages/04_roots.t"
 fi
 
 if [ "$long" = 1 ] && ! skipped bench && [ -n "$(files bench)" ]; then

@@ -39,12 +39,13 @@ c=$(dpkg-deb -c "$DEB_DB" | awk '{print $1, $2, $6}')
 for f in usr/lib/postgresql/15/lib/repmgr_barman_ha.so usr/share/postgresql/15/extension/repmgr_barman_ha.control \
 	usr/share/postgresql/15/extension/repmgr_barman_ha--1.0.sql usr/share/postgresql/15/extension/repmgr_barman_ha--1.0--1.1.sql \
 	usr/share/postgresql/15/extension/repmgr_barman_ha--1.1--1.2.sql \
-	etc/repmgr_barman_ha/client.conf.example usr/share/doc/$DB_PKG/copyright; do
+	usr/share/doc/$DB_PKG/examples/client.conf.example usr/share/doc/$DB_PKG/copyright; do
 	like "$c" "-rw-r--r-- root/root \./$f" "$DB_PKG: $f (0644)"
 done
 like "$c" "-rwxr-xr-x root/root \./usr/lib/postgresql/15/bin/barman_ha_client" "$DB_PKG: barman_ha_client in PostgreSQL's bindir, 0755, no setuid"
 is "$(grep -c -- '-rws\|-r-s\|--s' <<<"$c")" 0 "$DB_PKG: no setuid file"
 is "$(grep -c 'client.conf$' <<<"$c")" 0 "$DB_PKG: no client.conf of its own (the admin's)"
+is "$(grep -c ' \./etc/' <<<"$c")" 0 "$DB_PKG: nothing in /etc (the packages of two majors install side by side)"
 like "$(dpkg-deb -f "$DEB_DB" Depends)" "postgresql-15[ ,(]" "$DB_PKG depends on postgresql-15"
 like "$(dpkg-deb -f "$DEB_DB" Depends)" "openssh-client" "$DB_PKG depends on openssh-client (barman_ha_client runs ssh)"
 
