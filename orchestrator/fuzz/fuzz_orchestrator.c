@@ -6,7 +6,7 @@
  *	  record, and a server's replies (timeline, TIMELINE_HISTORY content,
  *	  wal_segment_size, LSN).  The first byte picks the parser.
  *
- *	  make fuzz && ./fuzz_orchestrator -max_total_time=60 fuzz-corpus
+ *	  make fuzz && ./fuzz_orchestrator -max_total_time=60 fuzz/corpus
  *
  *-------------------------------------------------------------------------
  */
