@@ -55,38 +55,10 @@ static const char usage_text[] =
 "\n"
 "exit codes: 0 done, 1 failure, 2 usage or configuration error, 3 fenced\n";
 
-/* Format into buf as one line: the worker reads lines, the DBA the last one. */
-void
-one_line(char *buf, size_t len, const char *fmt, va_list ap)
-{
-	vsnprintf(buf, len, fmt, ap);
-	for (char *p = buf; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-}
-
-static void
-vreport(bool logged, const char *suffix, const char *fmt, va_list ap)
-{
-	char		msg[1024];
-
-	one_line(msg, sizeof(msg), fmt, ap);
-	fflush(stdout);
-	fprintf(stderr, "barman_ha_orchestrator: %s%s\n", msg, suffix);
-	fflush(stderr);
-	if (logged)
-		syslog(LOG_ERR, "%s", msg);
-}
-
-void
-errorf(const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vreport(true, "", fmt, ap);
-	va_end(ap);
-}
+/* common/report.c: the worker reads lines, the DBA the last one; errors go to syslog too */
+const char	report_program[] = "barman_ha_orchestrator";
+const bool	report_keep = false;
+const bool	report_syslog = true;
 
 /* A refusal said to the caller only: one a flood would flood syslog with. */
 static void refuse_quietly(const char *fmt,...) __attribute__((format(printf, 1, 2)));
