@@ -117,9 +117,7 @@ nat_conf_parse(struct nat_config *cfg, char *text, const char *path)
 		errorf("%s: backup_address is required", path);
 	else if (cfg->ports[EP_BARMAN] == cfg->ports[EP_APP])
 		errorf("%s: barman_port and app_port must differ", path);
-	else
-		r = 1;
-	if (r != 1)
+	if (r < 0 || cfg->backup_address.s_addr == 0 || cfg->ports[EP_BARMAN] == cfg->ports[EP_APP])
 		return -1;
 	for (int ep = 0; ep < EP_COUNT; ep++)
 		if (cfg->snat_address[ep].s_addr == 0)

@@ -78,7 +78,7 @@ endpoints(int n, char **a)
 }
 
 static int
-parse_request(int argc, char **argv, struct request *req)
+parse_nat_argv(int argc, char **argv, struct request *req)
 {
 	char	  **a = argv + 1;
 	int			n = argc - 1,
@@ -432,7 +432,7 @@ run(uid_t ruid, int argc, char **argv)
 			   *other = NULL;
 	const struct node *node = NULL;
 
-	if (parse_request(argc, argv, &rq) != 0)
+	if (parse_nat_argv(argc, argv, &rq) != 0)
 		return BHA_EXIT_USAGE;
 	if (rq.verb == V_HELP)
 	{
