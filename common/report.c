@@ -17,16 +17,19 @@
 
 char		report_last[512];
 
-/* Format as one line: newlines and tabs become blanks, other control bytes '?'. */
+/*
+ * Format as one line of printable ASCII: newlines and tabs become blanks,
+ * every other byte outside ' '..'~' (C0 and C1 controls, DEL) a '?'.
+ */
 void
 one_line(char *buf, size_t len, const char *fmt, va_list ap)
 {
 	vsnprintf(buf, len, fmt, ap);
-	for (char *p = buf; *p; p++)
+	for (unsigned char *p = (unsigned char *) buf; *p; p++)
 	{
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
-		else if ((unsigned char) *p < ' ' || *p == 0x7f)
+		else if (*p < ' ' || *p > '~')
 			*p = '?';
 	}
 }
