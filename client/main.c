@@ -72,44 +72,16 @@ static const char usage_text[] =
 "over ssh; its forced command answers.  exit codes: 0 done, 1 failure,\n"
 "2 usage or configuration error, 3 fenced\n";
 
+/* common/report.c: each error said at once */
+const char	report_program[] = "barman_ha_client";
+const bool	report_keep = false;
+const bool	report_syslog = false;
+
 static volatile pid_t ssh_pid = 0;
-
-static void
-errorf(const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	fputs("barman_ha_client: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-/* Digits only, within [min, max]. */
-static int
-parse_long(const char *s, long min, long max, long *out)
-{
-	char	   *end;
-
-	if (s[0] < '0' || s[0] > '9' || strlen(s) > 10)
-		return -1;
-	errno = 0;
-	*out = strtol(s, &end, 10);
-	return (*end || errno || *out < min || *out > max) ? -1 : 0;
-}
-
-static bool
-valid_path(const char *s)
-{
-	return s[0] == '/' && strlen(s) < 256 && strstr(s, "..") == NULL &&
-		strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-") ==
-		strlen(s);
-}
 
 /* One key; 0, or -1 when the key is unknown or its value not valid. */
 static int
-set_key(struct client_config *cfg, const char *k, const char *v)
+client_key(struct client_config *cfg, const char *k, const char *v)
 {
 	const char *at = strchr(v, '@');
 
@@ -149,30 +121,17 @@ load_config(struct client_config *cfg, const char *path)
 	char	   *cursor = buf;
 	char		err[400];
 	struct kv_line kv = {0};
-	ssize_t		len;
-	int			fd,
-				rc;
+	int			rc;
 
 	cfg->port = 22;
 	cfg->connect_timeout = 10;
-	fd = open_trusted(path, O_RDONLY, 0, false, NULL, err, sizeof(err));
-	if (fd == TRUSTED_ENOENT)
-		snprintf(err, sizeof(err), "cannot open %s: %s", path, strerror(ENOENT));
-	if (fd < 0)
+	if (read_trusted(path, buf, sizeof(buf), err, sizeof(err)) < 0)
 	{
 		errorf("%s", err);
 		return BHA_EXIT_USAGE;
 	}
-	len = read(fd, buf, CONFIG_MAX);
-	close(fd);
-	if (len < 0 || len == CONFIG_MAX || memchr(buf, '\0', len) != NULL)
-	{
-		errorf("cannot read %s (at most %d bytes of text)", path, CONFIG_MAX - 1);
-		return BHA_EXIT_USAGE;
-	}
-	buf[len] = '\0';
 	while ((rc = kv_next(&cursor, &kv, err, sizeof(err))) > 0)
-		if (set_key(cfg, kv.key, kv.value) != 0)
+		if (client_key(cfg, kv.key, kv.value) != 0)
 		{
 			errorf("%s: line %d: expected backup, ssh_key, ssh_known_hosts, ssh_port, "
 				   "ssh_connect_timeout or ssh_control_path = one valid word", path, kv.lineno);

@@ -3,7 +3,8 @@
  * kv.c
  *	  The one grammar of the programs' configuration files: a line is
  *	  blank, a comment ("#" to the end of the line), or "key = value".
- *	  A key is [a-z0-9_.]; the value is the rest of the line with the
+ *	  A key is letters, digits and "_.-" (nat.conf's node.NAME holds a node
+ *	  name); the value is the rest of the line with the
  *	  blanks around it taken off.  What a value may hold is the key's
  *	  business: most take one word (kv_one_word), so that a second word is
  *	  an error and never silently dropped.
@@ -59,7 +60,7 @@ kv_next(char **cursor, struct kv_line *kv, char *err, size_t errlen)
 		}
 		*eq = '\0';
 		key = trim(line);
-		if (*key == '\0' || strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_.") != strlen(key))
+		if (*key == '\0' || !plain_chars(key, "_.-"))
 		{
 			snprintf(err, errlen, "line %d: invalid key \"%.40s\"", kv->lineno, key);
 			return -1;

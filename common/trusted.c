@@ -7,7 +7,8 @@
  *	  root's, writable by nobody else (a sticky /tmp neither).  Then the
  *	  file, opened O_NOFOLLOW | O_NONBLOCK (a symlink or a FIFO cannot hang
  *	  us) and checked alike.  Checked on descriptors, so nothing can be
- *	  swapped between the check and the use.
+ *	  swapped between the check and the use.  read_trusted: such a file's
+ *	  text, bounded.
  *
  *-------------------------------------------------------------------------
  */
@@ -120,4 +121,31 @@ open_trusted(const char *path, int flags, mode_t mode, bool mkdir, int *dirfd,
 	else
 		close(d);
 	return fd;
+}
+
+/*
+ * The text of a trusted file into buf (NUL-terminated): its length, or -1
+ * with err said (missing, unreadable, size - 1 bytes or more, or a NUL
+ * byte in it).
+ */
+ssize_t
+read_trusted(const char *path, char *buf, size_t size, char *err, size_t errlen)
+{
+	size_t		len = 0;
+	ssize_t		r = 0;
+	int			fd = open_trusted(path, O_RDONLY, 0, false, NULL, err, errlen);
+
+	if (fd == TRUSTED_ENOENT)
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(ENOENT));
+	if (fd < 0)
+		return -1;
+	while (len < size - 1 && (r = read(fd, buf + len, size - 1 - len)) > 0)
+		len += r;
+	close(fd);
+	buf[len] = '\0';
+	if (r >= 0 && len < size - 1 && memchr(buf, '\0', len) == NULL)
+		return (ssize_t) len;
+	snprintf(err, errlen, "cannot read %s: unreadable, binary, or larger than %zu bytes",
+			 path, size - 2);
+	return -1;
 }

@@ -10,25 +10,13 @@
 #ifndef BARMAN_HA_NAT_H
 #define BARMAN_HA_NAT_H
 
-#include <stdbool.h>
-#include <stdint.h>
-#include <netinet/in.h>
-#include <sys/types.h>
-
-#include "barman_ha_contract.h"
+#include "common.h"
 
 #define NAT_MAX_NODES	32
 
 enum
 {
 	EP_BARMAN, EP_APP, EP_COUNT			/* the endpoints: per-endpoint arrays' indexes */
-};
-
-struct node
-{
-	char		name[BHA_NAME_MAX + 1];
-	struct in_addr addr;
-	uint16_t	port;
 };
 
 /* nat.conf */
@@ -57,7 +45,9 @@ struct target
 static inline bool
 same_target(const struct target *a, const struct target *b)
 {
-	return a->set == b->set && (!a->set || (a->addr.s_addr == b->addr.s_addr && a->port == b->port));
+	if (a->set != b->set)
+		return false;
+	return !a->set || (a->addr.s_addr == b->addr.s_addr && a->port == b->port);
 }
 
 /*
@@ -91,16 +81,13 @@ enum fence
 	FENCE_TOO_FAR = -2, FENCE_STALE = -1, FENCE_NEW = 0, FENCE_HELD = 1
 };
 
-/* main.c: kept for the one "barman_ha_nat: MSG" stderr line and syslog, written at the end */
-void		errorf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 /* privilege.c */
 int			harden(uid_t *ruid);
-int			open_trusted(const char *path, int flags, mode_t mode, bool mkdir, int *dfd);
-int			lock_wait(int fd, const char *path, int timeout_s, const char *busy);
-/* config.c: nat.conf and the state file; 0, or -1 after errorf */
-bool		parse_number(const char *s, long min, long max, long *out);
-int			config_parse(struct nat_config *cfg, char *text, const char *path);
-int			config_load(struct nat_config *cfg, const char *path);
+/* config.c: nat.conf and the state file; 0, or -1 after errorf (common/report.c) */
+int			nat_conf_parse(struct nat_config *cfg, char *text, const char *path);
+int			nat_conf_load(struct nat_config *cfg, const char *path);
+int			lock_or_say(int fd, const char *path, int timeout_s, const char *busy);
+int			open_said(const char *path, int flags, mode_t mode, int *dfd);
 const struct node *config_node(const struct nat_config *cfg, const char *name);
 int			state_parse(char *text, struct state *st);
 int			state_lock(const struct nat_config *cfg);

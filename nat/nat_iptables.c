@@ -58,9 +58,11 @@ static const xt_chainlabel jumps[3][2] = {
  * --to-source TO.  Ports: host order in the matches, network order in NAT.
  */
 static struct ipt_entry *
-build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t toport, uint16_t ctport)
+build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t toport,
+	  uint16_t ctport)
 {
-	struct xt_entry_match *m = (void *) r->e.elems, *c = (void *) (r->b + sizeof(struct ipt_entry) + TCP_SIZE);
+	struct xt_entry_match *m = (void *) r->e.elems;
+	struct xt_entry_match *c = (void *) (r->b + sizeof(struct ipt_entry) + TCP_SIZE);
 	struct xt_tcp *tcp = (void *) m->data;
 	struct xt_conntrack_mtinfo3 *ct = (void *) c->data;
 	struct xt_entry_target *t;
@@ -71,8 +73,13 @@ build(rule *r, struct in_addr dst, uint16_t dport, struct in_addr to, uint16_t t
 	r->e.ip.dst = dst;
 	r->e.ip.dmsk.s_addr = 0xffffffff;
 	r->e.ip.proto = IPPROTO_TCP;
-	r->e.target_offset = sizeof(struct ipt_entry) + TCP_SIZE + (toport ? 0 : CT_SIZE);
-	r->e.next_offset = r->e.target_offset + (toport ? DNAT_SIZE : SNAT_SIZE);
+	r->e.target_offset = sizeof(struct ipt_entry) + TCP_SIZE;
+	r->e.next_offset = r->e.target_offset + DNAT_SIZE;
+	if (!toport)
+	{
+		r->e.target_offset += CT_SIZE;
+		r->e.next_offset = r->e.target_offset + SNAT_SIZE;
+	}
 	m->u.match_size = TCP_SIZE;
 	strcpy(m->u.user.name, "tcp");
 	tcp->spts[1] = 0xffff;
@@ -112,7 +119,8 @@ static bool
 same(const struct ipt_entry *a, const struct ipt_entry *b)
 {
 	return memcmp(&a->ip, &b->ip, sizeof(a->ip)) == 0 && a->target_offset == b->target_offset &&
-		a->next_offset == b->next_offset && memcmp(a->elems, b->elems, a->next_offset - sizeof(*a)) == 0;
+		a->next_offset == b->next_offset &&
+		memcmp(a->elems, b->elems, a->next_offset - sizeof(*a)) == 0;
 }
 
 /* Index of a plain "-j TO" rule (no match at all) in chain FROM, or -1. */
@@ -178,8 +186,11 @@ change(const struct nat_config *cfg, struct xtc_handle *h, const struct target *
 		return 0;
 	if (!iptc_flush_entries(DNAT, h) || !iptc_flush_entries(SNAT, h))
 		return -1;
-	for (int i = 0; i < nd + ns; i++)
-		if (!iptc_append_entry(i < nd ? DNAT : SNAT, i < nd ? &d[i].e : &s[i - nd].e, h))
+	for (int i = 0; i < nd; i++)
+		if (!iptc_append_entry(DNAT, &d[i].e, h))
+			return -1;
+	for (int i = 0; i < ns; i++)
+		if (!iptc_append_entry(SNAT, &s[i].e, h))
 			return -1;
 	*changed = true;
 	return 0;
@@ -192,24 +203,39 @@ change(const struct nat_config *cfg, struct xtc_handle *h, const struct target *
 static int
 ipt_route(const struct nat_config *cfg, const struct target *want, bool *changed)
 {
-	int			lock = open(XT_LOCK, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600), rc = -1;
+	int			lock = open(XT_LOCK, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int			rc = -1;
 
 	*changed = false;
 	if (lock < 0)
-		return errorf("cannot open %s: %m", XT_LOCK), -1;
-	if (lock_wait(lock, XT_LOCK, cfg->lock_timeout, "") != 0)
-		return close(lock), -1;
-	for (int attempt = 0; attempt < 10 && rc != 0; attempt++)
+	{
+		errorf("cannot open %s: %m", XT_LOCK);
+		return -1;
+	}
+	if (lock_or_say(lock, XT_LOCK, cfg->lock_timeout, "") != 0)
+	{
+		close(lock);
+		return -1;
+	}
+	for (int attempt = 0; attempt < 10; attempt++)
 	{
 		struct xtc_handle *h = iptc_init("nat");
 		bool		ch = false;
+		bool		again = false;
 
 		if (h && change(cfg, h, want, &ch) == 0 && (!ch || iptc_commit(h)))
-			rc = 0, *changed = ch;
-		else if (errno != EAGAIN || !h || !ch)
-			errorf("nat table: %s", iptc_strerror(errno)), attempt = 10;
+		{
+			rc = 0;
+			*changed = ch;
+		}
+		else if (errno == EAGAIN && h && ch && attempt < 9)
+			again = true;		/* the table moved under us */
+		else
+			errorf("nat table: %s", iptc_strerror(errno));
 		if (h)
 			iptc_free(h);
+		if (!again)
+			break;
 	}
 	close(lock);				/* releases the lock */
 	return rc;
@@ -227,24 +253,39 @@ ipt_read(const struct nat_config *cfg, struct target got[EP_COUNT], int *have)
 
 	memset(got, 0, sizeof(struct target) * EP_COUNT);
 	*have = 0;
-	if (h == NULL)				/* a kernel without legacy xtables holds none of ours */
-		return errno == ENOENT || errno == ENOPROTOOPT ? 0 :
-			(errorf("cannot read the nat table: %s", iptc_strerror(errno)), -1);
-	dn = iptc_is_chain(DNAT, h), sn = iptc_is_chain(SNAT, h), ready = dn && sn;
+	if (h == NULL && (errno == ENOENT || errno == ENOPROTOOPT))
+		return 0;				/* a kernel without legacy xtables holds none of ours */
+	if (h == NULL)
+	{
+		errorf("cannot read the nat table: %s", iptc_strerror(errno));
+		return -1;
+	}
+	dn = iptc_is_chain(DNAT, h);
+	sn = iptc_is_chain(SNAT, h);
+	ready = dn && sn;
 	for (int i = 0; i < 3; i++)
 		ready = ready && jump_index(h, jumps[i][0], jumps[i][1]) >= 0;
-	*have = ready ? 2 : dn || sn;
+	*have = dn || sn;
+	if (ready)
+		*have = 2;
 	/* a DNAT entry is an endpoint's if rebuilding it from what it says gives the same bytes */
-	for (const struct ipt_entry *e = ready ? iptc_first_rule(DNAT, h) : NULL; e; e = iptc_next_rule(e, h))
+	for (const struct ipt_entry *e = ready ? iptc_first_rule(DNAT, h) : NULL; e;
+		 e = iptc_next_rule(e, h))
 	{
-		tcp = (const void *) ((const struct xt_entry_match *) e->elems)->data;
-		nr = (const void *) ((const struct xt_entry_target *) ((const char *) e + e->target_offset))->data;
-		if (e->target_offset != sizeof(*e) + TCP_SIZE || e->next_offset != e->target_offset + DNAT_SIZE)
+		const char *at = (const char *) e + e->target_offset;
+		struct target t = {.set = true};
+
+		if (e->target_offset != sizeof(*e) + TCP_SIZE ||
+			e->next_offset != e->target_offset + DNAT_SIZE)
 			continue;
+		tcp = (const void *) ((const struct xt_entry_match *) e->elems)->data;
+		nr = (const void *) ((const struct xt_entry_target *) at)->data;
+		t.addr.s_addr = nr->min_addr.ip;
+		t.port = ntohs(nr->min_proto.tcp.port);
 		for (int ep = 0; ep < EP_COUNT; ep++)
-			if (!got[ep].set && tcp->dpts[0] == cfg->ports[ep] && same(e, build(&r, cfg->backup_address,
-				cfg->ports[ep], (struct in_addr) {nr->min_addr.ip}, ntohs(nr->min_proto.tcp.port), 0)))
-				got[ep] = (struct target) {true, {nr->min_addr.ip}, ntohs(nr->min_proto.tcp.port)};
+			if (!got[ep].set && tcp->dpts[0] == cfg->ports[ep] &&
+				same(e, build(&r, cfg->backup_address, cfg->ports[ep], t.addr, t.port, 0)))
+				got[ep] = t;
 	}
 	iptc_free(h);
 	return 0;

@@ -85,12 +85,19 @@ static struct nlmsghdr *
 msg(uint16_t type, uint16_t flags)
 {
 	if (type == NFNL_MSG_BATCH_BEGIN)
-		blen = 0, nomem = false;
+	{
+		blen = 0;
+		nomem = false;
+		last = nftnl_batch_begin(batch, ++seq);
+		return last;
+	}
+	blen += NLMSG_ALIGN(last->nlmsg_len);
+	nomem |= blen > sizeof(batch) - 4096;	/* a message takes 2 KB at most */
+	if (type == NFNL_MSG_BATCH_END)
+		last = nftnl_batch_end(batch + blen, ++seq);
 	else
-		blen += NLMSG_ALIGN(last->nlmsg_len), nomem |= blen > sizeof(batch) - 4096;	/* 2 KB at most */
-	if (type == NFNL_MSG_BATCH_BEGIN || type == NFNL_MSG_BATCH_END)
-		return last = (type == NFNL_MSG_BATCH_END ? nftnl_batch_end : nftnl_batch_begin) (batch + blen, ++seq);
-	return last = hdr(batch + blen, type, flags);
+		last = hdr(batch + blen, type, flags);
+	return last;
 }
 
 /*
@@ -106,19 +113,49 @@ talk(uint16_t type, mnl_cb_t cb, void *data, const char *what)
 	static struct mnl_socket *nl;
 	static char buf[65536];
 	char		req[256];
-	struct nlmsghdr *nlh = type ? hdr(req, type, NLM_F_DUMP) : (struct nlmsghdr *) batch;
-	int			rc = -1, n, err;
+	struct nlmsghdr *nlh = (struct nlmsghdr *) batch;
+	size_t		len = blen;
+	int			rc = -1,
+				n,
+				err;
 
-	if (type == 0)
-		last->nlmsg_flags |= NLM_F_ACK, msg(NFNL_MSG_BATCH_END, 0), blen += NLMSG_ALIGN(last->nlmsg_len);
-	if (!nl && (nl = mnl_socket_open(NETLINK_NETFILTER)) && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
-		mnl_socket_close(nl), nl = NULL;
-	if (!nomem && nl && mnl_socket_sendto(nl, nlh, type ? nlh->nlmsg_len : blen) >= 0)
-		while ((rc = -1, n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0 &&
-			   (rc = mnl_cb_run(buf, n, 0, mnl_socket_get_portid(nl), cb, data)) > 0);
+	if (type != 0)
+	{
+		nlh = hdr(req, type, NLM_F_DUMP);
+		len = nlh->nlmsg_len;
+	}
+	else
+	{
+		last->nlmsg_flags |= NLM_F_ACK;
+		msg(NFNL_MSG_BATCH_END, 0);
+		blen += NLMSG_ALIGN(last->nlmsg_len);
+		len = blen;
+	}
+	if (nl == NULL)
+	{
+		nl = mnl_socket_open(NETLINK_NETFILTER);
+		if (nl && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		{
+			mnl_socket_close(nl);
+			nl = NULL;
+		}
+	}
+	if (!nomem && nl && mnl_socket_sendto(nl, nlh, len) >= 0)
+	{
+		do
+		{
+			rc = -1;
+			n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+			if (n > 0)
+				rc = mnl_cb_run(buf, n, 0, mnl_socket_get_portid(nl), cb, data);
+		} while (rc > 0);
+	}
 	err = nomem ? ENOMEM : errno;
 	if (rc < 0 && nl)
-		mnl_socket_close(nl), nl = NULL;
+	{
+		mnl_socket_close(nl);
+		nl = NULL;
+	}
 	if (rc < 0 && !(err == ENOENT && type == NFT_MSG_GETSETELEM))	/* no map: no error */
 		errorf("nftables: cannot %s: %s", what, strerror(err));
 	errno = err;
@@ -138,10 +175,15 @@ ex(struct nftnl_rule *r, const char *name,...)
 		return;
 	va_start(ap, name);
 	while ((a = va_arg(ap, int)) >= 0)
+	{
 		if (a & D)
-			p = va_arg(ap, const void *), nftnl_expr_set(e, a & ~D, p, va_arg(ap, uint32_t));
+		{
+			p = va_arg(ap, const void *);
+			nftnl_expr_set(e, a & ~D, p, va_arg(ap, uint32_t));
+		}
 		else
 			nftnl_expr_set_u32(e, a, va_arg(ap, uint32_t));
+	}
 	va_end(ap);
 	nftnl_rule_add_expr(r, e);
 }
@@ -171,13 +213,18 @@ rule(const struct nat_config *cfg, int i)
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, TABLE);
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chains[dnat ? i : 2].name);
 	if (dnat)					/* ip daddr BACKUP */
-		PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 16, 4), CMP(NFT_CMP_EQ, &cfg->backup_address, 4);
+	{
+		PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 16, 4);
+		CMP(NFT_CMP_EQ, &cfg->backup_address, 4);
+	}
 	ex(r, "meta", NFTNL_EXPR_META_KEY, NFT_META_L4PROTO, NFTNL_EXPR_META_DREG, 1, -1);
 	CMP(NFT_CMP_EQ, &tcp, 1);
 	if (dnat)					/* tcp dport map @endpoints */
-		PAYLOAD(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2),
-			ex(r, "lookup", NFTNL_EXPR_LOOKUP_SREG, 1, NFTNL_EXPR_LOOKUP_DREG, 1, NFTNL_EXPR_LOOKUP_FLAGS, 0,
-			   D | NFTNL_EXPR_LOOKUP_SET, MAP, (uint32_t) sizeof(MAP), -1);
+	{
+		PAYLOAD(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+		ex(r, "lookup", NFTNL_EXPR_LOOKUP_SREG, 1, NFTNL_EXPR_LOOKUP_DREG, 1,
+		   NFTNL_EXPR_LOOKUP_FLAGS, 0, D | NFTNL_EXPR_LOOKUP_SET, MAP, (uint32_t) sizeof(MAP), -1);
+	}
 	else						/* ct status dnat ct original ip daddr BACKUP ... */
 	{
 		CT(NFT_CT_STATUS, -1);
@@ -188,13 +235,19 @@ rule(const struct nat_config *cfg, int i)
 		CMP(NFT_CMP_EQ, &cfg->backup_address, 4);
 		CT(NFT_CT_PROTO_DST, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);	/* ... proto-dst PORT */
 		CMP(NFT_CMP_EQ, &port, 2);
-		ex(r, "immediate", NFTNL_EXPR_IMM_DREG, 1, D | NFTNL_EXPR_IMM_DATA, &cfg->snat_address[i - 2], 4, -1);
+		ex(r, "immediate", NFTNL_EXPR_IMM_DREG, 1, D | NFTNL_EXPR_IMM_DATA,
+		   &cfg->snat_address[i - 2], 4, -1);
 	}
 	/* address (and the DNAT port: the 4-byte register after it) min = max */
-	ex(r, "nat", NFTNL_EXPR_NAT_TYPE, dnat ? NFT_NAT_DNAT : NFT_NAT_SNAT, NFTNL_EXPR_NAT_FAMILY,
-	   NFPROTO_IPV4, NFTNL_EXPR_NAT_REG_ADDR_MIN, 1, NFTNL_EXPR_NAT_REG_ADDR_MAX, 1,
-	   NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_MAP_IPS | (dnat ? NF_NAT_RANGE_PROTO_SPECIFIED : 0),
-	   dnat ? NFTNL_EXPR_NAT_REG_PROTO_MIN : -1, NFT_REG32_01, NFTNL_EXPR_NAT_REG_PROTO_MAX, NFT_REG32_01, -1);
+	if (dnat)
+		ex(r, "nat", NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4,
+		   NFTNL_EXPR_NAT_REG_ADDR_MIN, 1, NFTNL_EXPR_NAT_REG_ADDR_MAX, 1, NFTNL_EXPR_NAT_FLAGS,
+		   NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED, NFTNL_EXPR_NAT_REG_PROTO_MIN,
+		   NFT_REG32_01, NFTNL_EXPR_NAT_REG_PROTO_MAX, NFT_REG32_01, -1);
+	else
+		ex(r, "nat", NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4,
+		   NFTNL_EXPR_NAT_REG_ADDR_MIN, 1, NFTNL_EXPR_NAT_REG_ADDR_MAX, 1, NFTNL_EXPR_NAT_FLAGS,
+		   NF_NAT_RANGE_MAP_IPS, -1);
 	return r;
 }
 
@@ -214,7 +267,8 @@ build(const struct nat_config *cfg, const struct target want[EP_COUNT], bool tab
 		msg(i == 1 ? NFT_MSG_DELTABLE : NFT_MSG_NEWTABLE, NLM_F_CREATE);
 	for (int i = 0; table && i < 3; i++)
 	{
-		mnl_attr_put_strz(nlh = msg(NFT_MSG_NEWCHAIN, NLM_F_CREATE), NFTA_CHAIN_NAME, chains[i].name);
+		nlh = msg(NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+		mnl_attr_put_strz(nlh, NFTA_CHAIN_NAME, chains[i].name);
 		mnl_attr_put_strz(nlh, NFTA_CHAIN_TYPE, "nat");
 		nest = mnl_attr_nest_start(nlh, NFTA_CHAIN_HOOK);
 		mnl_attr_put_u32(nlh, NFTA_HOOK_HOOKNUM, htonl(chains[i].hook));
@@ -222,17 +276,25 @@ build(const struct nat_config *cfg, const struct target want[EP_COUNT], bool tab
 		mnl_attr_nest_end(nlh, nest);
 	}
 	if (table)
-		mnl_attr_put_strz(nlh = msg(NFT_MSG_NEWSET, NLM_F_CREATE), NFTA_SET_NAME, MAP);
-	for (size_t i = 0; table && i < sizeof(map_attrs) / sizeof(map_attrs[0]); i++)
-		mnl_attr_put_u32(nlh, map_attrs[i][0], htonl(map_attrs[i][1]));
+	{
+		nlh = msg(NFT_MSG_NEWSET, NLM_F_CREATE);
+		mnl_attr_put_strz(nlh, NFTA_SET_NAME, MAP);
+		for (size_t i = 0; i < sizeof(map_attrs) / sizeof(map_attrs[0]); i++)
+			mnl_attr_put_u32(nlh, map_attrs[i][0], htonl(map_attrs[i][1]));
+	}
 	for (int i = 0; table && i < 4 && (r = rule(cfg, i)) != NULL; i++)
-		nftnl_rule_nlmsg_build_payload(msg(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND), r), nftnl_rule_free(r);
+	{
+		nftnl_rule_nlmsg_build_payload(msg(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND), r);
+		nftnl_rule_free(r);
+	}
 	if (!table)
 		msg(NFT_MSG_DELSETELEM, 0);	/* no elements: a flush */
-	nest = mnl_attr_nest_start(nlh = msg(NFT_MSG_NEWSETELEM, NLM_F_CREATE), NFTA_SET_ELEM_LIST_ELEMENTS);
+	nlh = msg(NFT_MSG_NEWSETELEM, NLM_F_CREATE);
+	nest = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
 	for (int ep = 0; ep < EP_COUNT; ep++)
 	{
-		uint16_t	val[5] = {htons(cfg->ports[ep]), 0, 0, htons(want[ep].port)};	/* key; addr, port, 0 */
+		/* the key; the data: address, port, 0 */
+		uint16_t	val[5] = {htons(cfg->ports[ep]), 0, 0, htons(want[ep].port)};
 
 		if (!want[ep].set)
 			continue;
@@ -274,24 +336,35 @@ elems_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct seen *s = data;
 	struct nftnl_set *set = nftnl_set_alloc();
-	struct nftnl_set_elems_iter *it = set && nftnl_set_elems_nlmsg_parse(nlh, set) == 0 ?
-		nftnl_set_elems_iter_create(set) : NULL;
+	struct nftnl_set_elems_iter *it = NULL;
 	struct nftnl_set_elem *e;
 	uint32_t	klen = 0, dlen = 0;
 	uint16_t	val[5];			/* as build() makes it */
 	int			ep;
 
+	if (set && nftnl_set_elems_nlmsg_parse(nlh, set) == 0)
+		it = nftnl_set_elems_iter_create(set);
 	while (it && (e = nftnl_set_elems_iter_next(it)) != NULL)
 	{
-		const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen),
-				   *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
-		bool		ok = k && d && klen == 2 && dlen == 8;
+		const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+		const void *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
 
-		if (ok)
-			memcpy(val, k, 2), memcpy(val + 1, d, 8);
-		for (ep = 0; ep < EP_COUNT && !(ok && ntohs(val[0]) == s->cfg->ports[ep]); ep++);
-		if (!(s->foreign |= ep == EP_COUNT))
-			s->el[ep] = (struct target) {.set = true, .port = ntohs(val[3])}, memcpy(&s->el[ep].addr, val + 1, 4);
+		ep = EP_COUNT;
+		if (k && d && klen == 2 && dlen == 8)
+		{
+			memcpy(val, k, 2);
+			memcpy(val + 1, d, 8);
+			ep = 0;
+			while (ep < EP_COUNT && ntohs(val[0]) != s->cfg->ports[ep])
+				ep++;
+		}
+		if (ep == EP_COUNT)
+		{
+			s->foreign = true;
+			continue;
+		}
+		s->el[ep] = (struct target) {.set = true, .port = ntohs(val[3])};
+		memcpy(&s->el[ep].addr, val + 1, 4);
 	}
 	if (it)
 		nftnl_set_elems_iter_destroy(it);
@@ -316,9 +389,13 @@ fetch(const struct nat_config *cfg, struct seen *got, bool *shaped)
 	memset(got, 0, sizeof(*got));
 	memset(&want, 0, sizeof(want));
 	got->cfg = cfg;
-	if ((rc = talk(NFT_MSG_GETRULE, rule_cb, got, "read table ip " TABLE)) == 0 &&
-		talk(NFT_MSG_GETSETELEM, elems_cb, got, "read map " MAP) != 0)
-		rc = errno == ENOENT ? 0 : -1, got->missing = true;	/* no map, or no table */
+	rc = talk(NFT_MSG_GETRULE, rule_cb, got, "read table ip " TABLE);
+	if (rc == 0 && talk(NFT_MSG_GETSETELEM, elems_cb, got, "read map " MAP) != 0)
+	{
+		got->missing = true;	/* no map, or no table */
+		if (errno != ENOENT)
+			rc = -1;
+	}
 	for (int i = 0; i < 4 && (r = rule(cfg, i)) != NULL; i++)	/* through netlink too */
 	{
 		nftnl_rule_nlmsg_build_payload(hdr(buf, NFT_MSG_NEWRULE, 0), r);
@@ -329,7 +406,10 @@ fetch(const struct nat_config *cfg, struct seen *got, bool *shaped)
 	return rc;
 }
 
-/* have: 2 our rules as we make them, 1 a rule or the map of ours (we never leave the table empty) */
+/*
+ * have: 2 our rules as we make them, 1 a rule or the map of ours (we never
+ * leave the table empty)
+ */
 static int
 nft_read(const struct nat_config *cfg, struct target got[EP_COUNT], int *have)
 {
@@ -338,7 +418,9 @@ nft_read(const struct nat_config *cfg, struct target got[EP_COUNT], int *have)
 	int			rc = fetch(cfg, &s, &shaped);
 
 	memcpy(got, s.el, sizeof(s.el));
-	*have = shaped ? 2 : s.len > 0 || !s.missing;
+	*have = s.len > 0 || !s.missing;
+	if (shaped)
+		*have = 2;
 	return rc;
 }
 

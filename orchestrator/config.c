@@ -12,27 +12,15 @@
  *-------------------------------------------------------------------------
  */
 #include "orchestrator.h"
-#include "common.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define CONFIG_MAX_BYTES 65536
-
-/* Absolute paths with plain characters only: no "..", no spaces. */
-static bool
-valid_path(const char *s)
-{
-	return s[0] == '/' && strlen(s) < 256 && strstr(s, "..") == NULL &&
-		plain_chars(s, "_./-");
-}
 
 /* libpq conninfo: key=value words of plain characters (no quotes). */
 static bool
@@ -113,7 +101,7 @@ set_value(struct config *cfg, const struct key *k, const char *v)
 }
 
 static int
-set_key(struct config *cfg, const char *k, const char *v)
+orchestrator_key(struct config *cfg, const char *k, const char *v)
 {
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (strcmp(k, keys[i].name) == 0)
@@ -161,7 +149,7 @@ config_parse(struct config *cfg, char *buf, const char *path)
 	while ((rc = kv_next(&buf, &kv, err, sizeof(err))) > 0)
 	{
 		errno = 0;
-		if (set_key(cfg, kv.key, kv.value) != 0)
+		if (orchestrator_key(cfg, kv.key, kv.value) != 0)
 		{
 			errorf("%s: line %d: %s \"%s\"", path, kv.lineno,
 				   errno == ENOENT ? "unknown key" : "invalid value for", kv.key);
@@ -186,35 +174,15 @@ config_load(struct config *cfg, const char *path)
 {
 	static char buf[CONFIG_MAX_BYTES + 1];
 	char		err[512];
-	ssize_t		len = 0, r;
-	int			fd;
 
 	if (path[0] != '/')
 	{
 		errorf("configuration %s: an absolute path is required", path);
 		return BHA_EXIT_USAGE;
 	}
-	fd = open_trusted(path, O_RDONLY, 0, false, NULL, err, sizeof(err));
-	if (fd == TRUSTED_ENOENT)
-		snprintf(err, sizeof(err), "cannot open %s: %s", path, strerror(ENOENT));
-	if (fd < 0)
+	if (read_trusted(path, buf, sizeof(buf), err, sizeof(err)) < 0)
 	{
 		errorf("configuration: %s", err);
-		return BHA_EXIT_USAGE;
-	}
-	while (len < CONFIG_MAX_BYTES &&
-		   (r = read(fd, buf + len, CONFIG_MAX_BYTES - len)) > 0)
-		len += r;
-	close(fd);
-	if (len >= CONFIG_MAX_BYTES)
-	{
-		errorf("configuration %s is larger than %d bytes", path, CONFIG_MAX_BYTES);
-		return BHA_EXIT_USAGE;
-	}
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len) != NULL)
-	{
-		errorf("configuration %s contains a NUL byte", path);
 		return BHA_EXIT_USAGE;
 	}
 	return config_parse(cfg, buf, path);

@@ -19,7 +19,7 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 
-#include "barman_ha_contract.h"
+#include "common.h"
 
 #define DEFAULT_STATE_DIR	"/var/lib/barman/repmgr_barman_ha"
 
@@ -45,14 +45,6 @@ struct pg_result;
 #define MAX_ARGS		8
 #define MAX_TLI			64		/* timelines kept from a history */
 #define HISTORY_MAX_BYTES	65536	/* its text (~60 bytes a timeline) */
-
-/* A DB node as barman_ha_nat's configuration names it. */
-struct node
-{
-	char		name[BHA_NAME_MAX + 1];
-	struct in_addr addr;
-	uint16_t	port;
-};
 
 /* orchestrator.conf */
 struct config
@@ -168,11 +160,7 @@ struct claim_outcome
 	struct routed_probe probe;	/* written by the probe's process */
 };
 
-/* parse.c: strict parsers; each returns 0 on success, -1 otherwise */
-extern bool plain_chars(const char *s, const char *extra);
-extern int	parse_long(const char *s, long min, long max, long *out);
-extern int	parse_port(const char *s, uint16_t *out);
-extern int	parse_ipv4(const char *s, struct in_addr *out);
+/* parse.c: strict parsers (common/parse.c has the bounded numbers) */
 extern int	split_words(char *line, char **words, int maxwords);
 extern bool parse_lsn(const char *s, uint64_t *lsn);
 
@@ -199,15 +187,11 @@ extern int	run_child(int timeout_ms, child_fn fn, void *arg, struct run_result *
 extern int	run_exec(int timeout_ms, char *const argv[], struct run_result *res);
 extern const char *last_line(const char *text, char *buf, size_t len);
 extern double now_ms(void);
-extern int	flock_wait(int fd, int timeout_s);
 extern char **child_env(void);
 
-/* output.c */
-extern void one_line(char *buf, size_t len, const char *fmt, va_list ap);
-extern void vreport(bool logged, const char *suffix, const char *fmt, va_list ap);
+/* output.c (errorf, vreport, one_line: common/report.c) */
 extern void step(const char *name, const char *result, double ms,
 				 const char *fmt,...) __attribute__((format(printf, 4, 5)));
-extern void errorf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 
 /* natprog.c: barman_ha_nat, run and read */
 extern int	nat_show(const struct config *cfg, struct nat_view *v);

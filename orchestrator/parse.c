@@ -1,79 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * parse.c
- *	  Strict parsers for everything that reaches the orchestrator from
- *	  outside: command-line words, configuration values, SSH_ORIGINAL_COMMAND
- *	  and positions in a server's replies.
- *	  Whitelists and explicit bounds only; nothing here allocates.
+ *	  Strict parsers of the orchestrator's own inputs: SSH_ORIGINAL_COMMAND
+ *	  and positions in a server's replies (numbers, addresses and paths:
+ *	  common/parse.c).  Whitelists and explicit bounds only; nothing here
+ *	  allocates.
  *
  *-------------------------------------------------------------------------
  */
 #include "orchestrator.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Every byte is an ASCII letter, a digit or one of extra. */
-bool
-plain_chars(const char *s, const char *extra)
-{
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-			  (*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
-			return false;
-	return true;
-}
-
-/* Decimal digits only (no sign, no spaces, no hex), within [min, max]. */
-int
-parse_long(const char *s, long min, long max, long *out)
-{
-	long		v = 0;
-	size_t		n;
-
-	if (s == NULL || s[0] == '\0' || strlen(s) > 18)
-		return -1;
-	for (n = 0; s[n] != '\0'; n++)
-	{
-		if (s[n] < '0' || s[n] > '9')
-			return -1;
-		v = v * 10 + (s[n] - '0');
-	}
-	if (v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-int
-parse_port(const char *s, uint16_t *out)
-{
-	long		v;
-
-	if (parse_long(s, 1, 65535, &v) != 0)
-		return -1;
-	*out = (uint16_t) v;
-	return 0;
-}
-
-/*
- * Dotted quad only: inet_pton(AF_INET) already refuses the short and octal
- * forms that inet_aton would take, and we refuse 0.0.0.0 and broadcast.
- */
-int
-parse_ipv4(const char *s, struct in_addr *out)
-{
-	struct in_addr a;
-
-	if (s == NULL || strlen(s) > 15 || inet_pton(AF_INET, s, &a) != 1)
-		return -1;
-	if (a.s_addr == htonl(INADDR_ANY) || a.s_addr == htonl(INADDR_BROADCAST))
-		return -1;
-	*out = a;
-	return 0;
-}
 
 /*
  * Split a line on single spaces into at most maxwords words, in place.

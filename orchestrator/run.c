@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,47 +43,6 @@ kill_group(pid_t pid, int sig)
 {
 	if (kill(-pid, sig) != 0)
 		kill(pid, sig);
-}
-
-static void
-on_tick(int sig)
-{
-	(void) sig;
-}
-
-/*
- * flock(LOCK_EX) on fd, waiting at most timeout_s seconds.  A busy lock is
- * waited for in the kernel, so we get it the moment its holder lets go (a
- * poll would sleep up to its whole interval past that); a 50 ms interval
- * timer interrupts the wait to look at the clock.  Its handler does nothing
- * and stays; exec resets it.  Returns 0, or -1 with errno (EWOULDBLOCK: still held).
- */
-int
-flock_wait(int fd, int timeout_s)
-{
-	static const struct itimerval tick = {{0, 50000}, {0, 50000}};
-	static const struct itimerval off;
-	struct sigaction sa;
-	double		deadline;
-	int			rc,
-				err;
-
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return 0;
-	if (errno != EWOULDBLOCK && errno != EINTR)
-		return -1;
-	deadline = now_ms() + timeout_s * 1000.0;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_tick;	/* no SA_RESTART: a tick ends the flock */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-	setitimer(ITIMER_REAL, &tick, NULL);
-	while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR && now_ms() < deadline)
-		;
-	err = (rc != 0 && errno == EINTR) ? EWOULDBLOCK : errno;
-	setitimer(ITIMER_REAL, &off, NULL);
-	errno = err;
-	return rc;
 }
 
 /*

@@ -2,14 +2,14 @@
  *
  * fuzz_nat.c
  *	  libFuzzer target over everything barman_ha_nat parses from outside:
- *	  nat.conf (config_parse), the state file (state_parse) and argv
- *	  (parse_request, main.c included).  The first byte picks the parser; for argv the rest
+ *	  nat.conf (nat_conf_parse), the state file (state_parse) and argv
+ *	  (parse_nat_argv, main.c included).  The first byte picks the parser; for argv the rest
  *	  is split into words at NUL bytes.  Built by `make fuzz` with clang,
  *	  ASan and UBSan; never part of the program.
  *
  *-------------------------------------------------------------------------
  */
-#define main nat_main			/* parse_request is static in main.c */
+#define main nat_main			/* parse_nat_argv is static in main.c */
 #include "../main.c"
 
 #include <stdio.h>
@@ -35,7 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (data[0] % 3)
 	{
 		case 0:
-			(void) config_parse(&cfg, buf, "/fuzz/nat.conf");
+			(void) nat_conf_parse(&cfg, buf, "/fuzz/nat.conf");
 			break;
 		case 1:
 			(void) state_parse(buf, &st);
@@ -43,7 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		default:
 			for (char *p = buf; argc < 9 && p < buf + size - 1; p += strlen(p) + 1)
 				argv[argc++] = p;
-			(void) parse_request(argc, argv, &req);
+			(void) parse_nat_argv(argc, argv, &req);
 	}
 	free(buf);
 	return 0;

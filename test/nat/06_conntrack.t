@@ -67,7 +67,7 @@ except OSError as e:
     print("%s after %d ms" % (type(e).__name__, (time.time() - t0) * 1000))' $BACKUP >"$T/sess" <"$T/go" &
 PIDS+=($!)
 exec 8>"$T/go"
-sleep 0.5
+for i in $(seq 100); do [ -s "$T/sess" ] && break; sleep 0.05; done	# its first line, 5 s at most
 is "$(head -1 "$T/sess")" db1 "a session through the app endpoint on db1"
 out=$(nb "$B" claim db2 5); is "$out" $'claim recorded db2 5\nflows 1' "claim by db2: the session's flow is removed"
 echo >&8; exec 8>&-

@@ -27,7 +27,7 @@ read -r OK FAIL USAGE FENCED good bad < <("$T/codes")
 is "$OK $FAIL $USAGE $FENCED" "0 1 2 3" "exit codes: 0 done, 1 failure, 2 usage, 3 fenced"
 is "$good $bad" "1 0" "the name rule: db1 valid, -db1 not"
 
-for f in include/barman_ha.h client/main.c orchestrator/orchestrator.h nat/nat.h; do
+for f in src/barman_ha.h client/main.c orchestrator/orchestrator.h nat/nat.h; do
 	grep -q '^#include "barman_ha_contract.h"' "$TOP/$f"
 	ok $? "$f includes the contract"
 done

@@ -18,9 +18,9 @@
 /* expr's value; barman_ha_nat's error line (said at its exit) into the array buf */
 #define with_error(buf, expr) \
 	({ \
-		last_error[0] = '\0'; \
+		report_last[0] = '\0'; \
 		__typeof__(expr) err_r_ = (expr); \
-		snprintf((buf), sizeof(buf), last_error[0] ? PROG ": %s\n" : "%s", last_error); \
+		snprintf((buf), sizeof(buf), report_last[0] ? PROG ": %s\n" : "%s", report_last); \
 		err_r_; \
 	})
 

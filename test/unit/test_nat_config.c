@@ -88,7 +88,7 @@ static const struct
 	{BASE "node. = 10.213.0.11:5432\n", "line 2: invalid value for \"node.\""},
 	{BASE "node.-db1 = 10.213.0.11:5432\n", "line 2: invalid value for \"node.-db1\""},
 	{BASE "node..db1 = 10.213.0.11:5432\n", "line 2: invalid value for \"node..db1\""},
-	{BASE "node.d/b = 10.213.0.11:5432\n", "line 2: invalid value for \"node.d/b\""},
+	{BASE "node.d/b = 10.213.0.11:5432\n", "line 2: invalid key \"node.d/b\""},
 	{BASE "node.closed = 10.213.0.11:5432\n", "line 2: invalid value for \"node.closed\""},
 	{BASE "node.missing = 10.213.0.11:5432\n", "line 2: invalid value for \"node.missing\""},
 	{BASE "node.unknown = 10.213.0.11:5432\n", "line 2: invalid value for \"node.unknown\""},
@@ -132,7 +132,7 @@ parse(struct nat_config *cfg, const char *text)
 	char		buf[1024];
 
 	snprintf(buf, sizeof(buf), "%s", text);
-	return with_error(out, config_parse(cfg, buf, "/etc/n.conf"));
+	return with_error(out, nat_conf_parse(cfg, buf, "/etc/n.conf"));
 }
 
 int
@@ -197,11 +197,11 @@ main(void)
 		char		copy[8192];
 
 		snprintf(copy, sizeof(copy), "%s", buf);
-		rc = with_error(out, config_parse(&cfg, copy, "/etc/n.conf"));
+		rc = with_error(out, nat_conf_parse(&cfg, copy, "/etc/n.conf"));
 		ok(rc == 0 && cfg.nnodes == NAT_MAX_NODES, "%d nodes accepted", NAT_MAX_NODES);
 		sprintf(buf + strlen(buf), "node.extra = 10.213.2.1:5432\n");
 		snprintf(copy, sizeof(copy), "%s", buf);
-		rc = with_error(out, config_parse(&cfg, copy, "/etc/n.conf"));
+		rc = with_error(out, nat_conf_parse(&cfg, copy, "/etc/n.conf"));
 		is_int(rc, -1, "node %d refused", NAT_MAX_NODES + 1);
 		snprintf(want, sizeof(want), PROG ": /etc/n.conf: line %d: invalid value for \"node.extra\"\n",
 				 NAT_MAX_NODES + 2);

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_nat_request.c
- *	  barman_ha_nat's command line (parse_request, static in nat/main.c,
+ *	  barman_ha_nat's command line (parse_nat_argv, static in nat/main.c,
  *	  hence included): each verb's words, node names, timelines, --force,
  *	  endpoints, -c, and the usage errors with their one line.
  *
@@ -76,7 +76,7 @@ request(const char *args, struct request *rq, char *store, size_t len)
 	snprintf(store, len, "%s", args);
 	for (char *w = strtok(store, " "); w && argc < 15; w = strtok(NULL, " "))
 		argv[argc++] = w;
-	return with_error(out, parse_request(argc, argv, rq));
+	return with_error(out, parse_nat_argv(argc, argv, rq));
 }
 
 int
@@ -113,7 +113,7 @@ main(void)
 	/* a word longer than 255 bytes, whichever */
 	memset(store, 'a', 256);
 	store[256] = '\0';
-	rc = with_error(out, parse_request(3, argv, &rq));
+	rc = with_error(out, parse_nat_argv(3, argv, &rq));
 	ok(rc == -1 && strcmp(out, PROG ": argument 2 is longer than 255 bytes\n") == 0,
 	   "an argument of 256 bytes is refused");
 

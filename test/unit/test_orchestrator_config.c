@@ -72,7 +72,8 @@ static const struct
 }			bads[] = {
 	{"barman_server", "line 1: expected key = value"},
 	{"frob = 1", "line 1: unknown key \"frob\""},
-	{"Barman_server = pg", "line 1: invalid key \"Barman_server\""},
+	{"Barman_server = pg", "line 1: unknown key \"Barman_server\""},
+	{"barman/server = pg", "line 1: invalid key \"barman/server\""},
 	{"= pg", "line 1: invalid key \"\""},
 	{"barman_server = ", "line 1: invalid value for \"barman_server\""},
 	{"barman_server = -pg", "line 1: invalid value for \"barman_server\""},
