@@ -12,8 +12,8 @@
  *		   pg_receivewal --no-loop in the foreground; waiting for `barman
  *		   cron` kept synchronous commits blocked up to a minute); a
  *		   standing one that imported Barman long before only gets "go"
- *		   (warm_receive.c), and Barman's own start replaces it when it
- *		   does not take it;
+ *		   (warm_receive.c), and Barman's own start joins it when it has
+ *		   not taken it after 1.5 s;
  *		4. wait until Barman has the primary's flush position: its flush_lsn
  *		   when it is a synchronous standby (commits flow again from here),
  *		   its sent_lsn when it is asynchronous (nothing waits for it);
@@ -46,8 +46,9 @@ static struct run_result res;	/* big: keep it off the stack */
 
 /*
  * The standing receive-wal told "go" by barman_restart (warm_receive.c),
- * and how long it has to take it: it reads "go" within milliseconds unless
- * it is still importing Barman (0.1-0.5 s).
+ * and how long it has to take it before Barman's own start joins it: it
+ * reads "go" within milliseconds once it has imported Barman (0.1-0.5 s
+ * after it started on an idle host).
  */
 static pid_t warm_pid = -1;
 #define WARM_TAKE_MS 1500
@@ -426,16 +427,22 @@ barman_streaming(const struct config *cfg)
 			continue;
 
 		/*
-		 * The standing one ended without a pg_receivewal, or it still waits
-		 * on its FIFO WARM_TAKE_MS after "go" (stopped, stuck): Barman's own
-		 * `barman receive-wal` in its place.
+		 * The standing one ended without a pg_receivewal, or it has not
+		 * taken "go" WARM_TAKE_MS after it (still importing Barman on a busy
+		 * host, or stopped): Barman's own `barman receive-wal` beside it.
+		 * Barman's lock lets only the first of the two stream; the other
+		 * ends.  A stopped one would take every "go" to come: it is ended.
 		 */
 		if (waitpid(warm_pid, NULL, WNOHANG) != 0 && kill(warm_pid, 0) != 0)
 			why = "ended";
 		else if (now_ms() - start_t0 > WARM_TAKE_MS && warm_standing(warm_pid, fifo))
 		{
-			kill(warm_pid, SIGKILL);
-			why = "did not take \"go\"";
+			why = "had not taken \"go\"";
+			if (proc_state(warm_pid) == 'T' || proc_state(warm_pid) == 't')
+			{
+				kill(warm_pid, SIGKILL);
+				why = "was stopped: ended";
+			}
 		}
 		if (why == NULL)
 			continue;

@@ -254,9 +254,10 @@ extern int	barman_reset(const struct config *cfg);
 extern int	barman_receiving(const struct config *cfg, bool *running);
 extern const char *barman_failed_step(void);
 
-/* proc.c: a process of uid, its argv */
+/* proc.c: a process of uid, its argv; a process's state */
 extern int	proc_args(const char *name, uid_t uid, long *pid, char *buf, size_t len,
 					  char **args, int max);
+extern char proc_state(long pid);
 
 /* timeline_fork.c: Barman's WAL beyond the new timeline's fork point, aside */
 extern void barman_fork(const struct config *cfg, const char *dir,
