@@ -6,12 +6,14 @@
  *		   `receive-wal --stop` sends it, SIGKILL after a bound): after a host
  *		   vanished they hang on the dead connection.  A /proc scan first:
  *		   when nothing runs, nothing is started (no Python, < 1 ms);
- *		2. Barman's WAL past the new timeline's fork point aside (fork.c);
+ *		2. Barman's WAL past the new timeline's fork point aside
+ *		   (timeline_fork.c);
  *		3. start `barman receive-wal SERVER` at once, detached (it runs
  *		   pg_receivewal --no-loop in the foreground; waiting for `barman
  *		   cron` kept synchronous commits blocked up to a minute); a
  *		   standing one that imported Barman long before only gets "go"
- *		   (warm_receive.c);
+ *		   (warm_receive.c), and Barman's own start joins it when it has
+ *		   not taken it after 1.5 s;
  *		4. wait until Barman has the primary's flush position: its flush_lsn
  *		   when it is a synchronous standby (commits flow again from here),
  *		   its sent_lsn when it is asynchronous (nothing waits for it);
@@ -19,6 +21,7 @@
  *		   us rather than waited for (barman_switch_wal): no --force,
  *		   whose CHECKPOINT Barman 3.4 runs only as SUPERUSER.
  *	  Everything runs as the barman user, in bounded children (run.c).
+ *	  How Barman is run and what show-server says: barman_cmd.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,12 +30,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,145 +41,15 @@
 #define MAX_PIDS 64
 
 static struct run_result res;	/* big: keep it off the stack */
-static char streaming_dir[256];
 
-/* barman_path's Python, when its shebang names it and nothing else */
-static char interpreter[256];
-
-/* the standing receive-wal told "go" by barman_restart (warm_receive.c) */
+/*
+ * The standing receive-wal told "go" by barman_restart (warm_receive.c),
+ * and how long it has to take it before Barman's own start joins it: it
+ * reads "go" within milliseconds once it has imported Barman (0.1-0.5 s
+ * after it started on an idle host).
+ */
 static pid_t warm_pid = -1;
-
-bool
-barman_configured(const struct config *cfg)
-{
-	return cfg->barman_server[0] != '\0';
-}
-
-/*
- * Barman 3.4 imports distutils.version (LooseVersion) from five modules.  On
- * Python 3.11 with setuptools installed, setuptools' distutils-precedence.pth
- * sends that import to setuptools' own copy, which loads setuptools.dist,
- * pkg_resources and pyparsing first: 100-200 ms of every barman command
- * (receive-wal's start is on the failover's critical path).  The stdlib's
- * distutils has the same LooseVersion; SETUPTOOLS_USE_DISTUTILS=stdlib, the
- * switch setuptools documents, makes Barman use it.  Only when barman_path
- * is a script whose interpreter's stdlib has distutils (3.11 and older: on
- * 3.12 the switch would leave the import nothing to find).  The shebang's
- * interpreter is also the one a standing receive-wal runs.
- */
-static void
-barman_env(const struct config *cfg)
-{
-	static bool done;
-	char		line[300], real[PATH_MAX], lib[PATH_MAX + 64];
-	char	   *interp, *end, *base, *bin;
-	bool		alone;
-	FILE	   *f;
-
-	if (done)
-		return;
-	done = true;
-	if ((f = fopen(cfg->barman_path, "re")) == NULL)
-		return;
-	interp = fgets(line, sizeof(line), f);
-	fclose(f);
-	if (interp == NULL || strncmp(line, "#!", 2) != 0)
-		return;
-	interp = line + 2 + strspn(line + 2, " \t");
-	end = interp + strcspn(interp, " \t\r\n");
-	alone = end[strspn(end, " \t\r\n")] == '\0';
-	*end = '\0';
-	if (realpath(interp, real) == NULL || (base = strrchr(real, '/')) == NULL ||
-		strncmp(base + 1, "python3.", 8) != 0)
-		return;
-	if (alone)
-		snprintf(interpreter, sizeof(interpreter), "%s", interp);
-	*base = '\0';				/* PREFIX/bin */
-	if ((bin = strrchr(real, '/')) == NULL)
-		return;
-	*bin = '\0';				/* PREFIX */
-	snprintf(lib, sizeof(lib), "%s/lib/%s/distutils/version.py", real, base + 1);
-	if (access(lib, R_OK) == 0)
-		setenv("SETUPTOOLS_USE_DISTUTILS", "stdlib", 1);
-}
-
-/* barman_path's Python when its shebang names it and nothing else, or NULL */
-const char *
-barman_interpreter(const struct config *cfg)
-{
-	barman_env(cfg);
-	return interpreter[0] ? interpreter : NULL;
-}
-
-/* argv for `barman [-c CONF] [WORDS...] SERVER` */
-void
-barman_argv(const struct config *cfg, char **av, const char *w1,
-			const char *w2, const char *w3, const char *w4)
-{
-	int			n = 0;
-
-	barman_env(cfg);
-	av[n++] = (char *) cfg->barman_path;
-	if (cfg->barman_config[0])
-	{
-		av[n++] = "-c";
-		av[n++] = (char *) cfg->barman_config;
-	}
-	if (w1)
-		av[n++] = (char *) w1;
-	if (w2)
-		av[n++] = (char *) w2;
-	if (w3)
-		av[n++] = (char *) w3;
-	if (w4)
-		av[n++] = (char *) w4;
-	av[n++] = (char *) cfg->barman_server;
-	av[n] = NULL;
-}
-
-/* What show-server told us (or the state file's copy of it), else "". */
-const char *
-barman_known_dir(void)
-{
-	return streaming_dir;
-}
-
-void
-barman_remember_dir(const char *dir)
-{
-	snprintf(streaming_dir, sizeof(streaming_dir), "%s", dir);
-}
-
-/*
- * The server's streaming folder: from the configuration, else from what we
- * learnt before (the state file keeps it), else from Barman.
- */
-static const char *
-get_streaming_dir(const struct config *cfg)
-{
-	char	   *av[12];
-	char	   *p, *e;
-
-	if (cfg->streaming_dir[0])
-		return cfg->streaming_dir;
-	if (streaming_dir[0])
-		return streaming_dir;
-	barman_argv(cfg, av, "show-server", NULL, NULL, NULL);
-	if (run_exec(20000, av, &res) != 0 || res.status != 0)
-		return NULL;
-	p = strstr(res.out, "streaming_wals_directory:");
-	if (p == NULL)
-		return NULL;
-	p += strlen("streaming_wals_directory:");
-	while (*p == ' ' || *p == '\t')
-		p++;
-	e = strchr(p, '\n');
-	if (e == NULL || e - p <= 1 || e - p >= (long) sizeof(streaming_dir) || *p != '/')
-		return NULL;
-	memcpy(streaming_dir, p, e - p);
-	streaming_dir[e - p] = '\0';
-	return streaming_dir;
-}
+#define WARM_TAKE_MS 1500
 
 static bool
 same_dir(const char *a, const char *b)
@@ -412,7 +282,8 @@ out_line(char *buf, size_t len)
 int
 barman_receiving(const struct config *cfg, bool *running)
 {
-	const char *dir = get_streaming_dir(cfg);
+	char		why[300];
+	const char *dir = barman_streaming_dir(cfg, why, sizeof(why));
 	pid_t		pids[MAX_PIDS];
 
 	if (dir == NULL)
@@ -505,13 +376,11 @@ barman_restart(const struct config *cfg, const struct timeline_facts *known)
 	double		t0 = now_ms();
 
 	failed_step = "barman_stop";
-	dir = get_streaming_dir(cfg);
+	dir = barman_streaming_dir(cfg, line, sizeof(line));
 	if (dir == NULL)
 	{
-		step("barman_stop", "failed", now_ms() - t0,
-			 "cannot find streaming_wals_directory of %s: %s",
-			 cfg->barman_server, out_line(line, sizeof(line)));
-		errorf("barman show-server %s failed", cfg->barman_server);
+		step("barman_stop", "failed", now_ms() - t0, "%s", line);
+		errorf("%s", line);
 		return -1;
 	}
 	if (barman_stop(cfg, dir) != 0)
@@ -538,29 +407,54 @@ int
 barman_streaming(const struct config *cfg)
 {
 	char		line[300];
+	char		fifo[WARM_FIFO_LEN];
+	char		note[64];
 	double		t0;
 	struct catchup_args ca;
 	bool		running = false;
 
 	/* barman (python) needs 0.2-0.5 s before pg_receivewal appears */
+	warm_fifo(cfg, fifo);
 	for (int i = 0; i < 500 && !running; i++)
 	{
+		const char *why = NULL;
+
 		usleep(10000);
 		barman_receiving(cfg, &running);
-		/* the warm one ended without a pg_receivewal: barman started anew */
-		if (!running && warm_pid > 0 && waitpid(warm_pid, NULL, WNOHANG) != 0 &&
-			kill(warm_pid, 0) != 0)
+		if (running || warm_pid <= 0)
+			continue;
+
+		/*
+		 * The standing one ended without a pg_receivewal, or it has not
+		 * taken "go" WARM_TAKE_MS after it (still importing Barman on a busy
+		 * host, or stopped): Barman's own `barman receive-wal` beside it.
+		 * Barman's lock lets only the first of the two stream; the other
+		 * ends.  A stopped one would take every "go" to come: it is ended.
+		 */
+		if (waitpid(warm_pid, NULL, WNOHANG) != 0 && kill(warm_pid, 0) != 0)
+			why = "ended";
+		else if (now_ms() - start_t0 > WARM_TAKE_MS && warm_standing(warm_pid, fifo))
 		{
-			warm_pid = -1;
-			if (cold_start(cfg) != 0)
-				return -1;
+			why = "had not taken \"go\"";
+			if (proc_state(warm_pid) == 'T' || proc_state(warm_pid) == 't')
+			{
+				kill(warm_pid, SIGKILL);
+				why = "was stopped: ended";
+			}
 		}
+		if (why == NULL)
+			continue;
+		snprintf(note, sizeof(note), "; the standing pid %d %s", (int) warm_pid, why);
+		warm_pid = -1;
+		if (cold_start(cfg) != 0)
+			return -1;
+		snprintf(started + strlen(started), sizeof(started) - strlen(started), "%s", note);
 	}
 	if (!running)
 	{
 		step("barman_start", "failed", now_ms() - start_t0,
 			 "%s, but no pg_receivewal into %s after 5 s (see barman's log)", started,
-			 get_streaming_dir(cfg));
+			 barman_streaming_dir(cfg, line, sizeof(line)));
 		errorf("barman receive-wal %s did not start pg_receivewal", cfg->barman_server);
 		return -1;
 	}

@@ -163,6 +163,8 @@ struct claim_outcome
 /* parse.c: strict parsers (common/parse.c has the bounded numbers) */
 extern int	split_words(char *line, char **words, int maxwords);
 extern bool parse_lsn(const char *s, uint64_t *lsn);
+extern int	json_string_at(const char *text, const char *k1, const char *k2,
+						   char *out, size_t len);
 
 /* config.c */
 extern int	config_load(struct config *cfg, const char *path);
@@ -211,24 +213,14 @@ extern int	ostate_read(const struct config *cfg, struct ostate *st);
 extern int	ostate_write(const struct config *cfg, const struct ostate *st);
 extern long long ostate_mtime(const struct config *cfg);
 
-/* barman.c */
+/* barman_cmd.c: how Barman is run, what show-server says (below the two next) */
 extern bool barman_configured(const struct config *cfg);
-extern int	barman_stop_start(const struct config *cfg);
 extern const char *barman_interpreter(const struct config *cfg);
 extern void barman_argv(const struct config *cfg, char **av, const char *w1,
 						const char *w2, const char *w3, const char *w4);
-extern int	barman_restart(const struct config *cfg, const struct timeline_facts *known);
-extern int	barman_streaming(const struct config *cfg);
-extern int	barman_switch_wal(const struct config *cfg);
-extern int	barman_reset(const struct config *cfg);
-extern int	barman_receiving(const struct config *cfg, bool *running);
+extern const char *barman_streaming_dir(const struct config *cfg, char *why, size_t len);
 extern const char *barman_known_dir(void);
 extern void barman_remember_dir(const char *dir);
-extern const char *barman_failed_step(void);
-
-/* proc.c: a process of uid, its argv */
-extern int	proc_args(const char *name, uid_t uid, long *pid, char *buf, size_t len,
-					  char **args, int max);
 
 /* warm_receive.c: a standing receive-wal, told "go" by barman_restart */
 extern void warm_keep(const struct config *cfg);
@@ -237,6 +229,20 @@ extern pid_t warm_go(const struct config *cfg);
 extern void warm_fifo(const struct config *cfg, char *fifo);
 extern bool warm_cmdline(char *const *args, int nargs);
 extern bool warm_standing(long pid, const char *fifo_name);
+
+/* barman.c: the promote's Barman steps (on the two above) */
+extern int	barman_stop_start(const struct config *cfg);
+extern int	barman_restart(const struct config *cfg, const struct timeline_facts *known);
+extern int	barman_streaming(const struct config *cfg);
+extern int	barman_switch_wal(const struct config *cfg);
+extern int	barman_reset(const struct config *cfg);
+extern int	barman_receiving(const struct config *cfg, bool *running);
+extern const char *barman_failed_step(void);
+
+/* proc.c: a process of uid, its argv; a process's state */
+extern int	proc_args(const char *name, uid_t uid, long *pid, char *buf, size_t len,
+					  char **args, int max);
+extern char proc_state(long pid);
 
 /* timeline_fork.c: Barman's WAL beyond the new timeline's fork point, aside */
 extern void barman_fork(const struct config *cfg, const char *dir,

@@ -23,7 +23,10 @@
  *
  *	  Until "go" its standard input is the FIFO; then /dev/null.  That is
  *	  how a /proc scan tells a standing one (no stream, left alone) from a
- *	  started one (a receiver, ended by barman_stop).
+ *	  started one (a receiver, ended by barman_stop), and how barman.c sees
+ *	  one that has not taken "go" (`barman receive-wal` beside it).
+ *	  Barman's command line comes from barman_cmd.c; nothing here calls
+ *	  into barman.c.
  *
  *-------------------------------------------------------------------------
  */

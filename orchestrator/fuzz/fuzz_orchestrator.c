@@ -3,8 +3,8 @@
  * fuzz_orchestrator.c
  *	  libFuzzer target over every parser of bytes the orchestrator does not
  *	  choose: SSH_ORIGINAL_COMMAND (split_words), orchestrator.conf, its own
- *	  record, and a server's replies (timeline, TIMELINE_HISTORY content,
- *	  wal_segment_size, LSN).  The first byte picks the parser.
+ *	  record, a server's replies (timeline, TIMELINE_HISTORY content,
+ *	  wal_segment_size, LSN) and Barman's JSON.  The first byte picks the parser.
  *
  *	  make fuzz && ./fuzz_orchestrator -max_total_time=60 fuzz/corpus
  *
@@ -42,13 +42,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ostate st;
 	unsigned	tli;
 	uint64_t	lsn;
+	char		dir[64];
 
 	if (size < 1 || size > 70000)
 		return 0;
 	buf = malloc(size);
 	memcpy(buf, data + 1, size - 1);
 	buf[size - 1] = '\0';
-	switch (data[0] % 7)
+	switch (data[0] % 8)
 	{
 		case 0:
 			split_words(buf, words, MAX_ARGS);
@@ -77,6 +78,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		case 6:
 			parse_lsn(buf, &lsn);
+			break;
+		case 7:
+			if (json_string_at(buf, "pg", "streaming_wals_directory", dir, sizeof(dir)) == 0 &&
+				strlen(dir) >= sizeof(dir))
+				abort();
 			break;
 	}
 	free(buf);

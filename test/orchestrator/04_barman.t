@@ -6,9 +6,11 @@
 # a synchronous commit completes afterwards; a stray pg_receivewal is ended;
 # promote's level check restarts a dead receive-wal without a second
 # switch-wal; every promote keeps a standing receive-wal that a restart tells
-# "go".  Barman runs as barman, never as root.
+# "go", and Barman's own `barman receive-wal` takes its place when it does
+# not take "go" or cannot stand (barman_path a wrapper), with no gap in
+# Barman's WAL.  Barman runs as barman, never as root.
 . "$(dirname "$0")/lib.sh"
-plan 29
+plan 38
 hosts 1
 barman_setup "$B" 5 "orchestrator test" "keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
 
@@ -23,7 +25,7 @@ natroot "$B" init >/dev/null && natroot "$B" route db1 >/dev/null || bail "route
 ours() { local p; for p; do [ "$(ip netns identify "$p" 2>/dev/null)" = "$B" ] && echo "$p"; done; }
 barman_pids() { ours $(pgrep -u barman -f "pg_receivewal|receive-wal"); }
 receivewal_pid() { ours $(pgrep -u barman -x pg_receivewal); }
-trap 'for p in $(barman_pids); do kill $p; done; cleanup' EXIT
+trap 'for p in $(barman_pids); do kill $p; kill -CONT $p; done; cleanup' EXIT
 
 out=$(ip netns exec "$B" "$ORCH" barman reset 2>"$T/err"); rc=$?
 diag "$(echo "$out" | sed 's/^/  /')"
@@ -69,7 +71,8 @@ ok "$(in_order "$out"; echo $?)" "a first claim's step lines follow the table ($
 # promote's level check: receive-wal dead, same claim: restarted, no switch-wal.
 kill $(barman_pids) ; sleep 0.5
 out=$(hh "$B" promote db1 1 2>"$T/err"); rc=$?
-is $rc 0 "same claim with receive-wal dead: exit 0 ($(tail -n 1 "$T/err"))"
+is $rc 0 "same claim with receive-wal dead: exit 0 ($(tail -n 1 "$T/err"))" ||
+	diag "$out" "$(tail -n 8 "$T/barman/barman.log")"
 like "$out" "repairing: receive-wal" "the check restarts receive-wal"
 ok "$(in_order "$out"; echo $?)" "...its repair follows the table too"
 ok $([[ $out != *switch_wal* ]]; echo $?) "no second switch-wal for the same timeline"
@@ -92,6 +95,8 @@ out=$(hh "$B" promote db1 1 2>"$T/err")
 like "$out" "step barman_start ok [0-9.]+ receive-wal started warm pid ${s1:-none}" \
 	"the repair's restart tells the standing one \"go\""
 like "$out" "step barman_caught_up ok" "...and it streams: Barman's own receive-wal"
+ok $(tr '\0' ' ' <"/proc/${s1:-0}/cmdline" 2>/dev/null | grep -q 'import barman.cli'; echo $?) \
+	"...in the standing process itself: barman.cli's main and receive_wal hold in Barman $(barman --version 2>&1 | head -n 1 | cut -d' ' -f1)"
 hh "$B" promote db1 1 >/dev/null 2>&1
 s2=$(standing)
 ok $([ -n "$s2" ] && [ "$s2" != "$s1" ]; echo $?) "the next promote stands up another ($s1 -> $s2)"
@@ -109,6 +114,41 @@ is $rc 1 "a level check whose switch-wal fails: exit 1"
 like "$(tail -n 1 "$T/err")" "promote db1: endpoints moved and Barman streams from it, but switch_wal failed" \
 	"...its last line names switch_wal ($(tail -n 1 "$T/err"))"
 
+# Barman's own start in the shortcut's place.  WAL is written while nothing
+# streams (synchronous_commit = local: Barman is the synchronous standby), so
+# the restarted stream has to fetch it.
+ddl() { psql1 -c "SET synchronous_commit = local" -c "INSERT INTO t SELECT 2" -c "SELECT pg_switch_wal()" >/dev/null; }
+gone() { [ ! -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; }
+# 1. the standing one does not take "go" (stopped): after 1.5 s Barman's own
+# start joins it, and a stopped one is ended
+kill -STOP "$s2"
+kill $(for p in $(barman_pids); do [ "$p" = "$s2" ] || echo "$p"; done); sleep 0.5
+ddl
+out=$(hh "$B" promote db1 1 2>"$T/err")
+like "$out" "step barman_start ok [0-9.]+ receive-wal started pid [0-9]+; the standing pid $s2 was stopped: ended" \
+	"a standing one that does not take \"go\": Barman's own receive-wal in its place"
+like "$out" "step barman_caught_up ok [0-9.]+ sync: flush_lsn" "...which streams and catches up"
+ok $(gone "$s2"; echo $?) "...and the stopped one is ended"
+# 2. barman_path a wrapper: its interpreter is not Python, nothing can stand
+printf '#!/bin/sh\nexec %s "$@"\n' "$(command -v barman)" >"$T/bin/barman-wrapper"
+chmod 755 "$T/bin/barman-wrapper"
+addconf "$B" orchestrator.conf "barman_path = $T/bin/barman-wrapper"
+kill $(barman_pids); sleep 0.5
+ddl
+out=$(hh "$B" promote db1 1 2>"$T/err")
+like "$out" "step barman_start ok [0-9.]+ receive-wal started pid [0-9]+[^;0-9]" \
+	"barman_path a wrapper: Barman's own receive-wal, started at once"
+like "$out" "step barman_caught_up ok [0-9.]+ sync: flush_lsn" "...which streams and catches up"
+is "$(standing)" "" "...and no standing receive-wal"
+# Barman's segments of timeline 1, streaming/ and wals/: each follows the one before
+segs=$(find "$T/barman/pg/streaming" "$T/barman/pg/wals" -type f -printf '%f\n' |
+	grep -E '^00000001[0-9A-F]{16}(\.partial)?$' | sort)
+gaps=$(prev=; for n in $segs; do s=$((16#${n:8:8} * 256 + 16#${n:16:8}))
+	[ -z "$prev" ] || [ "$s" -eq $((prev + 1)) ] || echo "$n"; prev=$s; done)
+ok $([ -z "$gaps" ] && [ "$(wc -w <<<"$segs")" -ge 5 ]; echo $?) \
+	"no gap in Barman's WAL: $(wc -w <<<"$segs") segments, one after the other${gaps:+ (gap before $gaps)}"
+like "$(ip netns exec "$B" runuser -u barman -- barman check pg 2>&1)" "receive-wal running: OK" \
+	"barman check: receive-wal running"
 # The worker's timeout: SIGTERM while switch-wal runs ends the orchestrator and
 # switch-wal with it, with one last line; receive-wal (own session) stays.
 # (a forced switch-wal is quick: SIGTERM as soon as its process runs.)

@@ -122,6 +122,21 @@ is(metric($s, 'barman_ha_slot_exists', role => 'standby'), '1', 'standby: has it
 ok(!grep({ $_->{labels}{role} eq 'primary' } @{ $s->{barman_ha_up} || [] }),
 	'standby: no series says primary');
 
+# --- a database whose extension is still 1.1 (no slot_invalidation_reason):
+# the same queries file scrapes it without error, minus the reason's series
+$primary->safe_psql('postgres', 'CREATE DATABASE ext11');
+$primary->safe_psql('ext11', "CREATE EXTENSION repmgr_barman_ha VERSION '1.1'");
+my $o_port = free_port();
+my $o_exp = start_exporter($primary, 'barman_ha_mon', $o_port, $log, 'ext11');
+my $o;
+($o, $ok) = wait_for_metric($o_port, sub { defined metric($_[0], 'barman_ha_up') });
+ok($ok, 'extension 1.1: barman_ha_up{role="primary"} '
+	  . (metric($o, 'barman_ha_up', role => 'primary') // 'none'));
+is(metric($o, 'pg_exporter_last_scrape_error'), '0', 'extension 1.1: scraped without error');
+ok(!exists $o->{barman_ha_slot_last_invalidation_info},
+	'extension 1.1: no barman_ha_slot_last_invalidation_info (1.2 says why)');
+stop_exporter($o_exp);
+
 # --- the helper fails: failures counted, no more route
 helper_exits('db1', 1);
 ($p, $ok) = wait_for_metric($p_port,

@@ -2,8 +2,9 @@
 # small max_slot_wal_keep_size while Barman is away, and how that shows:
 # barman_ha_status() (wal_status, safe_wal_size, slot_invalidations and
 # slot_invalidation_reason), the events, the WARNINGs in the log (each once
-# per transition), the exporter's metrics, and the alerts of
-# monitoring/alerts.yml fed with the scraped values (promtool test rules).
+# per transition), the exporter's metrics (the reason by name), and the
+# alerts of monitoring/alerts.yml fed with the scraped values (promtool test
+# rules).
 #
 # The standby's worker waits an hour between passes: each pass here is asked
 # for with barman_ha_reconcile(), so what status shows live between passes
@@ -183,6 +184,8 @@ my $after;
 ($after, $got) = wait_for_metric($port,
 	sub { (metric($_[0], 'barman_ha_slot_invalidations_total', role => 'standby') // '') eq '1' }, 10);
 ok($got, 'metric: barman_ha_slot_invalidations_total 1');
+is(metric($after, 'barman_ha_slot_last_invalidation_info', role => 'standby', reason => 'wal_removed'),
+	'1', 'metric: barman_ha_slot_last_invalidation_info{reason="wal_removed"} 1, why by name');
 is(metric($after, 'barman_ha_slot_wal_lost'), '0', 'metric: no longer lost');
 $server_log = slurp_file($standby->logfile, $log_offset);
 like($server_log,
@@ -218,6 +221,7 @@ SKIP:
 	my $i_labels = $labels_of->($after, 'barman_ha_slot_invalidations_total');
 	my $i_before = metric($unreserved, 'barman_ha_slot_invalidations_total');
 	my $i_after = metric($after, 'barman_ha_slot_invalidations_total');
+	my $r_labels = $labels_of->($after, 'barman_ha_slot_last_invalidation_info');
 	my $dir = PostgreSQL::Test::Utils::tempdir;
 	my $rules = top_dir() . '/monitoring/alerts.yml';
 	append_to_file(
@@ -230,6 +234,8 @@ tests:
         values: '${u_value}x20'
       - series: 'barman_ha_slot_invalidations_total{$i_labels}'
         values: '${i_before}x4 ${i_after}x20'
+      - series: 'barman_ha_slot_last_invalidation_info{$r_labels}'
+        values: '_x4 1x20'
     promql_expr_test:
       - expr: ALERTS{alertname="BarmanHaSlotUnreserved"}
         eval_time: 1m
@@ -239,7 +245,7 @@ tests:
       - expr: ALERTS{alertname="BarmanHaSlotInvalidated"}
         eval_time: 3m
         exp_samples:
-          - labels: 'ALERTS{alertname="BarmanHaSlotInvalidated",alertstate="firing",$i_labels,severity="critical"}'
+          - labels: 'ALERTS{alertname="BarmanHaSlotInvalidated",alertstate="firing",$r_labels,severity="critical"}'
             value: 1
 ));
 	my ($out, $err) = ('', '');
@@ -247,7 +253,8 @@ tests:
 		'>', \$out, '2>', \$err);
 	ok($ok, 'promtool: BarmanHaSlotUnreserved fires on the scraped unreserved copy')
 	  or diag "$out$err";
-	like($out, qr/SUCCESS/, 'promtool: BarmanHaSlotInvalidated fires on the scraped counter');
+	like($out, qr/SUCCESS/,
+		'promtool: BarmanHaSlotInvalidated fires on the scraped counter, with the scraped reason');
 }
 
 $standby->stop;

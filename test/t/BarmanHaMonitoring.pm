@@ -62,13 +62,14 @@ sub create_monitor_role
 	return $role;
 }
 
-# Start the exporter for $node as $role on 127.0.0.1:$port; returns the
-# IPC::Run harness once /metrics answers.
+# Start the exporter for $node as $role on 127.0.0.1:$port, on database
+# $dbname (default postgres); returns the IPC::Run harness once /metrics
+# answers.
 sub start_exporter
 {
-	my ($node, $role, $port, $log) = @_;
-	my $dsn = sprintf('host=%s port=%d user=%s dbname=postgres sslmode=disable',
-		$node->host, $node->port, $role);
+	my ($node, $role, $port, $log, $dbname) = @_;
+	my $dsn = sprintf('host=%s port=%d user=%s dbname=%s sslmode=disable',
+		$node->host, $node->port, $role, $dbname // 'postgres');
 	local $ENV{DATA_SOURCE_NAME} = $dsn;
 	my $h = IPC::Run::start(
 		[
