@@ -26,9 +26,12 @@
 #   cluster-nftables  the whole cluster matrix on nftables, in place of the smoke
 #   bench        the short failover benchmark (test/bench)
 #   cluster-ROOT-long  the watch and the zero-gap scenarios in each root
-# Every scenario runs once per tier.  BHA_PREFIX, if set, names the cluster
-# tests' namespaces and data.  BHA_SKIP="packages bench" (space separated
-# section or backend names) skips sections or a backend's runs.
+# Every scenario runs once per tier.  In the cluster sections, the scenarios
+# of one configuration start from copies of one template, made by the first of
+# them (BHA_TEMPLATE, see test/cluster/lib.sh; removed at the end).
+# BHA_PREFIX, if set, names the cluster tests' namespaces and data.
+# BHA_SKIP="packages bench" (space separated section or backend names) skips
+# sections or a backend's runs.
 # Ends with the time of each section and tier, then one line "N passed,
 # N failed"; exits non-zero if anything failed.
 set -u
@@ -92,6 +95,11 @@ suite() {
 
 log=$(mktemp -d /tmp/bha-run-all.XXXXXX)
 chmod 755 "$log"
+# the cluster sections' template (a section of one scenario per configuration
+# would pay for it and gain nothing)
+template=$(mktemp -d /var/tmp/bha-template.XXXXXX)
+trap 'rm -rf "$template"' EXIT
+trap 'exit 130' INT TERM HUP
 t0=$SECONDS
 "$top/test/install-deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
 if ! { make -C "$top" -s && make -C "$top" -s backup && make -C "$top" -s install; }; then
@@ -138,7 +146,8 @@ if ! skipped packages && [ -n "$(files packages)" ]; then
 	timed packages ci suite nftables $(files packages)
 	skipped nftables || cycle_nft=1
 fi
-skipped cluster || skipped iptables || timed cluster-iptables ci suite iptables $(files cluster)
+skipped cluster || skipped iptables ||
+	BHA_TEMPLATE=$template timed cluster-iptables ci suite iptables $(files cluster)
 
 # nftables: the smoke in the CI tier, the whole matrix in the long one;
 # 10_failover_cycle.t only if the packages did not run it there.
@@ -152,7 +161,9 @@ if ! skipped cluster && ! skipped nftables; then
 	fi
 	nft=()
 	for f; do [ "$cycle_nft" = 1 ] && [ "${f##*/}" = 10_failover_cycle.t ] || nft+=("$f"); done
+	[ "$name" = cluster-nftables ] && export BHA_TEMPLATE=$template
 	timed $name $tier suite nftables "${nft[@]}"
+	unset BHA_TEMPLATE
 fi
 
 # The version matrix, one Debian root each (test/roots.sh makes them): the
