@@ -18,7 +18,8 @@
 # BHA_NODE_COUNT (default 2: db1..dbN, dbI at 10.213.0.(10+I)) or BHA_NODES (default "db1 db2"),
 # BHA_SYNC ('FIRST' or 'ANY', default FIRST: synchronous_standby_names = 'FIRST 1 (the other
 # nodes, barman_receive_wal)'; '' for none; BHA_SYNC_NUM the 1), BHA_MANAGER (repmgr, default; pg_auto_failover
-# or patroni: their bring-up lives in managers.sh), BHA_QUIET=1 silences progress lines.
+# or patroni: their bring-up lives in managers.sh), BHA_TEMPLATE (a directory: the run's template, see
+# bha_template), BHA_QUIET=1 silences progress lines.
 #
 # Every wait is bounded (bha_wait) and says what it waited for when it gives up.
 # Processes are only ever ended by pid: pid files, and the pids inside our own namespaces.
@@ -808,12 +809,11 @@ bha_template_copy() {
 	bha_mkdir root:root 0755 "$(dirname "$BHA_DATA")" "$BHA_DATA"
 	cp -a "$1/data/." "$BHA_DATA/" || return 1
 	if [ "$old" != "$BHA_DATA" ]; then
-		grep -rlIZF -- "$old" "$BHA_DATA" | xargs -0 -r sed -i "s|$(bha_sed_quote "$old")|$BHA_DATA|g" || return 1
+		grep -rlIZF -- "$old" "$BHA_DATA" | xargs -0 -r sed -i "s|${old//./\\.}|$BHA_DATA|g" || return 1
 	fi
 	rm -rf "$BHA_DATA/ca" "$BHA_TLS"
 	for n in $BHA_NODES; do rm -f "$BHA_DATA/$n"/server.* "$BHA_DATA/$n/root.crt"; done
 }
-bha_sed_quote() { sed 's/[][\\.*^$|]/\\&/g' <<<"$1"; }
 
 # bha_template_start TPL: the copy's nodes started, repmgr's record of each node's
 # configuration file made this prefix's, then what the build waits for: the standbys
