@@ -95,8 +95,8 @@ suite() {
 
 log=$(mktemp -d /tmp/bha-run-all.XXXXXX)
 chmod 755 "$log"
-# the cluster sections' template (a section of one scenario per configuration
-# would pay for it and gain nothing)
+# the cluster sections' template (a single scenario would pay for it and gain
+# nothing)
 template=$(mktemp -d /var/tmp/bha-template.XXXXXX)
 trap 'rm -rf "$template"' EXIT
 trap 'exit 130' INT TERM HUP
@@ -161,9 +161,11 @@ if ! skipped cluster && ! skipped nftables; then
 	fi
 	nft=()
 	for f; do [ "$cycle_nft" = 1 ] && [ "${f##*/}" = 10_failover_cycle.t ] || nft+=("$f"); done
-	[ "$name" = cluster-nftables ] && export BHA_TEMPLATE=$template
-	timed $name $tier suite nftables "${nft[@]}"
-	unset BHA_TEMPLATE
+	if [ ${#nft[@]} -gt 1 ]; then
+		BHA_TEMPLATE=$template timed $name $tier suite nftables "${nft[@]}"
+	else
+		timed $name $tier suite nftables "${nft[@]}"
+	fi
 fi
 
 # The version matrix, one Debian root each (test/roots.sh makes them): the
