@@ -11,8 +11,9 @@
 # the run's private overlay, see roots.sh; the backup host's programs the
 # tests install themselves, under $BHA_DATA), then runs prove -v on the TESTs
 # from /, as the cluster tests want, with the caller's BHA_* variables
-# (BHA_PREFIX above all).  The network namespaces the tests make live in the
-# run's mount namespace and end with it.  Exits with prove's status.
+# (BHA_PREFIX above all); several TESTs share a template in the root
+# (BHA_TEMPLATE, see test/cluster/lib.sh).  The network namespaces the tests
+# make live in the run's mount namespace and end with it.  Exits with prove's status.
 # BHA_MATRIX_KEEP=1 keeps the copy.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,5 +42,10 @@ BHA_ROOT_BIND=$work "$top/test/roots.sh" run "$name" /bin/bash -c '
 		{ echo "cluster-root: build failed"; exit 1; }
 	echo "# cluster-root: $("$pgc" --version), Barman $(barman --version 2>&1 | head -n 1 | cut -d" " -f1),"\
 		"$(/usr/lib/postgresql/*/bin/repmgr --version)"
+	unset BHA_TEMPLATE
+	[ $# -gt 1 ] && export BHA_TEMPLATE=$(mktemp -d /var/tmp/bha-template.XXXXXX)
 	cd / && prove -v "$@"
+	rc=$?
+	rm -rf "${BHA_TEMPLATE:-}"
+	exit $rc
 ' cluster-root.sh "$work" "${tests[@]}"

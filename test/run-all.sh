@@ -29,9 +29,12 @@
 #   packages-roots  the packages of PostgreSQL 17, 18 and 15 built twice,
 #                upgraded in place and purged in the trixie, sid and bookworm
 #                roots (test/packages/04_roots.t)
-# Every scenario runs once per tier.  BHA_PREFIX, if set, names the cluster
-# tests' namespaces and data.  BHA_SKIP="packages bench" (space separated
-# section or backend names) skips sections or a backend's runs.
+# Every scenario runs once per tier.  In the cluster sections, the scenarios
+# of one configuration start from copies of one template, made by the first of
+# them (BHA_TEMPLATE, see test/cluster/lib.sh; removed at the end).
+# BHA_PREFIX, if set, names the cluster tests' namespaces and data.
+# BHA_SKIP="packages bench" (space separated section or backend names) skips
+# sections or a backend's runs.
 # Ends with the time of each section and tier, then one line "N passed,
 # N failed"; exits non-zero if anything failed.
 set -u
@@ -95,6 +98,11 @@ suite() {
 
 log=$(mktemp -d /tmp/bha-run-all.XXXXXX)
 chmod 755 "$log"
+# the cluster sections' template (a single scenario would pay for it and gain
+# nothing)
+template=$(mktemp -d /var/tmp/bha-template.XXXXXX)
+trap 'rm -rf "$template"' EXIT
+trap 'exit 130' INT TERM HUP
 t0=$SECONDS
 "$top/test/install-deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
 if ! { make -C "$top" -s && make -C "$top" -s backup && make -C "$top" -s install; }; then
@@ -141,7 +149,8 @@ if ! skipped packages && [ -n "$(files packages)" ]; then
 	timed packages ci suite nftables $(files packages | grep -v '/04_roots\.t$')
 	skipped nftables || cycle_nft=1
 fi
-skipped cluster || skipped iptables || timed cluster-iptables ci suite iptables $(files cluster)
+skipped cluster || skipped iptables ||
+	BHA_TEMPLATE=$template timed cluster-iptables ci suite iptables $(files cluster)
 
 # nftables: the smoke in the CI tier, the whole matrix in the long one;
 # 10_failover_cycle.t only if the packages did not run it there.
@@ -155,7 +164,11 @@ if ! skipped cluster && ! skipped nftables; then
 	fi
 	nft=()
 	for f; do [ "$cycle_nft" = 1 ] && [ "${f##*/}" = 10_failover_cycle.t ] || nft+=("$f"); done
-	timed $name $tier suite nftables "${nft[@]}"
+	if [ ${#nft[@]} -gt 1 ]; then
+		BHA_TEMPLATE=$template timed $name $tier suite nftables "${nft[@]}"
+	else
+		timed $name $tier suite nftables "${nft[@]}"
+	fi
 fi
 
 # The version matrix, one Debian root each (test/roots.sh makes them): the

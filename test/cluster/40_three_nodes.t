@@ -15,6 +15,7 @@ BHA_PREFIX=${BHA_PREFIX:-bhm}3n
 BHA_NODE_COUNT=3
 BHA_STANDBY_SLOT=sync
 BHA_SYNC=ANY
+BHA_TEMPLATE=		# the only scenario of its configuration: a template would cost, not save
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/faults_lib.sh"
 bha_test_setup

@@ -18,7 +18,8 @@
 # BHA_NODE_COUNT (default 2: db1..dbN, dbI at 10.213.0.(10+I)) or BHA_NODES (default "db1 db2"),
 # BHA_SYNC ('FIRST' or 'ANY', default FIRST: synchronous_standby_names = 'FIRST 1 (the other
 # nodes, barman_receive_wal)'; '' for none; BHA_SYNC_NUM the 1), BHA_MANAGER (repmgr, default; pg_auto_failover
-# or patroni: their bring-up lives in managers.sh), BHA_QUIET=1 silences progress lines.
+# or patroni: their bring-up lives in managers.sh), BHA_TEMPLATE (a directory: the run's template, see
+# bha_template), BHA_QUIET=1 silences progress lines.
 #
 # Every wait is bounded (bha_wait) and says what it waited for when it gives up.
 # Processes are only ever ended by pid: pid files, and the pids inside our own namespaces.
@@ -731,13 +732,19 @@ bha_cron_start() {
 	bha_wait 5 "barman cron loop" test -s "$f.pid"
 }
 
-# bha_up: the whole cluster, from nothing.  Prints progress to stderr.
+# bha_up: the whole cluster, from nothing (or from the run's template, below).  Prints
+# progress to stderr.
 bha_up() {
-	local t0
+	local t0 n tpl
 	t0=$(bha_now_ms)
 	[ -e "/run/netns/$(bha_ns br)" ] && { bha_die "cluster $BHA_PREFIX exists already (cluster.sh down first)"; return 1; }
+	tpl=$(bha_template)
 	bha_log "network namespaces $BHA_PREFIX-{br,${BHA_HOSTS// /,}}"
 	bha_net_up || return 1
+	if [ -d "$tpl" ]; then
+		bha_log "data under $BHA_DATA: a copy of the template $tpl"
+		bha_template_copy "$tpl" || return 1
+	fi
 	bha_log "files under $BHA_DATA and /etc/netns/$BHA_PREFIX-*"
 	bha_setup_files || return 1
 	bha_log "backup host: barman_ha_nat init, sshd"
@@ -749,20 +756,92 @@ bha_up() {
 		bha_log "cluster $BHA_PREFIX ($BHA_MANAGER) up in $(( ($(bha_now_ms) - t0) / 1000 )) s"
 		return 0
 	fi
-	local n
-	bha_log "db1: initdb, users, extension, repmgr primary register"
-	bha_db1_up || return 1
-	for n in $BHA_STANDBYS; do
-		bha_log "$n: repmgr standby clone, register"
-		bha_standby_up "$n" || return 1
-	done
-	bha_log "slot and endpoints on db1"
-	bha_first_route || return 1
-	bha_log "barman: cron loop, streaming, two base backups"
-	bha_barman_up || return 1
+	if [ -d "$tpl" ]; then
+		bha_log "nodes and Barman started from the copy"
+		bha_template_start "$tpl" || return 1
+	else
+		bha_log "db1: initdb, users, extension, repmgr primary register"
+		bha_db1_up || return 1
+		for n in $BHA_STANDBYS; do
+			bha_log "$n: repmgr standby clone, register"
+			bha_standby_up "$n" || return 1
+		done
+		bha_log "slot and endpoints on db1"
+		bha_first_route || return 1
+		bha_log "barman: cron loop, streaming, two base backups"
+		bha_barman_up || return 1
+		if [ -n "$tpl" ]; then
+			bha_log "saved as the template $tpl; this cluster again, from it"
+			bha_template_save "$tpl" && bha_down >/dev/null 2>&1 && bha_up
+			return
+		fi
+	fi
 	bha_log "repmgrd on $BHA_NODES"
 	for n in $BHA_NODES; do bha_repmgrd_start "$n" || return 1; done
 	bha_log "cluster $BHA_PREFIX up in $(( ($(bha_now_ms) - t0) / 1000 )) s"
+}
+
+# ---------------------------------------------------------------- the run's template
+# A bring-up spends most of its time in initdb, the standbys' base backups and Barman's
+# first two.  A run of many scenarios (test/run-all.sh, test/cluster-root.sh) names a
+# directory in BHA_TEMPLATE: the first bring-up of a configuration saves its cluster there,
+# stopped before repmgrd starts, then every bring-up of that configuration (the first one
+# too) starts a copy, as after a reboot of every host.  The copy is this prefix's: the paths
+# in its text files and in repmgr's record of each node's configuration file rewritten,
+# its certificates made afresh (their CA names the prefix).  Other managers build as without.
+
+# bha_template: the template's directory for this configuration, nothing without one
+bha_template() {
+	[ -n "${BHA_TEMPLATE:-}" ] && [ -d "$BHA_TEMPLATE" ] && [ "$BHA_MANAGER" = repmgr ] || return 0
+	echo "$BHA_TEMPLATE/pg$BHA_PG_MAJOR-${BHA_NODES// /_}-sync${BHA_SYNC:-none}${BHA_SYNC_NUM:-1}-slot$BHA_STANDBY_SLOT-$BHA_NAT_BACKEND-${BHA_INSTALL:-make}"
+}
+
+# bha_template_save TPL: the cluster stopped (the watch and the cron loop, so that nothing
+# reroutes or restarts; the nodes cleanly, the first primary first; then the rest) and
+# $BHA_DATA copied to TPL, with the path it had
+bha_template_save() {
+	local n tmp=$1.tmp
+	bha_kill_pidfile "$BHA_DATA/backup/watch.pid"
+	bha_kill_pidfile "$BHA_DATA/backup/cron.pid"
+	for n in $BHA_NODES; do bha_pg_stop "$n" || return 1; done
+	bha_ns_kill
+	rm -rf "$tmp"
+	mkdir "$tmp" && cp -a "$BHA_DATA" "$tmp/data" && echo "$BHA_DATA" >"$tmp/path" || return 1
+	find "$tmp/data" -type s -delete	# sockets of the processes just ended
+	mv -T "$tmp" "$1"
+}
+
+# bha_template_copy TPL: $BHA_DATA from TPL, its paths this prefix's, without certificates
+bha_template_copy() {
+	local old n
+	old=$(cat "$1/path") || return 1
+	bha_mkdir root:root 0755 "$(dirname "$BHA_DATA")" "$BHA_DATA"
+	cp -a "$1/data/." "$BHA_DATA/" || return 1
+	if [ "$old" != "$BHA_DATA" ]; then
+		grep -rlIZF -- "$old" "$BHA_DATA" | xargs -0 -r sed -i "s|${old//./\\.}|$BHA_DATA|g" || return 1
+	fi
+	rm -rf "$BHA_DATA/ca" "$BHA_TLS"
+	for n in $BHA_NODES; do rm -f "$BHA_DATA/$n"/server.* "$BHA_DATA/$n/root.crt"; done
+}
+
+# bha_template_start TPL: the copy's nodes started, repmgr's record of each node's
+# configuration file made this prefix's, then what the build waits for: the standbys
+# streaming, the routes on db1 (the extension's first level check), Barman's cron loop,
+# streaming and check OK
+bha_template_start() {
+	local n old
+	old=$(cat "$1/path") || return 1
+	for n in $BHA_NODES; do bha_pg_start "$n" || return 1; done
+	bha_sql db1 repmgr "SET synchronous_commit = local;
+		UPDATE repmgr.nodes SET config_file = replace(config_file, '$old/', '$BHA_DATA/')" >/dev/null || return 1
+	for n in $BHA_STANDBYS; do
+		bha_wait 30 "$n streaming from $BHA_FIRST" bha_streams_from "$BHA_FIRST" "$n" || return 1
+	done
+	bha_wait 60 "the routes on db1" bha_endpoints_on db1 || return 1
+	bha_cron_start || return 1
+	bha_in backup barman -q cron >/dev/null 2>&1
+	bha_wait 60 "Barman's receive-wal streaming from db1" bha_barman_streams_from db1 &&
+		bha_wait 60 "barman check $BHA_SERVER OK" bha_barman_check_ok
 }
 
 # ---------------------------------------------------------------- teardown
@@ -781,9 +860,25 @@ bha_kill_pidfile() {		# bha_kill_pidfile FILE: TERM, then KILL, the pid in FILE
 	rm -f "$1"
 }
 
+# bha_ns_kill: ends whatever still runs inside our namespaces (receive-wal, pg_receivewal,
+# writers, scratch servers): TERM, then KILL
+bha_ns_kill() {
+	local i ns pids
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		pids=""
+		for ns in $(ip netns list | awk '{print $1}' | grep "^$BHA_PREFIX-"); do
+			pids="$pids $(ip netns pids "$ns" 2>/dev/null)"
+		done
+		[ -z "${pids// /}" ] && break
+		# shellcheck disable=SC2086
+		if [ "$i" -lt 6 ]; then kill -TERM $pids 2>/dev/null; else kill -KILL $pids 2>/dev/null; fi
+		sleep 0.5
+	done
+}
+
 # bha_down: stops and removes everything of $BHA_PREFIX, also after a run that died half-way.
 bha_down() {
-	local n ns pids f i
+	local n ns f
 	bha_kill_pidfile "$BHA_DATA/backup/cron.pid"
 	bha_kill_pidfile "$BHA_DATA/backup/watch.pid"
 	declare -F bha_mgr_down >/dev/null && bha_mgr_down
@@ -795,17 +890,7 @@ bha_down() {
 	for f in "$BHA_DATA"/*/sshd/sshd.pid "$BHA_DATA"/*/pgdata/postmaster.pid; do
 		[ -f "$f" ] && bha_kill_pidfile "$f"
 	done
-	# whatever else still runs inside our namespaces (receive-wal, pg_receivewal, writers, scratch servers)
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		pids=""
-		for ns in $(ip netns list | awk '{print $1}' | grep "^$BHA_PREFIX-"); do
-			pids="$pids $(ip netns pids "$ns" 2>/dev/null)"
-		done
-		[ -z "${pids// /}" ] && break
-		# shellcheck disable=SC2086
-		if [ "$i" -lt 6 ]; then kill -TERM $pids 2>/dev/null; else kill -KILL $pids 2>/dev/null; fi
-		sleep 0.5
-	done
+	bha_ns_kill
 	for ns in $(ip netns list | awk '{print $1}' | grep "^$BHA_PREFIX-"); do ip netns delete "$ns"; done
 	rm -rf /etc/netns/"$BHA_PREFIX"-*
 	case "$BHA_DATA" in /var/lib/bha-cluster/*|/var/lib/*/*) rm -rf "$BHA_DATA" ;; esac
