@@ -10,8 +10,8 @@
 #
 # NAME is trixie (Debian 13, PostgreSQL 17), sid (unstable, PostgreSQL 18) or
 # bookworm (Debian 12, PostgreSQL 15: this machine's release, untouched).
-# Besides repmgr, a root holds the other failover managers its release ships
-# (pg_auto_failover, Patroni and etcd), for the longer suite's cluster tests.
+# Besides repmgr, a root holds the other failover managers (pg_auto_failover,
+# Patroni and etcd), for the longer suite's cluster tests.
 # Roots are debootstrap --variant=minbase, cached under $BHA_ROOTS_DIR (default
 # /var/cache/bha-roots).  A root is complete when its stamp file, written last,
 # lists the same suite and packages as this script; anything else is made anew.
@@ -57,15 +57,10 @@ root_packages() {
 		tr -s ' \t\n' '\n' | sed '/^$/d' | sort
 }
 
-# The managers other than repmgr, where the release ships them: pg_auto_failover
-# (no build for PostgreSQL 18 in unstable), Patroni with etcd, and curl for
-# Patroni's REST API.
+# The managers other than repmgr: pg_auto_failover, Patroni with etcd, and
+# curl for Patroni's REST API.
 manager_packages() {
-	local major=$1
-	case $major in
-	15 | 17) echo "postgresql-$major-auto-failover pg-auto-failover-cli" ;;
-	esac
-	echo "patroni etcd-server etcd-client curl"
+	echo "postgresql-$1-auto-failover pg-auto-failover-cli patroni etcd-server etcd-client curl"
 }
 
 # The first non-security archive in the machine's apt sources (deb822 or one-line).
