@@ -10,6 +10,8 @@
 #
 # NAME is trixie (Debian 13, PostgreSQL 17), sid (unstable, PostgreSQL 18) or
 # bookworm (Debian 12, PostgreSQL 15: this machine's release, untouched).
+# Besides repmgr, a root holds the other failover managers (pg_auto_failover,
+# Patroni and etcd), for the longer suite's cluster tests.
 # Roots are debootstrap --variant=minbase, cached under $BHA_ROOTS_DIR (default
 # /var/cache/bha-roots).  A root is complete when its stamp file, written last,
 # lists the same suite and packages as this script; anything else is made anew.
@@ -52,8 +54,15 @@ root_packages() {
 	debhelper dpkg-dev postgresql-server-dev-all
 	libip4tc-dev libnetfilter-conntrack-dev libnftnl-dev libmnl-dev iptables
 	nftables iproute2 conntrack openssh-server openssh-client openssl python3
-	libcap2-bin procps psmisc prometheus-postgres-exporter" |
+	libcap2-bin procps psmisc prometheus-postgres-exporter
+	$(manager_packages "$major")" |
 		tr -s ' \t\n' '\n' | sed '/^$/d' | sort
+}
+
+# The managers other than repmgr: pg_auto_failover, Patroni with etcd, and
+# curl for Patroni's REST API.
+manager_packages() {
+	echo "postgresql-$1-auto-failover pg-auto-failover-cli patroni etcd-server etcd-client curl"
 }
 
 # The first non-security archive in the machine's apt sources (deb822 or one-line).

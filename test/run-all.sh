@@ -26,6 +26,9 @@
 #   cluster-nftables  the whole cluster matrix on nftables, in place of the smoke
 #   bench        the short failover benchmark (test/bench)
 #   cluster-ROOT-long  the watch and the zero-gap scenarios in each root
+#   managers-ROOT      pg_auto_failover and Patroni in each root, on the
+#                release's own packages (41 skips where it ships none)
+#   bench-ROOT   the short failover benchmark in each root
 #   packages-roots  the packages of PostgreSQL 17, 18 and 15 built twice,
 #                upgraded in place and purged in the trixie, sid and bookworm
 #                roots (test/packages/04_roots.t)
@@ -172,14 +175,18 @@ if ! skipped cluster && ! skipped nftables; then
 fi
 
 # The version matrix, one Debian root each (test/roots.sh makes them): the
-# build, pg_regress, the TAP tests and a failover cycle in CI; the watch and
-# the zero-gap scenarios in the long tier.
+# build, pg_regress, the TAP tests and a failover cycle in CI; the watch, the
+# zero-gap scenarios, the other managers and the short benchmark in the long tier.
 if [ -x "$top/test/matrix.sh" ] && ! skipped matrix; then
 	for root in trixie sid; do
 		timed matrix-$root ci "$top/test/matrix.sh" $root
 		timed cluster-$root ci "$top/test/cluster-root.sh" $root test/cluster/10_failover_cycle.t
-		[ "$long" = 1 ] && timed cluster-$root-long long "$top/test/cluster-root.sh" $root \
+		[ "$long" = 1 ] || continue
+		timed cluster-$root-long long "$top/test/cluster-root.sh" $root \
 			test/cluster/24_watch.t test/cluster/30_zero_gap.t
+		timed managers-$root long "$top/test/cluster-root.sh" $root \
+			test/cluster/41_pg_auto_failover.t test/cluster/42_patroni.t
+		skipped bench || timed bench-$root long "$top/test/cluster-root.sh" $root test/bench/10_failover_short.t
 	done
 fi
 

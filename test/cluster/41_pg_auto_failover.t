@@ -10,7 +10,9 @@
 # Longer suite: runs with BHA_LONG=1 (docs/managers.md).
 set -u
 [ "${BHA_LONG:-0}" = 1 ] || { echo "1..0 # SKIP set BHA_LONG=1 (longer suite)"; exit 0; }
-[ -x /usr/bin/pg_autoctl ] || { echo "1..0 # SKIP pg_auto_failover is not installed (pg-auto-failover-cli, postgresql-15-auto-failover)"; exit 0; }
+bha_major=${BHA_PG_MAJOR:-$(pg_config --version | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')}
+{ [ -x /usr/bin/pg_autoctl ] && [ -f "/usr/share/postgresql/$bha_major/extension/pgautofailover.control" ]; } ||
+	{ echo "1..0 # SKIP pg_auto_failover is not installed for PostgreSQL $bha_major (pg-auto-failover-cli, postgresql-$bha_major-auto-failover)"; exit 0; }
 BHA_PREFIX=${BHA_PREFIX:-bhm}af
 BHA_MANAGER=pg_auto_failover
 BHA_STANDBY_SLOT=sync
