@@ -25,9 +25,12 @@
 #include "orchestrator.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -96,14 +99,30 @@ ask_node(const struct config *cfg, const struct node *n, int i, struct takeover_
 	PQfinish(c);
 }
 
-/* Runs in a child (run.c): every node in turn, each bounded by itself. */
+/*
+ * Runs in a child (run.c): every node at once, one process each, each
+ * bounded by itself; a node whose process does not end stays silent.
+ */
 static int
 ask_child(void *p)
 {
 	struct takeover_args *a = p;
 
 	for (int i = 0; i < a->v->nnodes; i++)
-		ask_node(a->cfg, &a->v->nodes[i], i, a->found);
+	{
+		pid_t		pid = fork();
+
+		if (pid == 0)
+		{
+			ask_node(a->cfg, &a->v->nodes[i], i, a->found);
+			_exit(0);
+		}
+		if (pid < 0)
+			snprintf(a->found->why[i], sizeof(a->found->why[i]), "cannot ask: %s",
+					 strerror(errno));
+	}
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
 	return BHA_EXIT_OK;
 }
 
@@ -178,7 +197,7 @@ cmd_takeover(const struct config *cfg)
 	memset(found, 0, sizeof(*found));
 	a.v = &v;
 	a.found = found;
-	if (run_child(v.nnodes * (cfg->claim_timeout_ms + cfg->probe_connect_ms) + 2000,
+	if (run_child(cfg->claim_timeout_ms + cfg->probe_connect_ms + 2000,
 				  ask_child, &a, &res) != 0 || res.status != BHA_EXIT_OK)
 	{
 		step("takeover_ask", BHA_STEP_FAILED, now_ms() - t0, "the nodes' answers did not come");
