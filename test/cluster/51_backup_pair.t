@@ -98,7 +98,8 @@ bha_writer_start w2 2000000
 t_ok "case 2: the writer commits" bha_wait 30 "10 commits" bha_writer_has w2 10
 t0=$(bha_now_ms)
 bha_link backup down
-t_ok "case 2: backup2 routes to db1" bha_wait 15 "backup2 routing db1" nat_is backup2 "db1 1 db1"
+t_ok "case 2: backup2's takeover ran" bha_wait 15 "backup2's takeover" took_over backup2 "$t0"
+is "$(nat_of backup2)" "db1 1 db1" "case 2: backup2 routes to db1"
 t_cut=$(bha_now_ms)
 bha_link db1 down
 t_ok "case 2: db2 promoted" bha_wait 60 "db2 promoted" bha_is_primary db2
@@ -134,6 +135,7 @@ bhf_fig pair-2-failover-while-gone "promoted_after_db1_cut_ms=$prom_ms backup2_r
 # ------------------------------------------------------------ 3. VRRP split between the backup hosts
 t_ok "case 3: db1 still answers as a primary on timeline 1 (an old primary)" bha_is_primary db1
 bha_writer_start w3 3000000
+t_ok "case 3: the writer commits" bha_wait 30 "10 commits" bha_writer_has w3 10
 t0=$(bha_now_ms)
 t_ok "case 3: VRRP dropped between backup and backup2" vrrp_drop -A
 t_ok "case 3: backup2 takes $BHA_BACKUP_ADDR too" bha_wait 10 "backup2 holding the address" bha_vip_on backup2
@@ -141,15 +143,18 @@ t_ok "case 3: backup keeps it" bha_vip_on backup
 t_ok "case 3: backup2's takeover ran" bha_wait 15 "backup2's takeover" took_over backup2 "$t0"
 tk=$(takeover_ms backup2 "$t0")
 like "$tk" ' exit 0$' "case 3: backup2's takeover routed ($tk)"
-sleep 5
+sleep_until $((t0 + 15000))
 is "$(nat_of backup)" "db2 2 db2" "case 3: backup routes to db2"
 is "$(nat_of backup2)" "db2 2 db2" "case 3: backup2 routes to db2, not to db1"
+t_ok "case 3: the writer commits during the split" bha_wait 30 "5 commits" bha_writer_has w3 5 "$(bha_now_ms)"
+out=$(outage_ms w3 "$t0" "$(bha_now_ms)")
+t_heal=$(bha_now_ms)
 t_ok "case 3: VRRP between the hosts again" vrrp_drop -D
 t_ok "case 3: backup2 lets the address go" bha_wait 10 "backup2 without the address" eval '! bha_vip_on backup2'
 t_ok "case 3: the writer commits" bha_wait 30 "5 commits" bha_writer_has w3 5 "$(bha_now_ms)"
-out=$(outage_ms w3 "$t0" "$(bha_now_ms)")
+out_heal=$(outage_ms w3 "$t_heal" "$(bha_now_ms)")
 lost_rows w3 db2 "case 3"
-bhf_fig pair-3-vrrp-split "takeover_backup2=\"$tk\" routed_backup=\"$(nat_of backup)\" routed_backup2=\"$(nat_of backup2)\" app_outage_ms=$out rows_lost=$lost_n"
+bhf_fig pair-3-vrrp-split "takeover_backup2=\"$tk\" routed_backup=\"$(nat_of backup)\" routed_backup2=\"$(nat_of backup2)\" app_outage_split_ms=$out app_outage_heal_ms=$out_heal rows_lost=$lost_n"
 diag "51_backup_pair.t ran $(( $(bhf_since "$t_start") / 1000 )) s after the bring-up"
 
 done_testing
