@@ -20,7 +20,9 @@
 # BHA_NODE_COUNT (default 2: db1..dbN, dbI at 10.213.0.(10+I)) or BHA_NODES (default "db1 db2"),
 # BHA_SYNC ('FIRST' or 'ANY', default FIRST: synchronous_standby_names = 'FIRST 1 (the other
 # nodes, barman_receive_wal)'; '' for none; BHA_SYNC_NUM the 1), BHA_MANAGER (repmgr, default; pg_auto_failover
-# or patroni: their bring-up lives in managers.sh), BHA_QUIET=1 silences progress lines.
+# or patroni: their bring-up lives in managers.sh), BHA_QUIET=1 silences progress lines,
+# BHA_PG_EXTRA (postgresql.conf lines added on every node, e.g. "wal_sender_timeout = '10s'"),
+# BHA_PAIR=1 (a second backup host: pair.sh).
 #
 # Every wait is bounded (bha_wait) and says what it waited for when it gives up.
 # Processes are only ever ended by pid: pid files, and the pids inside our own namespaces.
@@ -351,6 +353,7 @@ barman_ha.reconcile_interval = 10
 barman_ha.retry_interval = 2000
 barman_ha.helper_timeout = 30
 barman_ha.standby_slot = '$BHA_STANDBY_SLOT'
+${BHA_PG_EXTRA:-}
 # node-specific settings: ../node.conf (relative, so clone and rewind keep it per node)
 include_if_exists = '../node.conf'
 EOF

@@ -13,13 +13,20 @@
 
 BHA_VRID=${BHA_VRID:-51}
 
-# pg_hba: the claim check, the watch and the takeover connect from each host's own address
-# (the virtual address is a secondary one); Barman and the catch-up come through the
-# endpoints, whose SNAT source is the virtual address.
+# pg_hba: everything of a backup host's comes from its own address: the claim check, the
+# watch and the takeover (the virtual address is a secondary one), and what its endpoints
+# forward, whose SNAT source is the host's own address (bha_pair_conf): a node's replies go
+# back to the host that forwarded, whichever host its ARP cache names for the virtual address
+# (both do in a VRRP split).
 bha_pair_hba() {
-	local h
+	local h a
 	for h in backup backup2; do
-		echo "hostssl postgres     barman_ha_check   ${BHA_ADDR[$h]}/32    cert"
+		a=${BHA_ADDR[$h]}/32
+		echo "hostssl replication  streaming_barman  $a    cert"
+		echo "hostssl postgres     barman            $a    cert"
+		echo "hostssl postgres     barman_ha_check   $a    cert"
+		echo "hostssl postgres     barman_ha_catchup $a    cert"
+		echo "host    appdb        app               $a    scram-sha-256"
 	done
 }
 
@@ -33,13 +40,16 @@ bha_pair_listen() {
 bha_orchestrator2() { bha_in backup2 "$BHA_BACKUP_BIN/barman_ha_orchestrator" "$@"; }
 bha_nat2() { bha_in backup2 "$BHA_BACKUP_BIN/barman_ha_nat" "$@"; }
 
-# bha_pair_conf: backup2's configs: backup's nat.conf with its own state file, an
-# orchestrator.conf without barman_server
+# bha_pair_conf: each host's own address as the SNAT source of both endpoints; backup2's
+# configs: backup's nat.conf with its own state file and address, an orchestrator.conf
+# without barman_server
 bha_pair_conf() {
 	local src=/etc/netns/$(bha_ns backup)/repmgr_barman_ha dir=/etc/netns/$(bha_ns backup2)/repmgr_barman_ha
 	bha_mkdir root:root 0755 "/etc/netns/$(bha_ns backup2)" "$dir" "$BHA_DATA/backup2/state"
 	bha_mkdir barman:barman 0750 "$BHA_DATA/backup2/ostate" "$BHA_DATA/backup2/log"
-	sed "s|$BHA_DATA/backup/state/|$BHA_DATA/backup2/state/|" "$src/nat.conf" | bha_write "$dir/nat.conf" root:root 0644
+	printf 'barman_snat_address = %s\napp_snat_address = %s\n' "${BHA_ADDR[backup]}" "${BHA_ADDR[backup]}" >>"$src/nat.conf"
+	sed -e "s|$BHA_DATA/backup/state/|$BHA_DATA/backup2/state/|" -e "s|= ${BHA_ADDR[backup]}\$|= ${BHA_ADDR[backup2]}|" \
+		"$src/nat.conf" | bha_write "$dir/nat.conf" root:root 0644
 	grep -vE '^(barman_server|barman_conninfo|archive_timeout) ' "$src/orchestrator.conf" |
 		sed "s|$BHA_DATA/backup/ostate|$BHA_DATA/backup2/ostate|" | bha_write "$dir/orchestrator.conf" root:root 0644
 }
