@@ -44,7 +44,9 @@ bha_nat2() { bha_in backup2 "$BHA_BACKUP_BIN/barman_ha_nat" "$@"; }
 # configs: backup's nat.conf with its own state file and address, an orchestrator.conf
 # without barman_server
 bha_pair_conf() {
-	local src=/etc/netns/$(bha_ns backup)/repmgr_barman_ha dir=/etc/netns/$(bha_ns backup2)/repmgr_barman_ha
+	local src dir
+	src=/etc/netns/$(bha_ns backup)/repmgr_barman_ha
+	dir=/etc/netns/$(bha_ns backup2)/repmgr_barman_ha
 	bha_mkdir root:root 0755 "/etc/netns/$(bha_ns backup2)" "$dir" "$BHA_DATA/backup2/state"
 	bha_mkdir barman:barman 0750 "$BHA_DATA/backup2/ostate" "$BHA_DATA/backup2/log"
 	printf 'barman_snat_address = %s\napp_snat_address = %s\n' "${BHA_ADDR[backup]}" "${BHA_ADDR[backup]}" >>"$src/nat.conf"
