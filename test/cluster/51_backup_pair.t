@@ -9,7 +9,7 @@
 #   3. the two backup hosts cut from each other (VRRP dropped both ways): both hold the
 #      address, both route to the same primary, db1 (an old primary on a lower timeline)
 #      answering to both.
-# Each case prints "# FIGURE ..." lines (docs/benchmark.md).  Takes 5-7 minutes after the
+# Each case prints "# FIGURE ..." lines (docs/benchmark.md).  Takes 3-4.5 minutes after a 4-5 minute
 # bring-up on a loaded 2-core machine: in the long tier.
 set -u
 BHA_PREFIX=${BHA_PREFIX:-bhp}
