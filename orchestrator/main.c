@@ -45,6 +45,9 @@ static const char usage_text[] =
 "  watch                          run until stopped: close the app endpoint while the\n"
 "                                 routed primary's host is silent, open it when it\n"
 "                                 answers (barman-ha-watch.service; not over ssh)\n"
+"  takeover                       ask every node, route to the primary with the\n"
+"                                 highest timeline (keepalived's notify on the host\n"
+"                                 taking the virtual address; not over ssh)\n"
 "  help                           this text\n"
 "\n"
 "options:\n"
@@ -148,6 +151,12 @@ dispatch(const struct config *cfg, const struct request *rq)
 			return usage_error("watch is not served over ssh");
 		return cmd_watch(cfg);
 	}
+	if (strcmp(verb, "takeover") == 0 && argc == 1)
+	{
+		if (rq->from_ssh)
+			return usage_error("takeover is not served over ssh");
+		return cmd_takeover(cfg);
+	}
 	if (strcmp(verb, "barman") == 0 && argc == 2 && strcmp(argv[1], "reset") == 0)
 	{
 		if ((rc = ssh_allowed(cfg, rq)) != BHA_EXIT_OK)
@@ -161,7 +170,8 @@ dispatch(const struct config *cfg, const struct request *rq)
 		return nat_passthrough(cfg, argc, argv);
 	}
 	if (strcmp(verb, BHA_VERB_PROMOTE) == 0 || strcmp(verb, BHA_VERB_STATUS) == 0 ||
-		strcmp(verb, "nat") == 0 || strcmp(verb, "barman") == 0 || strcmp(verb, "watch") == 0)
+		strcmp(verb, "nat") == 0 || strcmp(verb, "barman") == 0 || strcmp(verb, "watch") == 0 ||
+		strcmp(verb, "takeover") == 0)
 		return usage_error("wrong arguments for %s", verb);
 	return usage_error("unknown verb \"%.40s\"", verb);
 }

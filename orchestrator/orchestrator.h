@@ -286,4 +286,7 @@ extern int	cmd_status(const struct config *cfg, const char *textfile);
 /* watch.c */
 extern int	cmd_watch(const struct config *cfg);
 
+/* takeover.c */
+extern int	cmd_takeover(const struct config *cfg);
+
 #endif							/* BARMAN_HA_ORCHESTRATOR_H */

@@ -8,7 +8,7 @@ pkgs="postgresql-server-dev-15 libip4tc-dev libnetfilter-conntrack-dev libnftnl-
   pkg-config iptables nftables iproute2 conntrack postgresql-15-repmgr barman barman-cli
   openssh-server openssh-client openssl python3 libcap2-bin bsdutils libipc-run-perl gnuplot-nox
   clang libclang-rt-14-dev procps psmisc prometheus prometheus-postgres-exporter
-  debhelper dpkg-dev lintian postgresql-server-dev-all"
+  debhelper dpkg-dev lintian postgresql-server-dev-all keepalived"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -23,7 +23,8 @@
 #                sid: 18): test/matrix.sh (build, pg_regress, TAP) and the failover
 #                cycle in the root (test/cluster-root.sh)
 # The long tier (BHA_LONG=1) adds:
-#   cluster-nftables  the whole cluster matrix on nftables, in place of the smoke
+#   cluster-nftables  the whole cluster matrix on nftables, in place of the smoke,
+#                with the backup host pair (51_backup_pair.t, long tier only)
 #   bench        the short failover benchmark (test/bench)
 #   cluster-ROOT-long  the watch and the zero-gap scenarios in each root
 #   managers-ROOT      pg_auto_failover and Patroni in each root, on the
@@ -127,6 +128,8 @@ if ! skipped extension; then
 fi
 
 files() { ls "$top/test/$1"/*.t 2>/dev/null; }
+# the cluster scenarios of the CI tier: all but the backup host pair's (6-9 minutes)
+ci_cluster() { files cluster | grep -v '/51_backup_pair\.t$'; }
 
 # The NAT program's tests that do not take their backend from BHA_NAT_BACKEND
 # (08 runs both backends, 09 fuzzes the parsers, 2x are nftables's own) run
@@ -153,7 +156,7 @@ if ! skipped packages && [ -n "$(files packages)" ]; then
 	skipped nftables || cycle_nft=1
 fi
 skipped cluster || skipped iptables ||
-	BHA_TEMPLATE=$template timed cluster-iptables ci suite iptables $(files cluster)
+	BHA_TEMPLATE=$template timed cluster-iptables ci suite iptables $(ci_cluster)
 
 # nftables: the smoke in the CI tier, the whole matrix in the long one;
 # 10_failover_cycle.t only if the packages did not run it there.

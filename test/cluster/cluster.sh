@@ -7,7 +7,8 @@
 #   cluster.sh psql NODE [ARGS]  psql as postgres on NODE's own socket
 # Environment: BHA_PREFIX (default bha), BHA_DATA (default /var/lib/bha-cluster/$BHA_PREFIX),
 # BHA_NODE_COUNT (2), BHA_MANAGER (repmgr|pg_auto_failover|patroni), BHA_NAT_BACKEND
-# (iptables|nftables), BHA_INSTALL (make|deb): see lib.sh.
+# (iptables|nftables), BHA_INSTALL (make|deb), BHA_PAIR=1 (a second backup host, backup2, and
+# keepalived's virtual address: pair.sh): see lib.sh.
 set -u
 # shellcheck source=test/cluster/lib.sh
 . "$(dirname "$0")/lib.sh"

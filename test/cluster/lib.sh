@@ -4,6 +4,8 @@
 # namespace of its own (nothing of 10.213.0.0/24 on the root namespace, no default
 # routes):
 #   PREFIX-backup 10.213.0.10   Barman, barman_ha_orchestrator (+ its watch) + barman_ha_nat, sshd, NAT endpoints
+#   PREFIX-backup2 10.213.0.13  with BHA_PAIR=1 only: the second backup host (pair.sh); the endpoints
+#                               and the claims then go to keepalived's virtual address 10.213.0.9
 #   PREFIX-db1    10.213.0.11   PostgreSQL + repmgr_barman_ha + repmgrd, sshd
 #   PREFIX-db2    10.213.0.12   idem
 #   PREFIX-app    10.213.0.20   clients (through BACKUP:54322)
@@ -19,7 +21,9 @@
 # BHA_SYNC ('FIRST' or 'ANY', default FIRST: synchronous_standby_names = 'FIRST 1 (the other
 # nodes, barman_receive_wal)'; '' for none; BHA_SYNC_NUM the 1), BHA_MANAGER (repmgr, default; pg_auto_failover
 # or patroni: their bring-up lives in managers.sh), BHA_TEMPLATE (a directory: the run's template, see
-# bha_template), BHA_QUIET=1 silences progress lines.
+# bha_template), BHA_QUIET=1 silences progress lines,
+# BHA_PG_EXTRA (postgresql.conf lines added on every node, e.g. "wal_sender_timeout = '10s'"),
+# BHA_PAIR=1 (a second backup host: pair.sh).
 #
 # Every wait is bounded (bha_wait) and says what it waited for when it gives up.
 # Processes are only ever ended by pid: pid files, and the pids inside our own namespaces.
@@ -42,7 +46,9 @@ BHA_CLIENT=$BHA_PGBIN/barman_ha_client			# DB nodes: make install, unprivileged
 BHA_BACKUP_BIN=$BHA_DATA/backup/bin			# backup host: make install-backup there
 if [ "${BHA_INSTALL:-make}" = deb ]; then BHA_BACKUP_BIN=/usr/lib/repmgr-barman-ha; fi	# the packages (bha_check_debs)
 BHA_NET=10.213.0
+BHA_PAIR=${BHA_PAIR:-0}
 BHA_BACKUP_ADDR=$BHA_NET.10
+[ "$BHA_PAIR" = 1 ] && BHA_BACKUP_ADDR=$BHA_NET.9	# the pair's virtual address (pair.sh)
 BHA_BARMAN_PORT=54321
 BHA_APP_PORT=54322
 BHA_SERVER=main_backup
@@ -61,6 +67,7 @@ patroni) BHA_EXTRA_HOSTS=etcd ;;		# PREFIX-etcd 10.213.0.41: etcd
 *) BHA_EXTRA_HOSTS="" ;;
 esac
 BHA_HOSTS="backup $BHA_NODES app${BHA_EXTRA_HOSTS:+ $BHA_EXTRA_HOSTS}"
+[ "$BHA_PAIR" = 1 ] && BHA_HOSTS="backup backup2 ${BHA_HOSTS#backup }"
 BHA_PASS_APP=app84pw
 BHA_PASS_REPMGR=rpm73kx		# in each node's $BHA_DATA/dbN/pgpass (PGPASSFILE: bha_as, the node's sshd)
 # The backup host's roles on the nodes, each with a client certificate (CN = role) and no
@@ -71,7 +78,7 @@ BHA_TLS=$BHA_DATA/backup/tls
 BHA_NAT_BACKEND=${BHA_NAT_BACKEND:-iptables}	# barman_ha_nat's nat_backend
 BHA_STANDBY_SLOT=${BHA_STANDBY_SLOT:-drop}	# the article's setup behaves so; 'sync': docs/zero-gap.md
 
-declare -A BHA_ADDR=([backup]=$BHA_NET.10 [app]=$BHA_NET.20 [pitr]=$BHA_NET.30 [monitor]=$BHA_NET.40 [etcd]=$BHA_NET.41)
+declare -A BHA_ADDR=([backup]=$BHA_NET.10 [backup2]=$BHA_NET.13 [app]=$BHA_NET.20 [pitr]=$BHA_NET.30 [monitor]=$BHA_NET.40 [etcd]=$BHA_NET.41)
 declare -A BHA_NODE_ID=()
 for bha_n in $BHA_NODES; do			# dbI: 10.213.0.(10+I), node id I
 	BHA_NODE_ID[$bha_n]=${bha_n#db}
@@ -347,6 +354,7 @@ barman_ha.reconcile_interval = 10
 barman_ha.retry_interval = 2000
 barman_ha.helper_timeout = 30
 barman_ha.standby_slot = '$BHA_STANDBY_SLOT'
+${BHA_PG_EXTRA:-}
 # node-specific settings: ../node.conf (relative, so clone and rewind keep it per node)
 include_if_exists = '../node.conf'
 EOF
@@ -396,6 +404,7 @@ hostssl postgres     barman_ha_catchup $BHA_BACKUP_ADDR/32    cert
 local   repmgr       repmgr                               scram-sha-256
 EOF
 	local n
+	declare -F bha_pair_hba >/dev/null && bha_pair_hba
 	for n in $BHA_NODES; do echo "host    repmgr       repmgr            ${BHA_ADDR[$n]}/32     scram-sha-256"; done
 	for n in $BHA_NODES; do echo "host    replication  repmgr            ${BHA_ADDR[$n]}/32     scram-sha-256"; done
 	echo "host    appdb        app               $BHA_BACKUP_ADDR/32    scram-sha-256"
@@ -440,6 +449,7 @@ bha_sshd_conf() {
 	[ -f "$d/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/ssh_host_ed25519_key" || return 1
 	bha_write "$d/sshd_config" root:root 0644 <<EOF
 ListenAddress ${BHA_ADDR[$h]}:22
+$(declare -F bha_pair_listen >/dev/null && bha_pair_listen "$h")
 HostKey $d/ssh_host_ed25519_key
 PidFile $d/sshd.pid
 AuthorizedKeysFile $d/authorized_keys/%u
@@ -462,7 +472,11 @@ bha_sshd_start() {
 }
 
 # known_hosts line of HOST's sshd, for the clients of HOST.
-bha_known_host() { echo "${BHA_ADDR[$1]} $(cut -d' ' -f1,2 "$BHA_DATA/$1/sshd/ssh_host_ed25519_key.pub")"; }
+bha_known_host() {
+	local a=${BHA_ADDR[$1]}
+	[ "$1" = backup ] && [ "$BHA_PAIR" = 1 ] && a=$a,$BHA_BACKUP_ADDR	# both hosts present this key there
+	echo "$a $(cut -d' ' -f1,2 "$BHA_DATA/$1/sshd/ssh_host_ed25519_key.pub")"
+}
 
 # An account that is locked ('!' in shadow) cannot log in with sshd's UsePAM no.
 bha_unlock() { grep -q "^$1:!" /etc/shadow && usermod -p '*' "$1"; return 0; }
@@ -749,6 +763,10 @@ bha_up() {
 	bha_setup_files || return 1
 	bha_log "backup host: barman_ha_nat init, sshd"
 	bha_backup_up || return 1
+	if [ "$BHA_PAIR" = 1 ]; then
+		bha_log "backup2, keepalived on both backup hosts"
+		bha_pair_up || return 1
+	fi
 	bha_watch_start || return 1
 	bha_db_sshd_up || return 1
 	if [ "$BHA_MANAGER" != repmgr ]; then
@@ -1160,3 +1178,6 @@ bha_pitr_stop() {
 # and helpers.  repmgr, the default, stays above.
 # shellcheck source=test/cluster/managers.sh
 . "$(dirname "${BASH_SOURCE[0]}")/managers.sh"
+
+# shellcheck source=test/cluster/pair.sh
+[ "$BHA_PAIR" = 1 ] && . "$(dirname "${BASH_SOURCE[0]}")/pair.sh"

@@ -62,7 +62,8 @@ is "$(grep -c -- '-rws\|-r-s\|--s' <<<"$c")" 0 "$BK_PKG: no setuid file in the .
 for f in lib/systemd/system/barman-ha-nat.service lib/systemd/system/barman-ha-textfile.service \
 	lib/systemd/system/barman-ha-textfile.timer lib/systemd/system/barman-ha-watch.service \
 	lib/systemd/system/barman-ha-nat.service.d/repmgr-barman-ha.conf \
-	etc/repmgr_barman_ha/nat.conf.example etc/repmgr_barman_ha/orchestrator.conf.example; do
+	etc/repmgr_barman_ha/nat.conf.example etc/repmgr_barman_ha/orchestrator.conf.example \
+	etc/repmgr_barman_ha/keepalived.conf.example; do
 	like "$c" "-rw-r--r-- root/root \./$f" "$BK_PKG: $f"
 done
 like "$c" "drwxr-xr-x root/root \./var/lib/repmgr_barman_ha/" "$BK_PKG: barman_ha_nat's state directory, root's"
@@ -71,7 +72,8 @@ is "$(cat "$x"/bk/lib/systemd/system/*.service | grep -c '@BACKUP_BINDIR@')" 0 "
 like "$(cat "$x/bk/lib/systemd/system/barman-ha-nat.service")" "ExecStart=$NAT init" "the boot unit runs the packaged barman_ha_nat init"
 dpkg-deb -e "$DEB_BK" "$x/ctl"
 is "$(sort "$x/ctl/conffiles" | tr '\n' ' ')" \
-	"/etc/repmgr_barman_ha/nat.conf.example /etc/repmgr_barman_ha/orchestrator.conf.example " "conffiles: the two examples"
+	"/etc/repmgr_barman_ha/keepalived.conf.example /etc/repmgr_barman_ha/nat.conf.example /etc/repmgr_barman_ha/orchestrator.conf.example " \
+	"conffiles: the three examples"
 like "$(dpkg-deb -f "$DEB_BK" Depends)" "^barman, iptables, nftables" "$BK_PKG depends on barman (its group), iptables and nftables (prerm's rule removal)"
 like "$(cat "$x/ctl/postinst")" "dpkg-statoverride --update --add root barman 4750 \"\\\$NAT\"" "postinst: statoverride root barman 4750"
 like "$(cat "$x/ctl/postinst")" "deb-systemd-helper enable 'barman-ha-nat.service'" "postinst: the boot unit enabled"

@@ -100,7 +100,8 @@ round() {
 	ok "$(pkg_known "$BK_PKG"; test $? -ne 0; echo $?)" "$B: $BK_PKG is gone from dpkg's database"
 	is "$(dpkg-statoverride --list "$NAT")" "" "$B: statoverride removed"
 	for f in "$PKGDIR" /var/lib/repmgr_barman_ha /var/lib/barman/repmgr_barman_ha /etc/repmgr_barman_ha/nat.conf.example \
-		/etc/repmgr_barman_ha/orchestrator.conf.example /lib/systemd/system/barman-ha-nat.service "$WANTS"; do
+		/etc/repmgr_barman_ha/orchestrator.conf.example /etc/repmgr_barman_ha/keepalived.conf.example \
+		/lib/systemd/system/barman-ha-nat.service "$WANTS"; do
 		ok "$(test ! -e "$f" && test ! -L "$f"; echo $?)" "$B: purge removed $f"
 	done
 	ok "$(test -f "$KEPT"; echo $?)" "$B: the admin's $KEPT kept"
