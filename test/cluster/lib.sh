@@ -713,7 +713,7 @@ bha_streams_from() { [ "$(bha_sql "$1" "SELECT count(*) FROM pg_stat_replication
 # runs barman_ha_client, which asks the orchestrator over ssh.  The harness only waits, for
 # route_state ok too (the whole promote, switch-wal included).  The first start's time, in ms
 # from the switch to route_state ok (the worker's `routed` event, recorded as it sets ok; the
-# same clock), goes to $BHA_DATA/first_start_ms.
+# same clock), goes to $BHA_DATA/first_start_ms, db1's events then to first_start_events.
 bha_first_route() {
 	local t0 at
 	bha_node_conf_all 1 0 || return 1
@@ -725,6 +725,7 @@ bha_first_route() {
 	at=$(bha_sql db1 "SELECT (extract(epoch FROM min(at)) * 1000)::bigint FROM barman_ha_events() WHERE event = 'routed' AND ok") ||
 		return 1
 	echo $(( ${at:-$(bha_now_ms)} - t0 )) >"$BHA_DATA/first_start_ms"
+	bha_events db1 >"$BHA_DATA/first_start_events" 2>&1
 }
 
 # Barman: cron loop as cron would run it, streaming, two base backups, check OK.
