@@ -10,6 +10,7 @@
 #ifndef BARMAN_HA_NAT_H
 #define BARMAN_HA_NAT_H
 
+#include "barman_ha_contract.h"
 #include "common.h"
 
 #define NAT_MAX_NODES	32

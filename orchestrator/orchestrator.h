@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 
+#include "barman_ha_contract.h"
 #include "common.h"
 
 #define DEFAULT_STATE_DIR	"/var/lib/barman/repmgr_barman_ha"
