@@ -112,7 +112,7 @@ pg_ctlcluster "$major" "$CLUSTER" stop >/dev/null 2>&1
 # runs in, which must not be this machine's
 . /etc/os-release
 out=$(unshare -n dpkg -i "$OLD_BK" 2>&1)
-t $? "dpkg -i $BK_PKG $version on Debian $VERSION_ID" || sed 's/^/#   /' <<<"$out"
+t $? "dpkg -i $BK_PKG $version on Debian ${VERSION_ID:-$VERSION_CODENAME}" || sed 's/^/#   /' <<<"$out"
 t_is "$(dpkg-statoverride --list "$NAT")" "root barman 4750 $NAT" "postinst: statoverride root barman 4750"
 t_is "$(stat -c '%U:%G %a' "$NAT")" "root:barman 4750" "barman_ha_nat is root:barman 4750"
 t_is "$(stat -c '%U:%G %a' /var/lib/barman/repmgr_barman_ha /var/lib/repmgr_barman_ha | tr '\n' ' ')" \
