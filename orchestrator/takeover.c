@@ -94,6 +94,9 @@ ask_node(const struct config *cfg, const struct node *n, int i, struct takeover_
 			f->answer[i] = NODE_PRIMARY;
 		else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
 			f->answer[i] = NODE_STANDBY;
+		else
+			snprintf(f->why[i], sizeof(f->why[i]),
+					 "pg_is_in_recovery() answered neither t nor f");
 	}
 	PQclear(r);
 	PQfinish(c);
