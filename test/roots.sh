@@ -60,9 +60,10 @@ root_packages() {
 }
 
 # The managers other than repmgr: pg_auto_failover, Patroni with etcd, and
-# curl for Patroni's REST API.
+# curl for Patroni's REST API.  Patroni's etcd3 store imports python3-etcd,
+# which unstable's patroni no longer depends on.
 manager_packages() {
-	echo "postgresql-$1-auto-failover pg-auto-failover-cli patroni etcd-server etcd-client curl"
+	echo "postgresql-$1-auto-failover pg-auto-failover-cli patroni python3-etcd etcd-server etcd-client curl"
 }
 
 # The first non-security archive in the machine's apt sources (deb822 or one-line).
