@@ -555,7 +555,10 @@ insert_segment(PGconn *c, char *seg, size_t len)
  * longer than a promote can wait.  So once Barman's pg_switch_wal has
  * moved the insert position into the next segment, one commit of our own
  * (no grant needed; synchronous_commit local, as nothing waits for it)
- * gives that segment its first record.  Barman's output is ours.
+ * gives that segment its first record.  Barman's output is ours.  It is
+ * forked here rather than through run_exec: this process already is
+ * run_child's session and deadline, which reach Barman too, and it has to
+ * nudge while Barman runs, where run_child only returns at the end.
  */
 static int
 switch_child(void *p)

@@ -8,8 +8,8 @@
  *
  *	  A claim "NODE is primary on timeline T" is accepted only when
  *	  1. NODE itself, at the address root's configuration gives, answers
- *		 over a replication=database connection: IDENTIFY_SYSTEM says T and
- *		 pg_is_in_recovery() is false;
+ *		 over a replication=database connection (node_ask.c's questions):
+ *		 IDENTIFY_SYSTEM says T and pg_is_in_recovery() is false;
  *	  2. if another node R holds the endpoints on timeline Tr: NODE's
  *		 history (TIMELINE_HISTORY T) contains Tr, i.e. NODE descends from
  *		 the routed timeline, and T <= Tr + number of nodes (each node can
@@ -17,11 +17,12 @@
  *		 a forged timeline such as 2^31-1 cannot lock every later claim out;
  *	  3. and R, probed at the same time, shows that it can no longer
  *		 commit (claim_verdict.c says what counts as evidence).  The probe
- *		 first makes a bare TCP handshake within probe_connect_ms: a live
- *		 host's kernel answers at once, accepting or refusing, so silence
- *		 means the host is gone or cut off, and a refusal (kill -9) answers
- *		 at once; only a host that accepted is asked, within
- *		 probe_timeout_ms, whether it is in recovery.  A primary the backup
+ *		 (node_ask.c) first makes a bare TCP handshake within
+ *		 probe_connect_ms: a live host's kernel answers at once, accepting
+ *		 or refusing, so silence means the host is gone or cut off, and a
+ *		 refusal (kill -9) answers at once; only a host that accepted is
+ *		 asked whether it is in recovery and on which timeline, all within
+ *		 probe_timeout_ms, in a process of its own.  A primary the backup
  *		 host still reaches keeps the endpoints: in a partition between the
  *		 nodes the backup host is the tie-breaker, and commits that R
  *		 acknowledged with Barman as its synchronous standby after NODE
@@ -34,17 +35,16 @@
  */
 #include "orchestrator.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
+
+#define CLAIM_APPNAME	"barman_ha_claim_check"
 
 struct claim_args
 {
@@ -62,79 +62,6 @@ struct claim_args
 
 static struct claim_args args;
 static struct run_result res;
-
-/* The probe's finding, written once: SIGALRM may not split it. */
-static void
-probe_found(struct routed_probe *out, enum routed_answer answer, unsigned tli,
-			const char *why)
-{
-	sigset_t	alrm;
-
-	sigemptyset(&alrm);
-	sigaddset(&alrm, SIGALRM);
-	sigprocmask(SIG_BLOCK, &alrm, NULL);
-	out->tli = tli;
-	snprintf(out->why, sizeof(out->why), "%s", why);
-	out->why[strcspn(out->why, "\n")] = '\0';
-	out->answer = answer;
-}
-
-/*
- * The probe of the routed primary, in a process of its own.  It writes
- * what it found into the shared page; when a query hangs after the
- * handshake, SIGALRM (default action) ends it and the page keeps
- * ROUTED_UNCLEAR, which its parent set.
- */
-static void
-probe(const struct claim_args *a)
-{
-	static const struct itimerval bound;
-	struct itimerval it = bound;
-	struct routed_probe *out = &a->out->probe;
-	PGconn	   *c;
-	PGresult   *r;
-	unsigned	tli = 0;
-	bool		silent;
-	char		why[600];
-
-	signal(SIGALRM, SIG_DFL);
-	it.it_value.tv_sec = a->probe_timeout_ms / 1000;
-	it.it_value.tv_usec = (a->probe_timeout_ms % 1000) * 1000;
-	setitimer(ITIMER_REAL, &it, NULL);
-	switch (tcp_reach(a->routed.addr, a->routed.port, a->probe_connect_ms))
-	{
-		case REACH_SILENT:
-			snprintf(why, sizeof(why), "no TCP answer within %d ms", a->probe_connect_ms);
-			probe_found(out, ROUTED_GONE, 0, why);
-			_exit(0);
-		case REACH_REFUSED:
-			probe_found(out, ROUTED_REFUSED, 0, "nothing listens");
-			_exit(0);
-		case REACH_ANSWERED:
-			break;
-	}
-	c = pq_connect(a->probe_conninfo, a->probe_timeout_ms, 0, &silent, why, sizeof(why));
-	if (c == NULL)
-	{
-		probe_found(out, ROUTED_UNCLEAR, 0, why);
-		_exit(0);
-	}
-	if ((r = pq_row(c, "SELECT pg_is_in_recovery()", 1)) == NULL)
-		probe_found(out, ROUTED_UNCLEAR, 0, "no valid answer to pg_is_in_recovery()");
-	else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
-		probe_found(out, ROUTED_STANDBY, 0, "in recovery");
-	else if (strcmp(PQgetvalue(r, 0, 0), "f") == 0)
-	{
-		PQclear(r);
-		if ((r = pq_row(c, "IDENTIFY_SYSTEM", 2)) == NULL ||
-			parse_timeline(PQgetvalue(r, 0, 1), &tli) != 0)
-			tli = 0;
-		probe_found(out, ROUTED_PRIMARY, tli, "not in recovery");
-	}
-	else
-		probe_found(out, ROUTED_UNCLEAR, 0, "pg_is_in_recovery() answered neither t nor f");
-	_exit(0);
-}
 
 /* Wait for the probe's end (its pipe's EOF) at most timeout_ms. */
 static void
@@ -164,21 +91,20 @@ static int
 check_claimant(const struct claim_args *a, struct timeline_facts *f, char *msg, size_t len)
 {
 	PGconn	   *c = pq_open_bounded(a->conninfo, a->claim_timeout_ms);
-	PGresult   *r;
 	struct claimant_answer ans = {.h = &f->h};
+	struct node_answer said;
 
-	if (c == NULL || (r = pq_row(c, "IDENTIFY_SYSTEM", 2)) == NULL)
+	if (c == NULL)
 		return BHA_EXIT_FAIL;
-	if (parse_timeline(PQgetvalue(r, 0, 1), &ans.tli) != 0)
+	node_read(c, &said);
+	if (said.kind != NODE_PRIMARY && said.kind != NODE_STANDBY)
 	{
-		snprintf(msg, len, "IDENTIFY_SYSTEM returned no valid timeline");
+		snprintf(msg, len, "%s: %s", a->node, said.why);
+		PQfinish(c);
 		return BHA_EXIT_FAIL;
 	}
-	PQclear(r);
-	if ((r = pq_row(c, "SELECT pg_is_in_recovery()", 1)) == NULL)
-		return BHA_EXIT_FAIL;
-	ans.in_recovery = strcmp(PQgetvalue(r, 0, 0), "f") != 0;
-	PQclear(r);
+	ans.tli = said.tli;
+	ans.in_recovery = said.kind == NODE_STANDBY;
 	/* read for the descent, and kept for barman_fork */
 	if (!ans.in_recovery && ans.tli == a->rq.timeline)
 		ans.history = timeline_facts_read(c, ans.tli, f);
@@ -191,29 +117,22 @@ static int
 claim_child(void *p)
 {
 	struct claim_args *a = p;
-	struct routed_probe *found = &a->out->probe;
+	struct node_answer *found = &a->out->probe;
 	int			pfd[2] = {-1, -1};
 	char		msg[400] = "",
 				said[sizeof(msg) / 2];
 	int			rc;
 
-	found->answer = ROUTED_NONE;
+	found->kind = NODE_UNASKED;
 	if (a->probe_conninfo[0])
 	{
-		pid_t		pid;
-
-		found->answer = ROUTED_UNCLEAR;
-		snprintf(found->why, sizeof(found->why), "no answer within %d ms after the TCP handshake",
-				 a->probe_timeout_ms);
-		if (pipe(pfd) != 0 || (pid = fork()) < 0)
+		/* the probe holds pfd[1]: its end is the pipe's EOF */
+		if (pipe(pfd) != 0 ||
+			node_ask_start(a->probe_conninfo, &a->routed, a->probe_connect_ms,
+						   a->probe_timeout_ms, found) < 0)
 		{
 			printf("cannot start the probe: %s\n", strerror(errno));
 			return BHA_EXIT_FAIL;
-		}
-		if (pid == 0)
-		{
-			close(pfd[0]);
-			probe(a);
 		}
 		close(pfd[1]);
 	}
@@ -222,7 +141,7 @@ claim_child(void *p)
 	{
 		if (pfd[0] >= 0)
 			probe_wait(pfd[0], a->probe_timeout_ms + 200);
-		a->out->routed_silent = found->answer == ROUTED_GONE;
+		a->out->routed_silent = found->kind == NODE_SILENT;
 		rc = routed_verdict(a->routed_node, found, said, sizeof(said));
 		if (rc != BHA_EXIT_OK)
 			snprintf(msg, sizeof(msg), "%s", said);
@@ -232,18 +151,6 @@ claim_child(void *p)
 	if (msg[0])
 		printf("%s\n", msg);
 	return rc;
-}
-
-/* The conninfo for node n: the configured keywords, then its address. */
-static void
-node_conninfo(const struct config *cfg, const struct node *n, char *out, size_t len)
-{
-	char		addr[INET_ADDRSTRLEN];
-
-	inet_ntop(AF_INET, &n->addr, addr, sizeof(addr));
-	snprintf(out, len, "%s host=%s port=%u replication=database "
-			 "application_name=barman_ha_claim_check",
-			 cfg->claim_conninfo, addr, n->port);
 }
 
 /*
@@ -273,7 +180,7 @@ claim_check(const struct config *cfg, const struct nat_view *v,
 	memset(shared, 0, sizeof(*shared));
 	memset(&args, 0, sizeof(args));
 	args.out = shared;
-	node_conninfo(cfg, node, args.conninfo, sizeof(args.conninfo));
+	node_conninfo(cfg, node, CLAIM_APPNAME, args.conninfo, sizeof(args.conninfo));
 	snprintf(args.node, sizeof(args.node), "%s", node->name);
 	args.rq.node = args.node;
 	args.rq.timeline = timeline;
@@ -288,7 +195,8 @@ claim_check(const struct config *cfg, const struct nat_view *v,
 		if (routed != NULL && routed != node)
 		{
 			args.routed = *routed;
-			node_conninfo(cfg, routed, args.probe_conninfo, sizeof(args.probe_conninfo));
+			node_conninfo(cfg, routed, CLAIM_APPNAME, args.probe_conninfo,
+						  sizeof(args.probe_conninfo));
 		}
 	}
 	if (run_child(cfg->claim_timeout_ms + cfg->probe_timeout_ms + 2000, claim_child,

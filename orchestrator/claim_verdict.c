@@ -26,21 +26,11 @@
 
 #include <stdio.h>
 
-static const char *const answer_names[] = {
-	[ROUTED_NONE] = "none",
-	[ROUTED_GONE] = "gone",
-	[ROUTED_REFUSED] = "refused",
-	[ROUTED_STANDBY] = "standby",
-	[ROUTED_PRIMARY] = "primary",
-	[ROUTED_UNCLEAR] = "unclear",
-};
-
+/* node_ask.c's names, but a silent routed primary is gone */
 const char *
-routed_answer_name(enum routed_answer a)
+routed_answer_name(enum node_kind k)
 {
-	if (a < ROUTED_NONE || a > ROUTED_UNCLEAR)
-		return "?";
-	return answer_names[a];
+	return k == NODE_SILENT ? "gone" : node_kind_name(k);
 }
 
 /* Returns BHA_EXIT_OK, BHA_EXIT_FENCED or BHA_EXIT_FAIL; msg says why. */
@@ -99,23 +89,23 @@ claimant_verdict(const struct claim_request *rq, const struct claimant_answer *a
  * BHA_EXIT_FENCED or BHA_EXIT_FAIL; msg says what the probe found.
  */
 int
-routed_verdict(const char *routed_node, const struct routed_probe *p, char *msg, size_t len)
+routed_verdict(const char *routed_node, const struct node_answer *p, char *msg, size_t len)
 {
-	switch (p->answer)
+	switch (p->kind)
 	{
-		case ROUTED_NONE:
+		case NODE_UNASKED:
 			msg[0] = '\0';
 			return BHA_EXIT_OK;
-		case ROUTED_GONE:
-		case ROUTED_REFUSED:
-		case ROUTED_STANDBY:
-			snprintf(msg, len, "%s: %s: %s", routed_node, routed_answer_name(p->answer), p->why);
+		case NODE_SILENT:
+		case NODE_REFUSED:
+		case NODE_STANDBY:
+			snprintf(msg, len, "%s: %s: %s", routed_node, routed_answer_name(p->kind), p->why);
 			return BHA_EXIT_OK;
-		case ROUTED_PRIMARY:
+		case NODE_PRIMARY:
 			snprintf(msg, len, "%s still answers as primary on timeline %u and the backup "
 					 "host reaches it", routed_node, p->tli);
 			return BHA_EXIT_FENCED;
-		case ROUTED_UNCLEAR:
+		case NODE_UNCLEAR:
 			break;
 	}
 	snprintf(msg, len, "%s may still be primary (%s); the endpoints stay until it is gone, "

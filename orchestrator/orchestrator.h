@@ -117,21 +117,21 @@ struct timeline_facts
 	struct tl_history h;		/* empty on timeline 1 */
 };
 
-/* What the probe of the routed primary found. */
-enum routed_answer
+/* What a node is, as it answered the backup host (node_ask.c). */
+enum node_kind
 {
-	ROUTED_NONE,				/* nobody else to ask: no probe */
-	ROUTED_GONE,				/* no TCP answer: its host is gone or cut off */
-	ROUTED_REFUSED,				/* its host refused: nothing listens */
-	ROUTED_STANDBY,				/* it answered that it is in recovery */
-	ROUTED_PRIMARY,				/* it answered as a primary */
-	ROUTED_UNCLEAR				/* anything else: no evidence either way */
+	NODE_UNASKED,				/* nobody to ask: no question put */
+	NODE_SILENT,				/* no TCP answer: its host is gone or cut off */
+	NODE_REFUSED,				/* its host refused: nothing listens */
+	NODE_UNCLEAR,				/* anything else: no evidence either way */
+	NODE_STANDBY,				/* it answered that it is in recovery */
+	NODE_PRIMARY				/* it answered as a primary */
 };
 
-struct routed_probe
+struct node_answer
 {
-	enum routed_answer answer;
-	unsigned	tli;			/* ROUTED_PRIMARY: its timeline, 0 unknown */
+	enum node_kind kind;
+	unsigned	tli;			/* NODE_STANDBY, NODE_PRIMARY: its timeline */
 	char		why[300];
 };
 
@@ -158,7 +158,7 @@ struct claim_outcome
 {
 	bool		routed_silent;	/* the routed primary gave no answer at all */
 	struct timeline_facts claimant;	/* for barman_fork: no second query */
-	struct routed_probe probe;	/* written by the probe's process */
+	struct node_answer probe;	/* the routed primary, written by node_ask.c */
 };
 
 /* parse.c: strict parsers (common/parse.c has the bounded numbers) */
@@ -264,12 +264,21 @@ enum reach
 };
 extern enum reach tcp_reach(struct in_addr addr, uint16_t port, int reach_ms);
 
+/* node_ask.c: the question of the claim check and the takeover */
+extern const char *node_kind_name(enum node_kind k);
+extern void node_conninfo(const struct config *cfg, const struct node *n, const char *appname,
+						  char *out, size_t len);
+extern void node_judge(const char *in_recovery, const char *timeline, struct node_answer *a);
+extern void node_read(struct pg_conn *c, struct node_answer *a);
+extern pid_t node_ask_start(const char *conninfo, const struct node *n, int connect_ms,
+							int timeout_ms, struct node_answer *out);
+
 /* claim_verdict.c */
 extern int	claimant_verdict(const struct claim_request *rq, const struct claimant_answer *a,
 							 char *msg, size_t len);
-extern int	routed_verdict(const char *routed_node, const struct routed_probe *p,
+extern int	routed_verdict(const char *routed_node, const struct node_answer *p,
 						   char *msg, size_t len);
-extern const char *routed_answer_name(enum routed_answer a);
+extern const char *routed_answer_name(enum node_kind k);
 
 /* claim.c */
 extern int	claim_check(const struct config *cfg, const struct nat_view *v,

@@ -5,11 +5,11 @@
  *	  has just taken the virtual address of a backup host pair.  Its own
  *	  record of the endpoints may be stale (the peer moved them while this
  *	  host was away), so before it routes anything it asks every node
- *	  itself, with the claim check's questions (IDENTIFY_SYSTEM and
- *	  pg_is_in_recovery() over the claim check's connection): the nodes are
- *	  the source of truth, both hosts ask the same nodes and so come to the
- *	  same answer, and a primary left behind on an older timeline never
- *	  gets the endpoints back through the host that missed its demotion.
+ *	  itself the claim check's question (node_ask.c), each in a process of
+ *	  its own within claim_timeout_ms: the nodes are the source of truth,
+ *	  both hosts ask the same nodes and so come to the same answer, and a
+ *	  primary left behind on an older timeline never gets the endpoints
+ *	  back through the host that missed its demotion.
  *
  *	  The decision: the primary with the highest timeline among the nodes
  *	  that answer.  Refused (exit 3) when two primaries answer on that
@@ -24,7 +24,6 @@
  */
 #include "orchestrator.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,20 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
-enum node_answer
-{
-	NODE_SILENT,				/* no answer, or none that could be read */
-	NODE_STANDBY,
-	NODE_PRIMARY
-};
-
 struct takeover_found
 {
-	enum node_answer answer[MAX_NODES];
-	unsigned	tli[MAX_NODES];
-	char		why[MAX_NODES][160];
+	struct node_answer node[MAX_NODES];
 };
 
 struct takeover_args
@@ -57,72 +45,22 @@ struct takeover_args
 
 static struct run_result res;
 
-/* One node's answer, or why there is none. */
-static void
-ask_node(const struct config *cfg, const struct node *n, int i, struct takeover_found *f)
-{
-	char		addr[INET_ADDRSTRLEN],
-				conninfo[700],
-				why[600];
-	bool		silent;
-	PGconn	   *c;
-	PGresult   *r;
-
-	f->answer[i] = NODE_SILENT;
-	if (tcp_reach(n->addr, n->port, cfg->probe_connect_ms) != REACH_ANSWERED)
-	{
-		snprintf(f->why[i], sizeof(f->why[i]), "no PostgreSQL answers");
-		return;
-	}
-	inet_ntop(AF_INET, &n->addr, addr, sizeof(addr));
-	snprintf(conninfo, sizeof(conninfo), "%s host=%s port=%u replication=database "
-			 "application_name=barman_ha_takeover", cfg->claim_conninfo, addr, n->port);
-	if ((c = pq_connect(conninfo, cfg->claim_timeout_ms, 0, &silent, why, sizeof(why))) == NULL)
-	{
-		snprintf(f->why[i], sizeof(f->why[i]), "%.150s", why);
-		return;
-	}
-	if ((r = pq_row(c, "IDENTIFY_SYSTEM", 2)) == NULL ||
-		parse_timeline(PQgetvalue(r, 0, 1), &f->tli[i]) != 0)
-		snprintf(f->why[i], sizeof(f->why[i]), "no valid timeline from IDENTIFY_SYSTEM");
-	else
-	{
-		PQclear(r);
-		if ((r = pq_row(c, "SELECT pg_is_in_recovery()", 1)) == NULL)
-			snprintf(f->why[i], sizeof(f->why[i]), "no valid answer to pg_is_in_recovery()");
-		else if (strcmp(PQgetvalue(r, 0, 0), "f") == 0)
-			f->answer[i] = NODE_PRIMARY;
-		else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
-			f->answer[i] = NODE_STANDBY;
-		else
-			snprintf(f->why[i], sizeof(f->why[i]),
-					 "pg_is_in_recovery() answered neither t nor f");
-	}
-	PQclear(r);
-	PQfinish(c);
-}
-
 /*
  * Runs in a child (run.c): every node at once, one process each, each
- * bounded by itself; a node whose process does not end stays silent.
+ * bounded by itself; a node whose process does not end in time stays
+ * unclear.
  */
 static int
 ask_child(void *p)
 {
 	struct takeover_args *a = p;
+	char		conninfo[700];
 
 	for (int i = 0; i < a->v->nnodes; i++)
 	{
-		pid_t		pid = fork();
-
-		if (pid == 0)
-		{
-			ask_node(a->cfg, &a->v->nodes[i], i, a->found);
-			_exit(0);
-		}
-		if (pid < 0)
-			snprintf(a->found->why[i], sizeof(a->found->why[i]), "cannot ask: %s",
-					 strerror(errno));
+		node_conninfo(a->cfg, &a->v->nodes[i], "barman_ha_takeover", conninfo, sizeof(conninfo));
+		node_ask_start(conninfo, &a->v->nodes[i], a->cfg->probe_connect_ms,
+					   a->cfg->claim_timeout_ms, &a->found->node[i]);
 	}
 	while (wait(NULL) > 0 || errno == EINTR)
 		;
@@ -143,15 +81,17 @@ decide(const struct nat_view *v, const struct takeover_found *f, int *rc,
 
 	for (int i = 0; i < v->nnodes; i++)
 	{
-		if (f->answer[i] == NODE_SILENT)
+		const struct node_answer *n = &f->node[i];
+
+		if (n->kind != NODE_PRIMARY && n->kind != NODE_STANDBY)
 			continue;
-		if (f->tli[i] > top)
-			top = f->tli[i];
-		if (f->answer[i] != NODE_PRIMARY)
+		if (n->tli > top)
+			top = n->tli;
+		if (n->kind != NODE_PRIMARY)
 			continue;
-		if (best < 0 || f->tli[i] > f->tli[best])
+		if (best < 0 || n->tli > f->node[best].tli)
 			best = i, twins = 0;
-		else if (f->tli[i] == f->tli[best])
+		else if (n->tli == f->node[best].tli)
 			twins++;
 	}
 	*rc = BHA_EXIT_FENCED;
@@ -161,13 +101,14 @@ decide(const struct nat_view *v, const struct takeover_found *f, int *rc,
 		snprintf(msg, len, "no node answers as a primary");
 	}
 	else if (twins > 0)
-		snprintf(msg, len, "%d primaries answer on timeline %u", twins + 1, f->tli[best]);
-	else if (top > f->tli[best])
+		snprintf(msg, len, "%d primaries answer on timeline %u", twins + 1, f->node[best].tli);
+	else if (top > f->node[best].tli)
 		snprintf(msg, len, "a node is on timeline %u, above primary %s's %u: that "
-				 "timeline's primary does not answer", top, v->nodes[best].name, f->tli[best]);
-	else if (v->routed && v->routed_timeline > (long) f->tli[best])
+				 "timeline's primary does not answer", top, v->nodes[best].name,
+				 f->node[best].tli);
+	else if (v->routed && v->routed_timeline > (long) f->node[best].tli)
 		snprintf(msg, len, "barman_ha_nat holds %s on timeline %ld, above primary %s's %u",
-				 v->routed_node, v->routed_timeline, v->nodes[best].name, f->tli[best]);
+				 v->routed_node, v->routed_timeline, v->nodes[best].name, f->node[best].tli);
 	else
 		return *rc = BHA_EXIT_OK, best;
 	return -1;
@@ -183,7 +124,6 @@ cmd_takeover(const struct config *cfg)
 	char		msg[300],
 				tl[24],
 				said[sizeof(msg) + 16 * (BHA_NAME_MAX + 20)] = "";
-	const char *names[] = {"silent", "standby", "primary"};
 	int			rc,
 				best;
 
@@ -209,14 +149,15 @@ cmd_takeover(const struct config *cfg)
 	}
 	for (int i = 0; i < v.nnodes; i++)
 	{
+		const struct node_answer *n = &found->node[i];
 		size_t		o = strlen(said);
 
-		if (found->answer[i] == NODE_SILENT)
-			snprintf(said + o, sizeof(said) - o, "%s%s silent (%.60s)", o ? "; " : "",
-					 v.nodes[i].name, found->why[i]);
-		else
+		if (n->kind == NODE_PRIMARY || n->kind == NODE_STANDBY)
 			snprintf(said + o, sizeof(said) - o, "%s%s %s timeline %u", o ? "; " : "",
-					 v.nodes[i].name, names[found->answer[i]], found->tli[i]);
+					 v.nodes[i].name, node_kind_name(n->kind), n->tli);
+		else
+			snprintf(said + o, sizeof(said) - o, "%s%s %s (%.60s)", o ? "; " : "",
+					 v.nodes[i].name, node_kind_name(n->kind), n->why);
 	}
 	best = decide(&v, found, &rc, msg, sizeof(msg));
 	step("takeover_ask", best >= 0 ? BHA_STEP_OK : BHA_STEP_FAILED, now_ms() - t0, "%s", said);
@@ -225,9 +166,9 @@ cmd_takeover(const struct config *cfg)
 		errorf("%stakeover refused: %s", rc == BHA_EXIT_FENCED ? "fenced: " : "", msg);
 		return rc;
 	}
-	snprintf(tl, sizeof(tl), "%u", found->tli[best]);
+	snprintf(tl, sizeof(tl), "%u", found->node[best].tli);
 	if (!v.routed || strcmp(v.routed_node, v.nodes[best].name) != 0 ||
-		v.routed_timeline != (long) found->tli[best])
+		v.routed_timeline != (long) found->node[best].tli)
 	{
 		char		reply[300];
 		double		t1 = now_ms();

@@ -10,18 +10,20 @@ IDENTIFY_SYSTEM, pg_is_in_recovery(), SHOW wal_segment_size and
 TIMELINE_HISTORY with whatever it is told.  --events FILE: one line per step
 of each connection (how far the client came); --capture FILE: every message
 the client sent after an authentication request, as Python bytes literals.
-Used by test/orchestrator/03_claim.t and 11_no_credential.t to run the
-review's attacks; it listens on a namespace address only.
+Used by test/orchestrator/03_claim.t, 11_no_credential.t and 12_takeover.t
+to run the review's attacks; it listens on a namespace address only.
 
 usage: fake_pg.py ADDR PORT --timeline N [--in-recovery] [--history TEXT]
                   [--tls CERT KEY] [--events FILE] [--capture FILE]
                   [--cleartext --password-log FILE | --scram]
-                  [--fatal SQLSTATE:MESSAGE | --stall | --no-columns]
+                  [--fatal SQLSTATE:MESSAGE | --stall | --stall-queries | --no-columns
+                   | --recovery TEXT]
 
 --fatal refuses every session after its startup packet with that error (as a
 primary whose connection slots are full does), --stall accepts and never
-answers (as a stopped postmaster whose kernel completes the handshake), and
---no-columns answers pg_is_in_recovery() with a row of no columns.
+answers (as a stopped postmaster whose kernel completes the handshake),
+--stall-queries lets the client in and answers no query, --no-columns answers
+pg_is_in_recovery() with a row of no columns and --recovery with TEXT.
 """
 import argparse
 import base64
@@ -147,6 +149,8 @@ def serve(conn, args):
             if kind == b"X":
                 return
             query = payload.rstrip(b"\0").decode().strip().rstrip(";")
+            if args.stall_queries:
+                continue
             if query == "IDENTIFY_SYSTEM":
                 rows(conn, ["systemid", "timeline", "xlogpos", "dbname"],
                      ["7000000000000000001", str(args.timeline), "0/3000000", "postgres"],
@@ -155,7 +159,8 @@ def serve(conn, args):
                 conn.sendall(msg(b"T", struct.pack("!H", 0)) + msg(b"D", struct.pack("!H", 0))
                              + msg(b"C", b"SELECT 1\0") + msg(b"Z", b"I"))
             elif query.startswith("SELECT pg_is_in_recovery()"):
-                rows(conn, ["pg_is_in_recovery"], ["t" if args.in_recovery else "f"], "SELECT 1")
+                said = args.recovery or ("t" if args.in_recovery else "f")
+                rows(conn, ["pg_is_in_recovery"], [said], "SELECT 1")
             elif query == "SHOW wal_segment_size":
                 rows(conn, ["wal_segment_size"], ["16MB"], "SHOW")
             elif query.startswith("TIMELINE_HISTORY"):
@@ -182,7 +187,9 @@ def main():
     parser.add_argument("--password-log", default="/dev/null")
     parser.add_argument("--fatal", default="")
     parser.add_argument("--stall", action="store_true")
+    parser.add_argument("--stall-queries", action="store_true")
     parser.add_argument("--no-columns", action="store_true")
+    parser.add_argument("--recovery", default="")
     parser.add_argument("--scram", action="store_true")
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--events")

@@ -56,20 +56,20 @@ static const struct
 
 static const struct
 {
-	enum routed_answer answer;
+	enum node_kind answer;
 	const char *why;
 	int			rc;
 	const char *says;
 }			probes[] = {
-	{ROUTED_NONE, "", OK, ""},
-	{ROUTED_GONE, "no TCP answer within 100 ms", OK, "db1: gone: no TCP answer within 100 ms"},
-	{ROUTED_REFUSED, "nothing listens", OK, "db1: refused: nothing listens"},
-	{ROUTED_STANDBY, "in recovery", OK, "db1: standby: in recovery"},
-	{ROUTED_PRIMARY, "not in recovery", FENCED, "db1 still answers as primary on timeline 1"},
-	{ROUTED_UNCLEAR, "cannot connect: FATAL:  sorry, too many clients already", FAIL,
+	{NODE_UNASKED, "", OK, ""},
+	{NODE_SILENT, "no TCP answer within 100 ms", OK, "db1: gone: no TCP answer within 100 ms"},
+	{NODE_REFUSED, "nothing listens", OK, "db1: refused: nothing listens"},
+	{NODE_STANDBY, "in recovery", OK, "db1: standby: in recovery"},
+	{NODE_PRIMARY, "not in recovery", FENCED, "db1 still answers as primary on timeline 1"},
+	{NODE_UNCLEAR, "cannot connect: FATAL:  sorry, too many clients already", FAIL,
 	"db1 may still be primary (cannot connect: FATAL:  sorry, too many clients already)"},
-	{ROUTED_UNCLEAR, "no answer within 300 ms after the TCP handshake", FAIL, "may still be primary"},
-	{ROUTED_UNCLEAR, "no valid answer to pg_is_in_recovery()", FAIL, "may still be primary"},
+	{NODE_UNCLEAR, "no answer within 300 ms after the TCP handshake", FAIL, "may still be primary"},
+	{NODE_UNCLEAR, "no valid answer to pg_is_in_recovery()", FAIL, "may still be primary"},
 };
 
 /* The rules of the sweep, stated apart from the code they check. */
@@ -118,15 +118,15 @@ sweep(void)
 	is_int(broken, 0, "sweep: %d claims, none confirmed against the rules", sweep_cases);
 
 	broken = 0;
-	for (int a = ROUTED_NONE; a <= ROUTED_UNCLEAR; a++)
+	for (int a = NODE_UNASKED; a <= NODE_PRIMARY; a++)
 	{
-		struct routed_probe p = {a, 1, "x"};
+		struct node_answer p = {a, 1, "x"};
 		char		msg[400];
 		int			rc = routed_verdict("db1", &p, msg, sizeof(msg));
-		bool		evidence = a == ROUTED_NONE || a == ROUTED_GONE ||
-			a == ROUTED_REFUSED || a == ROUTED_STANDBY;
+		bool		evidence = a == NODE_UNASKED || a == NODE_SILENT ||
+			a == NODE_REFUSED || a == NODE_STANDBY;
 
-		if ((rc == OK) != evidence || (a == ROUTED_PRIMARY && rc != FENCED))
+		if ((rc == OK) != evidence || (a == NODE_PRIMARY && rc != FENCED))
 			broken++;
 	}
 	is_int(broken, 0, "sweep: the endpoints leave the routed primary only on evidence");
@@ -152,7 +152,7 @@ main(void)
 	}
 	for (size_t i = 0; i < lengthof(probes); i++)
 	{
-		struct routed_probe p = {probes[i].answer, 1, ""};
+		struct node_answer p = {probes[i].answer, 1, ""};
 		int			rc;
 
 		snprintf(p.why, sizeof(p.why), "%s", probes[i].why);

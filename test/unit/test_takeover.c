@@ -14,13 +14,15 @@
 #include "tap.h"
 
 #define S NODE_SILENT
+#define R NODE_REFUSED
+#define U NODE_UNCLEAR
 #define B NODE_STANDBY
 #define P NODE_PRIMARY
 
 static const struct
 {
 	const char *name;
-	enum node_answer answer[3];
+	enum node_kind answer[3];
 	unsigned	tli[3];
 	long		recorded;		/* barman_ha_nat's timeline, 0: nothing recorded */
 	int			want;			/* the node chosen, -1 none */
@@ -33,6 +35,9 @@ static const struct
 	{"the primary of the recorded timeline", {P, B, B}, {3, 3, 3}, 3, 0, BHA_EXIT_OK, ""},
 	{"an old primary and the new one", {P, P, S}, {1, 2, 0}, 1, 1, BHA_EXIT_OK, ""},
 	{"the new primary, the old one silent", {S, P, S}, {0, 2, 0}, 1, 1, BHA_EXIT_OK, ""},
+	{"the new primary, the old one refused", {R, P, B}, {0, 2, 2}, 1, 1, BHA_EXIT_OK, ""},
+	{"an unclear node's timeline counts for nothing", {P, U, R}, {1, 2, 3}, 1, 0, BHA_EXIT_OK, ""},
+	{"nobody answers whole", {U, R, U}, {1, 0, 2}, 0, -1, BHA_EXIT_FAIL, "no node answers as a primary"},
 	{"two primaries on one timeline", {P, P, B}, {2, 2, 2}, 1, -1, BHA_EXIT_FENCED, "2 primaries answer on timeline 2"},
 	{"a standby above every primary", {P, B, S}, {1, 2, 0}, 1, -1, BHA_EXIT_FENCED, "a node is on timeline 2, above primary db1's 1"},
 	{"a primary below the record", {P, B, S}, {2, 2, 0}, 3, -1, BHA_EXIT_FENCED, "barman_ha_nat holds db2 on timeline 3"},
@@ -54,14 +59,19 @@ view(struct nat_view *v, long recorded)
 	}
 }
 
-/* Every answer of three nodes on timelines 1-3, nothing or timeline 1-3 recorded. */
+/*
+ * Every answer of three nodes on timelines 1-3 (a node that gave no whole
+ * answer with a stale timeline of 9), nothing or timeline 1-3 recorded.
+ */
 static void
 sweep(void)
 {
+	static const enum node_kind kinds[] = {S, R, U, P, P, P, B, B};
+	static const unsigned tlis[] = {9, 9, 9, 1, 2, 3, 2, 3};
 	int			broken = 0,
 				chosen = 0;
 
-	for (int code = 0; code < 6 * 6 * 6; code++)
+	for (int code = 0; code < 8 * 8 * 8; code++)
 		for (long recorded = 0; recorded <= 3; recorded++)
 		{
 			struct takeover_found f = {0};
@@ -73,21 +83,21 @@ sweep(void)
 			char		msg[300];
 
 			view(&v, recorded);
-			for (int i = 0, c = code; i < 3; i++, c /= 6)
+			for (int i = 0, c = code; i < 3; i++, c /= 8)
 			{
-				f.answer[i] = c % 6 == 0 ? S : c % 6 <= 3 ? P : B;
-				f.tli[i] = c % 6 == 0 ? 0 : c % 6 <= 3 ? c % 6 : c % 6 - 2;
-				if (f.answer[i] != S && f.tli[i] > top)
-					top = f.tli[i];
+				f.node[i].kind = kinds[c % 8];
+				f.node[i].tli = tlis[c % 8];
+				if ((f.node[i].kind == P || f.node[i].kind == B) && f.node[i].tli > top)
+					top = f.node[i].tli;
 			}
 			for (int i = 0; i < 3; i++)
-				primaries_on_top += f.answer[i] == P && f.tli[i] == top;
+				primaries_on_top += f.node[i].kind == P && f.node[i].tli == top;
 			best = decide(&v, &f, &rc, msg, sizeof(msg));
 			if (best >= 0)
 			{
 				chosen++;
-				if (rc != BHA_EXIT_OK || f.answer[best] != P || f.tli[best] != top ||
-					primaries_on_top != 1 || (long) f.tli[best] < recorded)
+				if (rc != BHA_EXIT_OK || f.node[best].kind != P || f.node[best].tli != top ||
+					primaries_on_top != 1 || (long) f.node[best].tli < recorded)
 					broken++;
 			}
 			else if (rc == BHA_EXIT_OK || msg[0] == '\0' ||
@@ -114,8 +124,8 @@ main(void)
 		view(&v, cases[i].recorded);
 		for (int j = 0; j < 3; j++)
 		{
-			f.answer[j] = cases[i].answer[j];
-			f.tli[j] = cases[i].tli[j];
+			f.node[j].kind = cases[i].answer[j];
+			f.node[j].tli = cases[i].tli[j];
 		}
 		msg[0] = '\0';
 		best = decide(&v, &f, &rc, msg, sizeof(msg));
