@@ -567,8 +567,9 @@ switch_child(void *p)
 	PGconn	   *c = a->conninfo[0] ? pq_open(a->conninfo) : NULL;
 	char		before[64], now[64];
 	bool		nudged = false;
-	int			status;
-	pid_t		pid;
+	int			status = 0;
+	pid_t		pid,
+				done;
 
 	insert_segment(c, before, sizeof(before));
 	fflush(stdout);
@@ -582,7 +583,7 @@ switch_child(void *p)
 		execve(a->argv[0], a->argv, child_env());
 		_exit(127);
 	}
-	while (waitpid(pid, &status, WNOHANG) == 0)
+	while ((done = waitpid(pid, &status, WNOHANG)) == 0 || (done < 0 && errno == EINTR))
 	{
 		if (!nudged && before[0])
 		{
@@ -594,6 +595,11 @@ switch_child(void *p)
 			}
 		}
 		usleep(50000);
+	}
+	if (done < 0)
+	{
+		printf("cannot wait for barman: %s\n", strerror(errno));
+		return 1;
 	}
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
