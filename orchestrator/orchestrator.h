@@ -7,6 +7,11 @@
  *	  itself, resets Barman onto a new primary, and asks barman_ha_nat, the
  *	  only privileged program, to move the endpoints.
  *
+ *	  Its files by concern, each folder on those below it only: commands/
+ *	  (the verbs main.c dispatches), barman/ (Barman's steps), claim/ (the
+ *	  claim check and the question put to a node), base/ (configuration,
+ *	  parsers, bounded children, state files, libpq, barman_ha_nat).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef BARMAN_HA_ORCHESTRATOR_H
@@ -161,24 +166,24 @@ struct claim_outcome
 	struct node_answer probe;	/* the routed primary, written by node_ask.c */
 };
 
-/* parse.c: strict parsers (common/parse.c has the bounded numbers) */
+/* base/parse.c: strict parsers (common/parse.c has the bounded numbers) */
 extern int	split_words(char *line, char **words, int maxwords);
 extern bool parse_lsn(const char *s, uint64_t *lsn);
 extern int	json_string_at(const char *text, const char *k1, const char *k2,
 						   char *out, size_t len);
 
-/* config.c */
+/* base/config.c */
 extern int	config_load(struct config *cfg, const char *path);
 extern int	config_parse(struct config *cfg, char *buf, const char *path);
 
-/* history.c: replies of a server, validated before use */
+/* base/history.c: replies of a server, validated before use */
 extern int	history_parse(const char *text, struct tl_history *h);
 extern int	parse_timeline(const char *s, unsigned *tli);
 extern uint64_t parse_segment_size(const char *s);
 extern bool history_agrees(const struct tl_history *claimed, unsigned k,
 						   const struct tl_history *known);
 
-/* run.c: bounded children, each in a session of its own */
+/* base/run.c: bounded children, each in a session of its own */
 struct run_result
 {
 	int			status;			/* exit code, or 128+signal, or -1 */
@@ -192,18 +197,18 @@ extern const char *last_line(const char *text, char *buf, size_t len);
 extern double now_ms(void);
 extern char **child_env(void);
 
-/* output.c (errorf, vreport, one_line: common/report.c) */
+/* base/output.c (errorf, vreport, one_line: common/report.c) */
 extern void step(const char *name, const char *result, double ms,
 				 const char *fmt,...) __attribute__((format(printf, 4, 5)));
 
-/* natprog.c: barman_ha_nat, run and read */
+/* base/natprog.c: barman_ha_nat, run and read */
 extern int	nat_show(const struct config *cfg, struct nat_view *v);
 extern int	nat_call(const struct config *cfg, char *reply, size_t len,
 					 const char *verb, const char *a1, const char *a2);
 extern int	nat_passthrough(const struct config *cfg, int argc, char **argv);
 extern const struct node *view_node(const struct nat_view *v, const char *name);
 
-/* state.c; a node's requests over ssh: at most RATE_BURST at once, RATE_PER_S a second */
+/* base/state.c; a node's requests over ssh: at most RATE_BURST at once, RATE_PER_S a second */
 #define RATE_BURST		30
 #define RATE_PER_S		5
 extern int	ostate_lock(const struct config *cfg);
@@ -214,7 +219,7 @@ extern int	ostate_read(const struct config *cfg, struct ostate *st);
 extern int	ostate_write(const struct config *cfg, const struct ostate *st);
 extern long long ostate_mtime(const struct config *cfg);
 
-/* barman_cmd.c: how Barman is run, what show-server says (below the two next) */
+/* barman/barman_cmd.c: how Barman is run, what show-server says (below the two next) */
 extern bool barman_configured(const struct config *cfg);
 extern const char *barman_interpreter(const struct config *cfg);
 extern void barman_argv(const struct config *cfg, char **av, const char *w1,
@@ -223,7 +228,7 @@ extern const char *barman_streaming_dir(const struct config *cfg, char *why, siz
 extern const char *barman_known_dir(void);
 extern void barman_remember_dir(const char *dir);
 
-/* warm_receive.c: a standing receive-wal, told "go" by barman_restart */
+/* barman/warm_receive.c: a standing receive-wal, told "go" by barman_restart */
 extern void warm_keep(const struct config *cfg);
 extern pid_t warm_go(const struct config *cfg);
 #define WARM_FIFO_LEN (sizeof(((struct config *) 0)->state_dir) + BHA_NAME_MAX + 32)
@@ -231,7 +236,7 @@ extern void warm_fifo(const struct config *cfg, char *fifo);
 extern bool warm_cmdline(char *const *args, int nargs);
 extern bool warm_standing(long pid, const char *fifo_name);
 
-/* barman.c: the promote's Barman steps (on the two above) */
+/* barman/barman.c: the promote's Barman steps (on the two above) */
 extern int	barman_stop_start(const struct config *cfg);
 extern int	barman_restart(const struct config *cfg, const struct timeline_facts *known);
 extern int	barman_streaming(const struct config *cfg);
@@ -240,17 +245,16 @@ extern int	barman_reset(const struct config *cfg);
 extern int	barman_receiving(const struct config *cfg, bool *running);
 extern const char *barman_failed_step(void);
 
-/* proc.c: a process of uid, its argv; a process's state */
+/* base/proc.c: a process of uid, its argv; a process's state */
 extern int	proc_args(const char *name, uid_t uid, long *pid, char *buf, size_t len,
 					  char **args, int max);
 extern char proc_state(long pid);
 
-/* timeline_fork.c: Barman's WAL beyond the new timeline's fork point, aside */
+/* barman/timeline_fork.c: Barman's WAL beyond the new timeline's fork point, aside */
 extern void barman_fork(const struct config *cfg, const char *dir,
 						const struct timeline_facts *known);
-extern int	timeline_facts_read(struct pg_conn *c, unsigned tli, struct timeline_facts *f);
 
-/* pq.c */
+/* base/pq.c */
 extern struct pg_conn *pq_open(const char *conninfo);
 extern struct pg_conn *pq_open_bounded(const char *conninfo, int timeout_ms);
 extern struct pg_conn *pq_connect(const char *conninfo, int timeout_ms, int reach_ms,
@@ -264,7 +268,7 @@ enum reach
 };
 extern enum reach tcp_reach(struct in_addr addr, uint16_t port, int reach_ms);
 
-/* node_ask.c: the question of the claim check and the takeover */
+/* claim/node_ask.c: the question of the claim check and the takeover */
 extern const char *node_kind_name(enum node_kind k);
 extern void node_conninfo(const struct config *cfg, const struct node *n, const char *appname,
 						  char *out, size_t len);
@@ -272,31 +276,32 @@ extern void node_judge(const char *in_recovery, const char *timeline, struct nod
 extern void node_read(struct pg_conn *c, struct node_answer *a);
 extern pid_t node_ask_start(const char *conninfo, const struct node *n, int connect_ms,
 							int timeout_ms, struct node_answer *out);
+extern int	timeline_facts_read(struct pg_conn *c, unsigned tli, struct timeline_facts *f);
 
-/* claim_verdict.c */
+/* claim/claim_verdict.c */
 extern int	claimant_verdict(const struct claim_request *rq, const struct claimant_answer *a,
 							 char *msg, size_t len);
 extern int	routed_verdict(const char *routed_node, const struct node_answer *p,
 						   char *msg, size_t len);
 extern const char *routed_answer_name(enum node_kind k);
 
-/* claim.c */
+/* claim/claim.c */
 extern int	claim_check(const struct config *cfg, const struct nat_view *v,
 						const struct node *node, long timeline,
 						char *detail, size_t len, struct claim_outcome *out);
 
-/* promote.c */
+/* commands/promote.c */
 extern int	cmd_promote(const struct config *cfg, const char *ssh_node,
 						const char *nodename, const char *tlstr);
 extern void print_promote_steps(void);
 
-/* status.c */
+/* commands/status.c */
 extern int	cmd_status(const struct config *cfg, const char *textfile);
 
-/* watch.c */
+/* commands/watch.c */
 extern int	cmd_watch(const struct config *cfg);
 
-/* takeover.c */
+/* commands/takeover.c */
 extern int	cmd_takeover(const struct config *cfg);
 
 #endif							/* BARMAN_HA_ORCHESTRATOR_H */

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_claim_verdict.c
- *	  The claim check's decisions (orchestrator/claim_verdict.c): what the
+ *	  The claim check's decisions (orchestrator/claim/claim_verdict.c): what the
  *	  claimant says of itself, and what the probe of the routed primary
  *	  found.  A table of named cases, then a sweep over timelines, routed
  *	  timelines, node counts and histories that holds the rules every

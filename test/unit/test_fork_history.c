@@ -2,7 +2,7 @@
  *
  * test_fork_history.c
  *	  A new primary's history held against the histories Barman already
- *	  has (orchestrator/history.c: history_agrees): an ancestor's older
+ *	  has (orchestrator/base/history.c: history_agrees): an ancestor's older
  *	  switchpoints may not move, a new timeline only adds entries.
  *
  *-------------------------------------------------------------------------

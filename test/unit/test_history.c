@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_history.c
- *	  Timelines and fork points: a server's replies (orchestrator/history.c:
+ *	  Timelines and fork points: a server's replies (orchestrator/base/history.c:
  *	  TIMELINE_HISTORY, timeline, wal_segment_size) and which of Barman's
  *	  streamed WAL files lie beyond the new timeline's fork point
  *	  (timeline_fork.c: wal_name, move_ahead, bridge_timeline_end), on
@@ -9,7 +9,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "../../orchestrator/timeline_fork.c"
+#include "../../orchestrator/barman/timeline_fork.c"
 #include "tap.h"
 
 #include <ftw.h>

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_node_ask.c
- *	  What a node's replies make of it (orchestrator/node_ask.c's
+ *	  What a node's replies make of it (orchestrator/claim/node_ask.c's
  *	  node_judge), the one reading the claim check's probe, its claimant
  *	  and the takeover share.  A table of named replies, then a sweep over
  *	  replies of every shape that holds the rule: a node is a primary or a

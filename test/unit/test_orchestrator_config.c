@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_orchestrator_config.c
- *	  orchestrator.conf (orchestrator/config.c): the defaults, every key's
+ *	  orchestrator.conf (orchestrator/base/config.c): the defaults, every key's
  *	  accepted values and bounds, and the refusals: usage exit (2) and one
  *	  line on stderr naming the file and the line.  config_load's trust
  *	  checks where no root is needed: a relative path, a world-writable

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_parse.c
- *	  The orchestrator's strict parsers (orchestrator/parse.c): numbers,
+ *	  The orchestrator's strict parsers (orchestrator/base/parse.c): numbers,
  *	  ports, addresses, LSNs and SSH_ORIGINAL_COMMAND's words, at and
  *	  around every bound.
  *

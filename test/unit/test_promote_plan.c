@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_promote_plan.c
- *	  The promote table (orchestrator/promote.c, included for its static
+ *	  The promote table (orchestrator/commands/promote.c, included for its static
  *	  rows): its order, and what a promote redoes for every combination of
  *	  what it found when it began -- a first claim or a level check, Barman
  *	  configured or not, the Barman endpoint, the app endpoint (or the
@@ -11,7 +11,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "../../orchestrator/promote.c"
+#include "../../orchestrator/commands/promote.c"
 #include "tap.h"
 
 static const char *const documented_order[] = {

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_takeover.c
- *	  The takeover's decision (orchestrator/takeover.c): which node a
+ *	  The takeover's decision (orchestrator/commands/takeover.c): which node a
  *	  backup host that has just taken the pair's virtual address routes to,
  *	  from what the nodes answered.  A table of named cases, then a sweep
  *	  over every answer of three nodes on three timelines that holds the
@@ -10,7 +10,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "../../orchestrator/takeover.c"
+#include "../../orchestrator/commands/takeover.c"
 #include "tap.h"
 
 #define S NODE_SILENT

@@ -15,6 +15,9 @@
  *	  -- a failed connection, an error, a reply of the wrong shape -- is
  *	  unclear, which no caller takes as evidence of anything.
  *
+ *	  Of a primary the claim check also reads its timeline's history
+ *	  (timeline_facts_read), which barman_fork then needs.
+ *
  *	  node_ask_start asks in a process of its own, bounded by SIGALRM
  *	  after timeout_ms, and writes its answer into the caller's shared page
  *	  once, with SIGALRM blocked: a page holds either the whole answer or
@@ -180,4 +183,40 @@ node_ask_start(const char *conninfo, const struct node *n, int connect_ms, int t
 	if (pid < 0)
 		snprintf(out->why, sizeof(out->why), "cannot ask: %s", strerror(errno));
 	return pid;
+}
+
+/*
+ * On a replication=database connection to a primary on timeline tli (its
+ * IDENTIFY_SYSTEM): its segment size and history.  0 ok; -1 a query failed,
+ * -2 a reply is not valid (both said on stdout).
+ */
+int
+timeline_facts_read(PGconn *c, unsigned tli, struct timeline_facts *f)
+{
+	PGresult   *r;
+	char		sql[64];
+
+	memset(f, 0, sizeof(*f));
+	f->tli = tli;
+	if (tli > 1)
+	{
+		if ((r = pq_row(c, "SHOW wal_segment_size", 1)) == NULL)
+			return -1;
+		f->segsz = parse_segment_size(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		if (f->segsz == 0)
+			return printf("wal_segment_size is not a power of two from 1MB to 1GB\n"), -2;
+		snprintf(sql, sizeof(sql), "TIMELINE_HISTORY %u", tli);
+		if ((r = pq_row(c, sql, 2)) == NULL)
+			return -1;
+		if (history_parse(PQgetvalue(r, 0, 1), &f->h) != 0 ||
+			(f->h.n > 0 && f->h.tli[f->h.n - 1] >= tli))
+		{
+			PQclear(r);
+			return printf("the history of timeline %u is not valid\n", tli), -2;
+		}
+		PQclear(r);
+	}
+	f->known = true;
+	return 0;
 }

@@ -94,42 +94,6 @@ struct restart_point
 };
 
 /*
- * On a replication=database connection to a primary on timeline tli (its
- * IDENTIFY_SYSTEM): its segment size and history.  0 ok; -1 a query failed,
- * -2 a reply is not valid (both said on stdout).
- */
-int
-timeline_facts_read(PGconn *c, unsigned tli, struct timeline_facts *f)
-{
-	PGresult   *r;
-	char		sql[64];
-
-	memset(f, 0, sizeof(*f));
-	f->tli = tli;
-	if (tli > 1)
-	{
-		if ((r = pq_row(c, "SHOW wal_segment_size", 1)) == NULL)
-			return -1;
-		f->segsz = parse_segment_size(PQgetvalue(r, 0, 0));
-		PQclear(r);
-		if (f->segsz == 0)
-			return printf("wal_segment_size is not a power of two from 1MB to 1GB\n"), -2;
-		snprintf(sql, sizeof(sql), "TIMELINE_HISTORY %u", tli);
-		if ((r = pq_row(c, sql, 2)) == NULL)
-			return -1;
-		if (history_parse(PQgetvalue(r, 0, 1), &f->h) != 0 ||
-			(f->h.n > 0 && f->h.tli[f->h.n - 1] >= tli))
-		{
-			PQclear(r);
-			return printf("the history of timeline %u is not valid\n", tli), -2;
-		}
-		PQclear(r);
-	}
-	f->known = true;
-	return 0;
-}
-
-/*
  * The new primary's timeline facts over the Barman endpoint, when the claim
  * check did not read them.  0 ok, -1 failed (said).
  */
