@@ -352,7 +352,10 @@ run_ssh(const struct client_config *cfg, const char *verb, const char *cmd)
 		if (master_listens(cfg->control_path))
 		{
 			if (!master_outdated(cfg))
-				return printf("connected\n"), BHA_EXIT_OK;
+			{
+				printf("connected\n");
+				return BHA_EXIT_OK;
+			}
 			(void) run_ssh(cfg, BHA_VERB_DISCONNECT, NULL);
 		}
 		/*

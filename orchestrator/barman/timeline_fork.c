@@ -241,10 +241,16 @@ held_history(const char *dir, unsigned k, struct tl_history *h)
 	n = read(fd, text, sizeof(text) - 1);
 	close(fd);
 	if (n < 0 || n > HISTORY_MAX_BYTES)
-		return printf("cannot read %s\n", path), -1;
+	{
+		printf("cannot read %s\n", path);
+		return -1;
+	}
 	text[n] = '\0';
 	if (history_parse(text, h) != 0)
-		return printf("%s is not a valid history\n", path), -1;
+	{
+		printf("%s is not a valid history\n", path);
+		return -1;
+	}
 	return 1;
 }
 
@@ -293,7 +299,10 @@ fork_child(void *p)
 		f = &fetched;
 	}
 	if (f->tli == 1)
-		return printf("timeline 1: no fork\n"), 0;
+	{
+		printf("timeline 1: no fork\n");
+		return 0;
+	}
 	snprintf(errdir, sizeof(errdir), "%.*s/errors", slash ? (int) (slash - a->dir) : 0, a->dir);
 	snprintf(walsdir, sizeof(walsdir), "%.*s/wals", slash ? (int) (slash - a->dir) : 0, a->dir);
 	if (check_ancestry(a->dir, walsdir, f) != 0)

@@ -205,7 +205,10 @@ timeline_facts_read(PGconn *c, unsigned tli, struct timeline_facts *f)
 		f->segsz = parse_segment_size(PQgetvalue(r, 0, 0));
 		PQclear(r);
 		if (f->segsz == 0)
-			return printf("wal_segment_size is not a power of two from 1MB to 1GB\n"), -2;
+		{
+			printf("wal_segment_size is not a power of two from 1MB to 1GB\n");
+			return -2;
+		}
 		snprintf(sql, sizeof(sql), "TIMELINE_HISTORY %u", tli);
 		if ((r = pq_row(c, sql, 2)) == NULL)
 			return -1;
@@ -213,7 +216,8 @@ timeline_facts_read(PGconn *c, unsigned tli, struct timeline_facts *f)
 			(f->h.n > 0 && f->h.tli[f->h.n - 1] >= tli))
 		{
 			PQclear(r);
-			return printf("the history of timeline %u is not valid\n", tli), -2;
+			printf("the history of timeline %u is not valid\n", tli);
+			return -2;
 		}
 		PQclear(r);
 	}

@@ -90,7 +90,10 @@ decide(const struct nat_view *v, const struct takeover_found *f, int *rc,
 		if (n->kind != NODE_PRIMARY)
 			continue;
 		if (best < 0 || n->tli > f->node[best].tli)
-			best = i, twins = 0;
+		{
+			best = i;
+			twins = 0;
+		}
 		else if (n->tli == f->node[best].tli)
 			twins++;
 	}
