@@ -5,6 +5,12 @@
 # under a writer that commits through the application endpoint, and prints the failover
 # as it happens, in milliseconds since the kill.  The cluster is left running; the last
 # lines say how to enter it and how to tear it down.  Every wait is bounded.
+# Then db1 rejoins as db2's standby and the backup host goes away under a writer: its cable
+# cut for 10 s, the writer's outage and, once it is back, the first commit and Barman's
+# `barman check` OK.  BHA_PAIR=1 brings up the backup host pair (test/cluster/pair.sh:
+# backup2 and keepalived's virtual address) and cuts backup's cable for 15 s: the address
+# moving to backup2, its takeover and the first commit through it, then backup taking it back,
+# Barman streaming again with no --reset; no acknowledged row lost either way.
 # Environment: BHA_PREFIX (default bha), BHA_DATA (see test/cluster/lib.sh); BHA_DEBIAN=13
 # (PostgreSQL 17, Barman 3.13) or unstable (PostgreSQL 18, Barman 3.20) runs the same demo on
 # that release's packages, in a Debian root (test/roots.sh; made the first time, about 75 s);
@@ -19,6 +25,10 @@ case ${BHA_DEBIAN:-12} in
 unstable|sid) root=sid ;;
 *) echo "demo.sh: BHA_DEBIAN is 12, 13 or unstable" >&2; exit 2 ;;
 esac
+if [ "${BHA_PAIR:-0}" = 1 ] && [ -n "$root" ]; then	# root_packages has no keepalived
+	echo "demo.sh: BHA_PAIR=1 runs on Debian 12 only: the Debian roots (test/roots.sh) have no keepalived" >&2
+	exit 2
+fi
 if [ -n "$root" ]; then
 	if ! command -v debootstrap >/dev/null; then
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap; } >/dev/null ||
@@ -111,12 +121,124 @@ say "state after the failover"
 bha_wait 60 "barman check OK on db2" bha_barman_check_ok
 bha_status
 
+# ---------------------------------------------------------------- the backup host goes, live
+# live T0 SECONDS STEP...: each STEP is "WHAT|CMD ARG..." (no spaces inside an ARG); every CMD
+# polled until it succeeds, printed then in ms since epoch ms T0.  A CMD that prints "EPOCH_MS
+# [DETAIL]" gives the step's own time (a commit's, a takeover's end) and a detail.  fail()
+# when SECONDS pass with a step not seen.
+live() {
+	local t0=$1 end=$(( $1 + $2 * 1000 )) i at out detail argv
+	shift 2
+	local -a step=("$@") seen=()
+	while :; do
+		for i in "${!step[@]}"; do
+			[ -z "${seen[i]:-}" ] || continue
+			read -ra argv <<<"${step[i]#*|}"
+			out=$("${argv[@]}" 2>/dev/null) || continue
+			read -r at detail <<<"$out"
+			[[ $at =~ ^[0-9]{13}$ ]] || { at=$(bha_now_ms); detail=""; }
+			seen[i]=$((at - t0))
+			printf '%8s  %s%s\n' "${seen[i]}" "${step[i]%%|*}" "${detail:+ ($detail)}"
+		done
+		[ "${#seen[@]}" -eq "${#step[@]}" ] && return 0
+		if [ "$(bha_now_ms)" -ge "$end" ]; then
+			for i in "${!step[@]}"; do [ -n "${seen[i]:-}" ] || echo "demo.sh: not seen within $2 s: ${step[i]%%|*}" >&2; done
+			bha_dump_logs
+			fail "the backup host's act did not complete"
+		fi
+		sleep 0.1
+	done
+}
+commit_after() { local c; c=$(bha_writer_first_after cut "$1"); [ -n "$c" ] && echo "$c"; }
+barman_ok() { bha_barman_streams_from db2 && bha_barman_check_ok; }
+# barman_has LSN: Barman's receive-wal has flushed WAL up to LSN on db2
+barman_has() {
+	[ "$(bha_sql db2 "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'barman_receive_wal' AND flush_lsn >= '$1'" 2>/dev/null)" = 1 ]
+}
+db1_sync() { [[ $(bha_sync_states db2) == *db1=sync* ]]; }
+takeover_of() {		# takeover_of HOST FROM: its end and "MS ms, the nodes: WHAT THEY SAID, exit N"
+	local r said end ms rc
+	r=$(bha_takeover "$1" "$2")
+	[ -n "$r" ] || return 1
+	said=$(awk -v t="$2" '$1 == "takeover" && $2 == "begins" {b = $3 > t}
+		b && $1 == "step" && $2 == "takeover_ask" {$1 = $2 = $3 = $4 = ""; s = $0} END {print s}' \
+		"$BHA_DATA/$1/keepalived/takeover.log" | sed 's/^ *//')
+	read -r end ms _ _ _ _ rc <<<"$r"
+	echo "$end $ms ms, the nodes: ${said:-no answer}, exit $rc"
+}
+
+say "db1 rejoins as db2's standby (repmgr node rejoin --force-rewind)"
+bha_rejoin db1 db2 || fail "db1 did not rejoin (log: $BHA_DATA/db1/rejoin.log)"
+bha_wait 60 "db1 streaming from db2" bha_streams_from db2 db1 || fail "db1 does not stream from db2"
+bha_wait 60 "db1 the synchronous standby of db2" db1_sync ||
+	fail "db1 is not db2's synchronous standby ($(bha_sync_states db2))"
+bha_wait 120 "Barman streaming from db2, barman check OK" barman_ok || fail "Barman is not OK on db2"
+echo "db2's synchronous candidates: $(bha_sync_states db2); barman check OK"
+
+if [ "$BHA_PAIR" = 1 ]; then
+	cut_s=15
+	say "the backup host goes away under the writer: backup's cable cut for $cut_s s (ms since the cut)"
+else
+	cut_s=10
+	say "the backup host goes away under the writer: its cable cut for $cut_s s (ms since the cut)"
+fi
+bha_writer_start cut 1000000 || fail "the writer did not start"
+bha_wait 30 "10 commits through $BHA_APP_PORT" bha_writer_has cut 10 || fail "no commits through $BHA_APP_PORT"
+if [ "$BHA_PAIR" = 1 ] && { ! bha_vip_on backup || bha_vip_on backup2; }; then
+	fail "backup does not hold $BHA_BACKUP_ADDR alone"
+fi
+t0=$(bha_now_ms)
+bha_link backup down || fail "cannot cut backup's cable"
+printf '%8s  %s\n' 0 "backup's cable cut (the veth on the bridge down; every process on it keeps running)"
+if [ "$BHA_PAIR" = 1 ]; then
+	live "$t0" "$cut_s" "backup2 holds $BHA_BACKUP_ADDR (keepalived: three missed advertisements)|bha_vip_on backup2" \
+		"backup2's takeover ended|takeover_of backup2 $t0" \
+		"first commit through $BHA_BACKUP_ADDR:$BHA_APP_PORT, by backup2|commit_after $t0"
+	tk=$(bha_takeover backup2 "$t0")
+	[[ $tk == *" ask ok exit 0" ]] || fail "backup2's takeover did not route: $tk"
+fi
+bha_sleep_until $((t0 + cut_s * 1000))
+t_up=$(bha_now_ms)
+n_cut=$(( $(bha_writer_after cut "$t0") - $(bha_writer_after cut "$t_up") ))
+gap_cut=$(bha_writer_gap cut "$t0" "$t_up")
+lsn=$(bha_sql db2 "SELECT pg_current_wal_lsn()") || fail "db2 does not answer"
+bha_link backup up || fail "cannot plug backup's cable back"
+printf '%8s  %s\n' $((t_up - t0)) "backup's cable back: $n_cut commits through $BHA_APP_PORT during the cut (ms since the cable's return below)"
+if [ "$BHA_PAIR" = 1 ]; then
+	live "$t_up" 20 "backup holds $BHA_BACKUP_ADDR again (priority 150, preemption)|bha_vip_on backup" \
+		"backup2 lets it go|eval ! bha_vip_on backup2"
+	t_back=$(bha_now_ms)
+	live "$t_up" 120 "backup's takeover ended|takeover_of backup $t_up" \
+		"first commit through $BHA_BACKUP_ADDR:$BHA_APP_PORT once backup holds it|commit_after $t_back" \
+		"Barman has the WAL written during the cut (received up to $lsn)|barman_has $lsn" \
+		"Barman streams from db2 and barman check OK|barman_ok"
+	bha_routed_by "$(bha_takeover backup "$t_up")" || fail "backup's takeover did not route: $(bha_takeover backup "$t_up")"
+else
+	live "$t_up" 120 "first commit through $BHA_APP_PORT|commit_after $t_up" \
+		"Barman has the WAL written during the cut (received up to $lsn)|barman_has $lsn" \
+		"Barman streams from db2 and barman check OK|barman_ok"
+fi
+bha_barman_no_reset || fail "Barman needed receive-wal --reset"
+bha_wait 15 "5 more commits" bha_writer_has cut 5 "$(bha_now_ms)" || fail "the writer stopped committing"
+bha_writer_stop cut
+lost=$(bha_writer_lost cut db2 | wc -l)
+if [ "$BHA_PAIR" = 1 ]; then
+	echo "applications' outage (longest gap between two commits): $gap_cut ms during the ${cut_s} s cut, $(bha_writer_gap cut "$t_up" "$(bha_now_ms)") ms at backup's return"
+else
+	echo "applications' outage (longest gap between two commits): $(bha_writer_gap cut "$t0" "$(bha_now_ms)") ms for a ${cut_s} s cut"
+fi
+echo "Barman needed no receive-wal --reset; writer: $(bha_writer_count cut) rows committed, $lost of them missing on db2"
+[ "$lost" -eq 0 ] || fail "$lost acknowledged rows missing on db2"
+[ "$BHA_PAIR" = 1 ] ||
+	echo "One backup host: the applications wait as long as it is gone.  Two, with keepalived: BHA_PAIR=1 test/demo.sh on Debian 12 (docs/backup-host-pair.md)"
+
 if [ -n "${BHA_DEMO_IN_ROOT:-}" ]; then
 	say "the cluster '$BHA_PREFIX' ends with the root's namespaces"
 	bha_down >/dev/null 2>&1
 	exit 0
 fi
 say "the cluster '$BHA_PREFIX' is left running"
-echo "enter a host:   BHA_PREFIX=$BHA_PREFIX $cl enter backup    (or db1, db2, app)"
-echo "its state:      BHA_PREFIX=$BHA_PREFIX $cl status"
-echo "tear it down:   BHA_PREFIX=$BHA_PREFIX $cl down"
+env="BHA_PREFIX=$BHA_PREFIX$([ "$BHA_PAIR" = 1 ] && echo " BHA_PAIR=1")"
+echo "enter a host:   $env $cl enter backup    (or $([ "$BHA_PAIR" = 1 ] && echo "backup2, ")db1, db2, app)"
+echo "its state:      $env $cl status"
+echo "tear it down:   $env $cl down"
