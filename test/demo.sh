@@ -124,13 +124,15 @@ bha_status
 # ---------------------------------------------------------------- the backup host goes, live
 # live T0 SECONDS STEP...: each STEP is "WHAT|CMD ARG..." (no spaces inside an ARG); every CMD
 # polled until it succeeds, printed then in ms since epoch ms T0.  A CMD that prints "EPOCH_MS
-# [DETAIL]" gives the step's own time (a commit's, a takeover's end) and a detail.  fail()
-# when SECONDS pass with a step not seen.
+# [DETAIL]" gives the step's own time (a commit's, a takeover's end) and a detail: such steps
+# go last, so that one seen in a round is printed in its order among the round's others.
+# fail() when SECONDS pass with a step not seen.
 live() {
-	local t0=$1 end=$(( $1 + $2 * 1000 )) i at out detail argv
+	local t0=$1 end=$(( $1 + $2 * 1000 )) i at out detail argv round
 	shift 2
 	local -a step=("$@") seen=()
 	while :; do
+		round=""
 		for i in "${!step[@]}"; do
 			[ -z "${seen[i]:-}" ] || continue
 			read -ra argv <<<"${step[i]#*|}"
@@ -138,8 +140,9 @@ live() {
 			read -r at detail <<<"$out"
 			[[ $at =~ ^[0-9]{13}$ ]] || { at=$(bha_now_ms); detail=""; }
 			seen[i]=$((at - t0))
-			printf '%8s  %s%s\n' "${seen[i]}" "${step[i]%%|*}" "${detail:+ ($detail)}"
+			round+=$(printf '%8s  %s%s' "${seen[i]}" "${step[i]%%|*}" "${detail:+ ($detail)}")$'\n'
 		done
+		[ -z "$round" ] || printf '%s' "$round" | sort -n -s -k1,1
 		[ "${#seen[@]}" -eq "${#step[@]}" ] && return 0
 		if [ "$(bha_now_ms)" -ge "$end" ]; then
 			for i in "${!step[@]}"; do [ -n "${seen[i]:-}" ] || echo "demo.sh: not seen within $2 s: ${step[i]%%|*}" >&2; done
@@ -193,30 +196,31 @@ printf '%8s  %s\n' 0 "backup's cable cut (the veth on the bridge down; every pro
 if [ "$BHA_PAIR" = 1 ]; then
 	live "$t0" "$cut_s" "backup2 holds $BHA_BACKUP_ADDR (keepalived: three missed advertisements)|bha_vip_on backup2" \
 		"backup2's takeover ended|takeover_of backup2 $t0" \
-		"first commit through $BHA_BACKUP_ADDR:$BHA_APP_PORT, by backup2|commit_after $t0"
+		"first commit through $BHA_BACKUP_ADDR:$BHA_APP_PORT, by backup2|commit_after $((t0 + 1000))"
 	tk=$(bha_takeover backup2 "$t0")
 	[[ $tk == *" ask ok exit 0" ]] || fail "backup2's takeover did not route: $tk"
 fi
 bha_sleep_until $((t0 + cut_s * 1000))
 t_up=$(bha_now_ms)
-n_cut=$(( $(bha_writer_after cut "$t0") - $(bha_writer_after cut "$t_up") ))
+n_cut=$(( $(bha_writer_after cut $((t0 + 1000))) - $(bha_writer_after cut "$t_up") ))
 gap_cut=$(bha_writer_gap cut "$t0" "$t_up")
 lsn=$(bha_sql db2 "SELECT pg_current_wal_lsn()") || fail "db2 does not answer"
 bha_link backup up || fail "cannot plug backup's cable back"
-printf '%8s  %s\n' $((t_up - t0)) "backup's cable back: $n_cut commits through $BHA_APP_PORT during the cut (ms since the cable's return below)"
+printf '%8s  %s\n' $((t_up - t0)) "backup's cable back; $n_cut commits through $BHA_APP_PORT during the cut after its first second"
+echo "    (ms since the cable's return from here on)"
 if [ "$BHA_PAIR" = 1 ]; then
 	live "$t_up" 20 "backup holds $BHA_BACKUP_ADDR again (priority 150, preemption)|bha_vip_on backup" \
 		"backup2 lets it go|eval ! bha_vip_on backup2"
 	t_back=$(bha_now_ms)
-	live "$t_up" 120 "backup's takeover ended|takeover_of backup $t_up" \
-		"first commit through $BHA_BACKUP_ADDR:$BHA_APP_PORT once backup holds it|commit_after $t_back" \
-		"Barman has the WAL written during the cut (received up to $lsn)|barman_has $lsn" \
-		"Barman streams from db2 and barman check OK|barman_ok"
+	live "$t_up" 120 "Barman has the WAL written during the cut (received up to $lsn)|barman_has $lsn" \
+		"Barman streams from db2 and barman check OK|barman_ok" \
+		"backup's takeover ended|takeover_of backup $t_up" \
+		"first commit through $BHA_BACKUP_ADDR:$BHA_APP_PORT once backup holds it|commit_after $t_back"
 	bha_routed_by "$(bha_takeover backup "$t_up")" || fail "backup's takeover did not route: $(bha_takeover backup "$t_up")"
 else
-	live "$t_up" 120 "first commit through $BHA_APP_PORT|commit_after $t_up" \
-		"Barman has the WAL written during the cut (received up to $lsn)|barman_has $lsn" \
-		"Barman streams from db2 and barman check OK|barman_ok"
+	live "$t_up" 120 "Barman has the WAL written during the cut (received up to $lsn)|barman_has $lsn" \
+		"Barman streams from db2 and barman check OK|barman_ok" \
+		"first commit through $BHA_APP_PORT|commit_after $t_up"
 fi
 bha_barman_no_reset || fail "Barman needed receive-wal --reset"
 bha_wait 15 "5 more commits" bha_writer_has cut 5 "$(bha_now_ms)" || fail "the writer stopped committing"
