@@ -122,35 +122,56 @@ bha_wait 60 "barman check OK on db2" bha_barman_check_ok
 bha_status
 
 # ---------------------------------------------------------------- the backup host goes, live
-# live T0 SECONDS STEP...: each STEP is "WHAT|CMD ARG..." (no spaces inside an ARG); every CMD
-# polled until it succeeds, printed then in ms since epoch ms T0.  A CMD that prints "EPOCH_MS
-# [DETAIL]" gives the step's own time (a commit's, a takeover's end) and a detail: such steps
-# go last, so that one seen in a round is printed in its order among the round's others.
-# fail() when SECONDS pass with a step not seen.
+# live T0 SECONDS STEP...: each STEP is "WHAT|CMD ARG..." (no spaces inside an ARG), polled
+# every 0.1 s by a poller of its own (a slow one, barman check, delays no other) until CMD
+# succeeds; printed then, in ms since epoch ms T0.  A CMD that prints "EPOCH_MS [DETAIL]" gives
+# the step's own time (a commit's, a takeover's end) and a detail.  fail() when SECONDS pass
+# with a step not seen.
 live() {
-	local t0=$1 end=$(( $1 + $2 * 1000 )) i at out detail argv round
+	local t0=$1 limit=$2 dir i at detail round missing
 	shift 2
-	local -a step=("$@") seen=()
+	local -a step=("$@") pid=() shown=()
+	dir=$(mktemp -d)
+	for i in "${!step[@]}"; do
+		# shellcheck disable=SC2086  # the step's words
+		poll "$dir/$i" $((t0 + limit * 1000)) ${step[i]#*|} &
+		pid[i]=$!
+	done
 	while :; do
 		round=""
 		for i in "${!step[@]}"; do
-			[ -z "${seen[i]:-}" ] || continue
-			read -ra argv <<<"${step[i]#*|}"
-			out=$("${argv[@]}" 2>/dev/null) || continue
-			read -r at detail <<<"$out"
-			[[ $at =~ ^[0-9]{13}$ ]] || { at=$(bha_now_ms); detail=""; }
-			seen[i]=$((at - t0))
-			round+=$(printf '%8s  %s%s' "${seen[i]}" "${step[i]%%|*}" "${detail:+ ($detail)}")$'\n'
+			{ [ -n "${shown[i]:-}" ] || [ ! -s "$dir/$i" ]; } && continue
+			read -r at detail <"$dir/$i"
+			shown[i]=1
+			round+=$(printf '%8s  %s%s' $((at - t0)) "${step[i]%%|*}" "${detail:+ ($detail)}")$'\n'
 		done
 		[ -z "$round" ] || printf '%s' "$round" | sort -n -s -k1,1
-		[ "${#seen[@]}" -eq "${#step[@]}" ] && return 0
-		if [ "$(bha_now_ms)" -ge "$end" ]; then
-			for i in "${!step[@]}"; do [ -n "${seen[i]:-}" ] || echo "demo.sh: not seen within $2 s: ${step[i]%%|*}" >&2; done
+		[ "${#shown[@]}" -eq "${#step[@]}" ] && break
+		missing=""
+		for i in "${!step[@]}"; do [ -s "$dir/$i" ] || missing+="; ${step[i]%%|*}"; done
+		if [ -n "$missing" ] && bha_gone "${pid[@]}"; then
+			echo "demo.sh: not seen within $limit s: ${missing#; }" >&2
+			rm -rf "$dir"
 			bha_dump_logs
 			fail "the backup host's act did not complete"
 		fi
 		sleep 0.1
 	done
+	wait "${pid[@]}"
+	rm -rf "$dir"
+}
+# poll FILE END CMD...: CMD every 0.1 s until it succeeds, then its time in FILE (what CMD
+# printed, else the time it succeeded); nothing once epoch ms END has passed
+poll() {
+	local f=$1 end=$2 out at
+	shift 2
+	until out=$("$@" 2>/dev/null); do
+		[ "$(bha_now_ms)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+	read -r at _ <<<"$out"
+	[[ $at =~ ^[0-9]{13}$ ]] || out=$(bha_now_ms)
+	echo "$out" >"$f.tmp" && mv "$f.tmp" "$f"
 }
 commit_after() { local c; c=$(bha_writer_first_after cut "$1"); [ -n "$c" ] && echo "$c"; }
 # commit_via HOST FROM: the first commit after HOST's first takeover begun after epoch ms FROM
