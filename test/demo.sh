@@ -174,14 +174,18 @@ poll() {
 	echo "$out" >"$f.tmp" && mv "$f.tmp" "$f"
 }
 commit_after() { local c; c=$(bha_writer_first_after cut "$1"); [ -n "$c" ] && echo "$c"; }
-# commit_via HOST FROM: the first commit after HOST's first takeover begun after epoch ms FROM
-# (keepalived runs it once HOST holds the address)
-commit_via() {
+# begun HOST FROM: when HOST's first takeover after epoch ms FROM began: keepalived runs it
+# (notify_master) as it sets the address on HOST, so it is also the address's move
+begun() {
 	local b
 	b=$(awk -v t="$2" '$1 == "takeover" && $2 == "begins" && $3 > t {print $3; exit}' \
 		"$BHA_DATA/$1/keepalived/takeover.log" 2>/dev/null)
-	[ -n "$b" ] && commit_after "$b"
+	[ -n "$b" ] && echo "$b"
 }
+# vip_at HOST FROM: HOST holds the address, and when it took it; commit_via HOST FROM: the
+# writer's first commit once HOST took it
+vip_at() { bha_vip_on "$1" && begun "$1" "$2"; }
+commit_via() { local b; b=$(begun "$1" "$2") && commit_after "$b"; }
 # barman_has LSN: Barman's receive-wal streams from db2 and has flushed WAL up to LSN (a
 # walsender of the stream cut off still shows as streaming, stuck at its last position)
 barman_has() {
@@ -225,7 +229,7 @@ t0=$(bha_now_ms)
 bha_link backup down || fail "cannot cut backup's cable"
 printf '%8s  %s\n' 0 "backup's cable cut (the veth on the bridge down; every process on it keeps running)"
 if [ "$BHA_PAIR" = 1 ]; then
-	live "$t0" "$cut_s" "backup2 holds $BHA_BACKUP_ADDR (keepalived: three missed advertisements)|bha_vip_on backup2" \
+	live "$t0" "$cut_s" "backup2 holds $BHA_BACKUP_ADDR (keepalived: three missed advertisements)|vip_at backup2 $t0" \
 		"backup2's takeover ended|takeover_of backup2 $t0" \
 		"first commit through $BHA_BACKUP_ADDR:$BHA_APP_PORT, by backup2|commit_after $((t0 + 1000))"
 	tk=$(bha_takeover backup2 "$t0")
@@ -247,7 +251,7 @@ bha_link backup up || fail "cannot plug backup's cable back"
 printf '%8s  %s\n' $((t_up - t0)) "backup's cable back; $n_cut commits through $BHA_APP_PORT during the cut after its first second"
 echo "    (ms since the cable's return from here on)"
 if [ "$BHA_PAIR" = 1 ]; then
-	live "$t_up" 120 "backup holds $BHA_BACKUP_ADDR again (priority 150, preemption)|bha_vip_on backup" \
+	live "$t_up" 120 "backup holds $BHA_BACKUP_ADDR again (priority 150, preemption)|vip_at backup $t_up" \
 		"backup2 lets it go|eval ! bha_vip_on backup2" \
 		"Barman streams again: it has the WAL written during the cut (up to $lsn)|barman_has $lsn" \
 		"barman check OK|barman_ok $lsn" \
