@@ -252,12 +252,12 @@ printf '%8s  %s\n' $((t_up - t0)) "backup's cable back; $n_cut commits through $
 echo "    (ms since the cable's return from here on)"
 if [ "$BHA_PAIR" = 1 ]; then
 	live "$t_up" 120 "backup holds $BHA_BACKUP_ADDR again (priority 150, preemption)|vip_at backup $t_up" \
-		"backup2 lets it go|eval ! bha_vip_on backup2" \
 		"Barman streams again: it has the WAL written during the cut (up to $lsn)|barman_has $lsn" \
 		"barman check OK|barman_ok $lsn" \
 		"backup's takeover ended|takeover_of backup $t_up" \
 		"first commit through $BHA_BACKUP_ADDR:$BHA_APP_PORT once backup holds it|commit_via backup $t_up"
 	bha_routed_by "$(bha_takeover backup "$t_up")" || fail "backup's takeover did not route: $(bha_takeover backup "$t_up")"
+	bha_wait 10 "backup2 to let the address go" eval '! bha_vip_on backup2' || fail "backup2 keeps $BHA_BACKUP_ADDR too"
 else
 	live "$t_up" 120 "Barman streams again: it has the WAL written during the cut (up to $lsn)|barman_has $lsn" \
 		"barman check OK|barman_ok $lsn" \
