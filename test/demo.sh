@@ -3,15 +3,16 @@
 # installs what it needs, builds and installs the extension and its programs, brings up
 # the namespace cluster (test/cluster), shows its state, kills the primary with kill -9
 # under a writer that commits through the application endpoint, and prints the failover
-# as it happens, in milliseconds since the kill.  The cluster is left running; the last
+# as it happens, in milliseconds since the kill.  Then db1 rejoins as db2's standby and
+# the backup host goes away under a writer: its cable cut for 10 s, the writer's outage and,
+# once it is back, the first commit, Barman streaming again and `barman check` OK.
+# BHA_PAIR=1 brings up the backup host pair (test/cluster/pair.sh: backup2 and keepalived's
+# virtual address) and cuts backup's cable for 15 s: the address moving to backup2, its
+# takeover and the first commit through it, then backup taking it back, Barman streaming again
+# with no --reset; no acknowledged row lost either way.  The cluster is left running; the last
 # lines say how to enter it and how to tear it down.  Every wait is bounded.
-# Then db1 rejoins as db2's standby and the backup host goes away under a writer: its cable
-# cut for 10 s, the writer's outage and, once it is back, the first commit and Barman's
-# `barman check` OK.  BHA_PAIR=1 brings up the backup host pair (test/cluster/pair.sh:
-# backup2 and keepalived's virtual address) and cuts backup's cable for 15 s: the address
-# moving to backup2, its takeover and the first commit through it, then backup taking it back,
-# Barman streaming again with no --reset; no acknowledged row lost either way.
-# Environment: BHA_PREFIX (default bha), BHA_DATA (see test/cluster/lib.sh); BHA_DEBIAN=13
+# Environment: BHA_PREFIX (default bha), BHA_DATA (see test/cluster/lib.sh), BHA_PAIR=1
+# (Debian 12 only: the roots below have no keepalived); BHA_DEBIAN=13
 # (PostgreSQL 17, Barman 3.13) or unstable (PostgreSQL 18, Barman 3.20) runs the same demo on
 # that release's packages, in a Debian root (test/roots.sh; made the first time, about 75 s);
 # there the cluster ends with the demo, as everything inside the root does.
