@@ -202,6 +202,9 @@ takeover_of() {		# takeover_of HOST FROM: its end and "MS ms, the nodes: WHAT TH
 		b && $1 == "step" && $2 == "takeover_ask" {$1 = $2 = $3 = $4 = ""; s = $0} END {print s}' \
 		"$BHA_DATA/$1/keepalived/takeover.log" | sed 's/^ *//')
 	read -r end ms _ _ _ _ rc <<<"$r"
+	# exit 1 after routing, on Barman's host: Barman's stream could not start yet (the cut-off
+	# stream's walsender holds the slot); the primary's next level check starts it
+	bha_routed_by "$r" && [ "$rc" = 1 ] && rc="1: routed, Barman not streaming yet"
 	echo "$end $ms ms, the nodes: ${said:-no answer}, exit $rc"
 }
 
