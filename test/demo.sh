@@ -125,11 +125,12 @@ bha_status
 # ---------------------------------------------------------------- the backup host goes, live
 # live T0 SECONDS STEP...: each STEP is "WHAT|CMD ARG..." (no spaces inside an ARG), polled
 # every 0.1 s by a poller of its own (a slow one, barman check, delays no other) until CMD
-# succeeds; printed then, in ms since epoch ms T0.  A CMD that prints "EPOCH_MS [DETAIL]" gives
-# the step's own time (a commit's, a takeover's end) and a detail.  fail() when SECONDS pass
-# with a step not seen.
+# succeeds; printed then, in ms since epoch ms T0, in their order (a step waits 1.5 s for one
+# seen later with an earlier time).  A CMD that prints "EPOCH_MS [DETAIL]" gives the step's
+# own time (a commit's, a takeover's) and a detail.  fail() when SECONDS pass with a step not
+# seen.
 live() {
-	local t0=$1 limit=$2 dir i at detail round missing
+	local t0=$1 limit=$2 dir i at detail pending="" keep out upto l missing
 	shift 2
 	local -a step=("$@") pid=() shown=()
 	dir=$(mktemp -d)
@@ -139,18 +140,25 @@ live() {
 		pid[i]=$!
 	done
 	while :; do
-		round=""
 		for i in "${!step[@]}"; do
 			{ [ -n "${shown[i]:-}" ] || [ ! -s "$dir/$i" ]; } && continue
 			read -r at detail <"$dir/$i"
 			shown[i]=1
-			round+=$(printf '%8s  %s%s' $((at - t0)) "${step[i]%%|*}" "${detail:+ ($detail)}")$'\n'
+			pending+="$((at - t0))"$'\t'"${step[i]%%|*}${detail:+ ($detail)}"$'\n'
 		done
-		[ -z "$round" ] || printf '%s' "$round" | sort -n -s -k1,1
+		upto=$(( $(bha_now_ms) - t0 - 1500 ))
+		[ "${#shown[@]}" -eq "${#step[@]}" ] && upto=$((limit * 1000))
+		out="" keep=""
+		while IFS= read -r l; do
+			if [ "${l%%$'\t'*}" -le "$upto" ]; then out+=$(printf '%8s  %s' "${l%%$'\t'*}" "${l#*$'\t'}")$'\n'; else keep+="$l"$'\n'; fi
+		done < <(printf '%s' "$pending" | sort -n -s -k1,1)
+		printf '%s' "$out"
+		pending=$keep
 		[ "${#shown[@]}" -eq "${#step[@]}" ] && break
 		missing=""
 		for i in "${!step[@]}"; do [ -s "$dir/$i" ] || missing+="; ${step[i]%%|*}"; done
 		if [ -n "$missing" ] && bha_gone "${pid[@]}"; then
+			printf '%s' "$pending" | sort -n -s -k1,1 | awk -F'\t' '{printf "%8s  %s\n", $1, $2}'
 			echo "demo.sh: not seen within $limit s: ${missing#; }" >&2
 			rm -rf "$dir"
 			bha_dump_logs
