@@ -50,12 +50,6 @@ direct_start() {
 }
 # in_window NAME FROM TO: commits of writer NAME acknowledged between epoch ms FROM and TO
 in_window() { awk -v a="$2" -v b="$3" '$2 > a && $2 <= b' "$BHA_DATA/app/$1.log" 2>/dev/null | wc -l; }
-# outage_ms NAME FROM TO: the longest time between two acknowledged commits of writer NAME, the
-# later one after FROM and the earlier one before TO
-outage_ms() {
-	awk -v a="$2" -v b="$3" 'p && $2 > a && p <= b && $2 - p > m {m = $2 - p} {p = $2} END {print m + 0}' \
-		"$BHA_DATA/app/$1.log" 2>/dev/null
-}
 # slot_row NODE LSN: the barman slot on NODE: "active wal_status retained_bytes holds", holds: its
 # restart_lsn is at or before LSN (everything written since LSN is kept); t or f each
 slot_row() {
@@ -68,7 +62,6 @@ slot_row() {
 events_since() { bha_events "$1" | awk -v t="$(date -d "@$(( $2 / 1000 ))" +%T)" '$1 >= t' | sed "s/^/# $1 event: /" >&2; }
 route_state() { bha_sql "$1" "SELECT route_state FROM barman_ha_status()" 2>/dev/null; }
 current_lsn() { bha_sql "$1" "SELECT pg_current_wal_lsn()"; }
-sleep_until() { local left=$(( $1 - $(bha_now_ms) )); [ "$left" -le 0 ] || sleep "$(( left / 1000 )).$(printf %03d $(( left % 1000 )))"; }
 # back_times NODE WRITER T_BACK NAME [TODO]: after the case, wait for the figures' end points,
 # from epoch ms T_BACK on; sets back_first, back_route, back_stream, back_check (ms since T_BACK,
 # -1 when not seen); the bound on route ok and streaming is a TODO test when TODO gives a reason
@@ -162,10 +155,10 @@ case_begin 1
 t0=$(bha_now_ms)
 bha_link backup down
 lsn0=$(current_lsn db1)		# read once nothing reaches Barman any more
-sleep_until $((t0 + 27000))
+bha_sleep_until $((t0 + 27000))
 slot=$(slot_row db1 "$lsn0")
 rs=$(route_state db1)
-sleep_until $((t0 + 30000))
+bha_sleep_until $((t0 + 30000))
 wsender=$(bha_sql db1 "SELECT coalesce(active_pid::text, '') FROM pg_replication_slots WHERE slot_name = '$BHA_SLOT'")
 log0=$(bhf_log_size db1)
 blog0=$(stat -c %s "$BHA_DATA/backup/log/barman.log")
@@ -184,7 +177,7 @@ back_times db1 w1 "$t_up" "case 1" "the walsender of the stream cut off keeps th
 diag "case 1: the slot was held during the cut by walsender ${wsender:-none}"
 bhf_log_since db1 "$log0" | grep -F "[${wsender:-x}]" | sed 's/^/# case 1: db1 log: /' >&2
 tail -c +"$((blog0 + 1))" "$BHA_DATA/backup/log/barman.log" | grep -iE 'active for pid|error' | head -n 5 | sed 's/^/# case 1: barman log: /' >&2
-out=$(outage_ms w1 "$t0" "$((t_up + back_first))")
+out=$(bha_writer_gap w1 "$t0" "$((t_up + back_first))")
 events_since db1 "$t0"
 case_end 1 db1
 diag "case 1: outage through $BHA_APP_PORT $out ms; after the cable: first commit $back_first ms, route ok $back_route ms, Barman streaming $back_stream ms, barman check OK $back_check ms"
@@ -197,10 +190,10 @@ t0=$(bha_now_ms)
 backup_off
 lsn0=$(current_lsn db1)
 t_ok "case 2: nothing left running on the backup host" backup_empty
-sleep_until $((t0 + 9000))
+bha_sleep_until $((t0 + 9000))
 slot=$(slot_row db1 "$lsn0")
 rs=$(route_state db1)
-sleep_until $((t0 + 10000))
+bha_sleep_until $((t0 + 10000))
 t_up=$(bha_now_ms)
 t_ok "case 2: boot: barman_ha_nat init, sshd, barman cron, the watch" backup_boot
 boot_ms=$(bhf_since "$t_up")
@@ -215,7 +208,7 @@ is "$s_holds" t "case 2: the slot holds all WAL written since the reboot"
 is "$s_active" f "case 2: the slot is free for the next receive-wal (the killed stream's walsender ended)"
 back_times db1 w2 "$t_up" "case 2"
 t_ok "case 2: the watch watches db1 again" bha_wait 30 "the watch on db1" grep -q "connected to db1" "$BHA_DATA/backup/log/watch.log"
-out=$(outage_ms w2 "$t0" "$((t_up + back_first))")
+out=$(bha_writer_gap w2 "$t0" "$((t_up + back_first))")
 events_since db1 "$t0"
 case_end 2 db1
 diag "case 2: outage through $BHA_APP_PORT $out ms (10 s off); after the boot began: boot units $boot_ms ms, first commit $back_first ms, route ok $back_route ms, Barman streaming $back_stream ms, barman check OK $back_check ms"
@@ -244,7 +237,7 @@ n_app=$(in_window w3 "$t0" "$t_back")
 t_ok "case 3: db1 commits on its own while Barman is down ($n_direct commits)" test "$n_direct" -ge 5
 t_ok "case 3: the applications commit through $BHA_APP_PORT while Barman is down ($n_app commits)" test "$n_app" -ge 5
 back_times db1 w3 "$t0" "case 3"
-out=$(outage_ms w3 "$t0" "$t_back")
+out=$(bha_writer_gap w3 "$t0" "$t_back")
 is "$(bha_sync_states db1)" "barman_receive_wal=potential db2=sync" "case 3: Barman back as potential synchronous standby"
 events_since db1 "$t0"
 case_end 3 db1
@@ -258,7 +251,7 @@ t_ok "db2's repmgrd follows db1" bha_wait 30 "repmgrd on db2 following" bha_repm
 case_begin 4
 t0=$(bha_now_ms)
 bha_link backup down
-sleep_until $((t0 + 5000))
+bha_sleep_until $((t0 + 5000))
 n_direct=$(in_window direct/d4 $((t0 + 1000)) "$(bha_now_ms)")
 t_ok "case 4: db1 commits on its own while the backup host is gone ($n_direct commits)" test "$n_direct" -ge 10
 t_cut=$(bha_now_ms)
@@ -278,7 +271,7 @@ else
 	db2_alone="waits (no commit in 5 s: no synchronous standby left)"
 fi
 diag "case 4: db2 on its own while the backup host is gone: $db2_alone"
-sleep_until $((t0 + 30000))
+bha_sleep_until $((t0 + 30000))
 lsn0=$(current_lsn db2)
 slot=$(slot_row db2 "$lsn0")
 read -r s_active s_status s_bytes s_holds <<<"$slot"
@@ -301,7 +294,7 @@ t_ok "case 4: Barman streams from db2" bha_barman_streams_from db2
 is "$(bha_sql db1 appdb "SELECT count(*) FROM rows WHERE at > to_timestamp($t_db1 / 1000.0)")" 0 "case 4: no row written on db1 after its cable came back"
 reached=$(bhf_backup_conns db1 "$log0" | grep -vE 'replication connection authorized: user=barman ')
 is "$reached" "" "case 4: no client and no Barman connection reached db1 through the endpoints"
-out=$(outage_ms w4 "$t0" "$((t_up + back_first))")
+out=$(bha_writer_gap w4 "$t0" "$((t_up + back_first))")
 events_since db2 "$t_cut"
 events_since db1 "$t_db1"
 case_end 4 db2

@@ -19,32 +19,12 @@ BHA_PAIR=1
 bha_test_setup
 t_start=$(bha_now_ms)
 
-# outage_ms NAME FROM TO: the longest time between two acknowledged commits of writer NAME,
-# the later one after FROM and the earlier one before TO
-outage_ms() {
-	awk -v a="$2" -v b="$3" 'p && $2 > a && p <= b && $2 - p > m {m = $2 - p} {p = $2} END {print m + 0}' \
-		"$BHA_DATA/app/$1.log" 2>/dev/null
-}
-sleep_until() { local left=$(( $1 - $(bha_now_ms) )); [ "$left" -le 0 ] || sleep "$(( left / 1000 )).$(printf %03d $(( left % 1000 )))"; }
 # nat_of HOST: "STATE_NODE STATE_TIMELINE APP_TARGET" as HOST's barman_ha_nat shows them
 nat_of() {
 	bha_in "$1" "$BHA_BACKUP_BIN/barman_ha_nat" show 2>/dev/null |
 		awk '$1 == "state" {s = $2 " " $3} $1 == "endpoint" && $2 == "app" {a = $5} END {print s, a}'
 }
 nat_is() { [ "$(nat_of "$1")" = "$2" ]; }
-# takeover_ms HOST FROM: how long HOST's last takeover after epoch ms FROM took, what the
-# nodes answered (ask ok: a primary found), and its exit: "MS ms ask ok|failed exit N"
-takeover_ms() {
-	awk -v t="$2" '$1 == "takeover" && $2 == "begins" && $3 > t {b = $3; a = ""}
-		b && $2 == "takeover_ask" {a = $3}
-		$1 == "takeover" && $2 == "exit" && b {r = $4 - b " ms ask " a " exit " $3} END {print r}' \
-		"$BHA_DATA/$1/keepalived/takeover.log" 2>/dev/null
-}
-# routed_by TAKEOVER: the takeover found a primary and routed; on Barman's host an exit 1 says
-# that Barman does not stream yet (the old stream's walsender still holds the slot: the level
-# check repairs it)
-routed_by() { [[ $1 == *" ask ok exit 0" || $1 == *" ask ok exit 1" ]]; }
-took_over() { [ -n "$(takeover_ms "$1" "$2")" ]; }
 lost_rows() {
 	local lost
 	bha_writer_stop "$1"
@@ -70,30 +50,30 @@ t0=$(bha_now_ms)
 bha_link backup down
 t_ok "case 1: backup2 takes $BHA_BACKUP_ADDR" bha_wait 10 "backup2 holding the address" bha_vip_on backup2
 vip_ms=$(bhf_since "$t0")
-t_ok "case 1: backup2's takeover ran" bha_wait 15 "backup2's takeover" took_over backup2 "$t0"
-tk=$(takeover_ms backup2 "$t0")
+t_ok "case 1: backup2's takeover ran" bha_wait 15 "backup2's takeover" bha_took_over backup2 "$t0"
+tk=$(bha_takeover_ms backup2 "$t0")
 like "$tk" ' ask ok exit 0$' "case 1: backup2's takeover routed ($tk)"
 is "$(nat_of backup2)" "db1 1 db1" "case 1: backup2 routes to db1 on timeline 1"
 t_ok "case 1: the writer commits through backup2" bha_wait 15 "commits after the cut" bha_writer_has w1 5 "$((t0 + vip_ms))"
 first_ms=$(( $(bha_writer_first_after w1 "$t0") - t0 ))
-sleep_until $((t0 + 30000))
-out_cut=$(outage_ms w1 "$t0" "$(bha_now_ms)")
+bha_sleep_until $((t0 + 30000))
+out_cut=$(bha_writer_gap w1 "$t0" "$(bha_now_ms)")
 ok "$(( out_cut < 5000 ? 0 : 1 ))" "case 1: the applications' outage under 5 s ($out_cut ms)"
 t_up=$(bha_now_ms)
 bha_link backup up
 t_ok "case 1: backup takes $BHA_BACKUP_ADDR back" bha_wait 20 "backup holding the address" bha_vip_on backup
 back_ms=$(bhf_since "$t_up")
 t_ok "case 1: backup2 lets it go" bha_wait 10 "backup2 without the address" eval '! bha_vip_on backup2'
-t_ok "case 1: backup's takeover ran" bha_wait 45 "backup's takeover" took_over backup "$t_up"
-tk_back=$(takeover_ms backup "$t_up")
-t_ok "case 1: backup's takeover routed ($tk_back)" routed_by "$tk_back"
+t_ok "case 1: backup's takeover ran" bha_wait 45 "backup's takeover" bha_took_over backup "$t_up"
+tk_back=$(bha_takeover_ms backup "$t_up")
+t_ok "case 1: backup's takeover routed ($tk_back)" bha_routed_by "$tk_back"
 t_ok "case 1: the writer commits through backup again" bha_wait 30 "commits after the return" bha_writer_has w1 5 "$((t_up + back_ms))"
 t_ok "case 1: Barman streams from db1" bha_wait 120 "Barman streaming" bha_barman_streams_from db1
 stream_ms=$(bhf_since "$t_up")
 t_ok "case 1: barman check OK" bha_wait 120 "barman check OK" bha_barman_check_ok
 check_ms=$(bhf_since "$t_up")
 t_ok "case 1: Barman needed no receive-wal --reset" bha_barman_no_reset
-out_back=$(outage_ms w1 "$t_up" "$(bha_now_ms)")
+out_back=$(bha_writer_gap w1 "$t_up" "$(bha_now_ms)")
 ok "$(( out_back < 5000 ? 0 : 1 ))" "case 1: the outage at backup's return under 5 s ($out_back ms)"
 lost_rows w1 db1 "case 1"
 bhf_fig pair-1-cable-cut "loss_ms=$((t_up - t0)) vip_on_backup2_ms=$vip_ms takeover_backup2=\"$tk\" first_commit_after_cut_ms=$first_ms app_outage_ms=$out_cut vip_back_ms=$back_ms takeover_backup=\"$tk_back\" app_outage_at_return_ms=$out_back barman_streaming_after_return_ms=$stream_ms barman_check_ok_after_return_ms=$check_ms rows_lost=$lost_n"
@@ -105,7 +85,7 @@ bha_writer_start w2 2000000
 t_ok "case 2: the writer commits" bha_wait 30 "10 commits" bha_writer_has w2 10
 t0=$(bha_now_ms)
 bha_link backup down
-t_ok "case 2: backup2's takeover ran" bha_wait 15 "backup2's takeover" took_over backup2 "$t0"
+t_ok "case 2: backup2's takeover ran" bha_wait 15 "backup2's takeover" bha_took_over backup2 "$t0"
 is "$(nat_of backup2)" "db1 1 db1" "case 2: backup2 routes to db1"
 t_cut=$(bha_now_ms)
 bha_link db1 down
@@ -114,13 +94,13 @@ prom_ms=$(bhf_since "$t_cut")
 t_ok "case 2: backup2 routes to db2 on timeline 2 (db2's claim through $BHA_BACKUP_ADDR)" \
 	bha_wait 60 "backup2 routing db2" nat_is backup2 "db2 2 db2"
 claim_ms=$(bhf_since "$t_cut")
-sleep_until $((t0 + 30000))
+bha_sleep_until $((t0 + 30000))
 t_up=$(bha_now_ms)
 bha_link backup up
 t_ok "case 2: backup takes $BHA_BACKUP_ADDR back" bha_wait 20 "backup holding the address" bha_vip_on backup
-t_ok "case 2: backup's takeover ran" bha_wait 45 "backup's takeover" took_over backup "$t_up"
-tk_back=$(takeover_ms backup "$t_up")
-t_ok "case 2: backup's takeover routed ($tk_back)" routed_by "$tk_back"
+t_ok "case 2: backup's takeover ran" bha_wait 45 "backup's takeover" bha_took_over backup "$t_up"
+tk_back=$(bha_takeover_ms backup "$t_up")
+t_ok "case 2: backup's takeover routed ($tk_back)" bha_routed_by "$tk_back"
 is "$(nat_of backup)" "db2 2 db2" "case 2: backup learnt db2 on timeline 2 from the nodes"
 t_ok "case 2: both endpoints on db2" bha_wait 60 "endpoints on db2" bha_endpoints_on db2
 t_ok "case 2: the writer commits on db2" bha_wait 90 "commits after the return" bha_writer_has w2 5 "$t_up"
@@ -134,7 +114,7 @@ t_ok "case 2: the writer still commits" bha_wait 30 "5 commits" bha_writer_has w
 t_ok "case 2: both endpoints stay on db2" bha_endpoints_on db2
 is "$(nat_of backup2)" "db2 2 db2" "case 2: backup2's record is db2 on timeline 2"
 is "$(bha_sql db1 appdb "SELECT count(*) FROM rows WHERE at > to_timestamp($t_db1 / 1000.0)")" 0 "case 2: no row written on db1 after its cable came back"
-out=$(outage_ms w2 "$t_cut" "$(bha_now_ms)")
+out=$(bha_writer_gap w2 "$t_cut" "$(bha_now_ms)")
 lost_rows w2 db2 "case 2"
 t_ok "case 2: barman check OK" bha_wait 120 "barman check OK" bha_barman_check_ok
 bhf_fig pair-2-failover-while-gone "promoted_after_db1_cut_ms=$prom_ms backup2_routes_db2_after_db1_cut_ms=$claim_ms takeover_backup=\"$tk_back\" first_commit_after_backup_return_ms=$first_ms app_outage_ms=$out fenced_after_db1_cable_ms=$fence_ms rows_lost=$lost_n"
@@ -147,19 +127,19 @@ t0=$(bha_now_ms)
 t_ok "case 3: VRRP dropped between backup and backup2" vrrp_drop -A
 t_ok "case 3: backup2 takes $BHA_BACKUP_ADDR too" bha_wait 10 "backup2 holding the address" bha_vip_on backup2
 t_ok "case 3: backup keeps it" bha_vip_on backup
-t_ok "case 3: backup2's takeover ran" bha_wait 15 "backup2's takeover" took_over backup2 "$t0"
-tk=$(takeover_ms backup2 "$t0")
+t_ok "case 3: backup2's takeover ran" bha_wait 15 "backup2's takeover" bha_took_over backup2 "$t0"
+tk=$(bha_takeover_ms backup2 "$t0")
 like "$tk" ' ask ok exit 0$' "case 3: backup2's takeover routed ($tk)"
-sleep_until $((t0 + 15000))
+bha_sleep_until $((t0 + 15000))
 is "$(nat_of backup)" "db2 2 db2" "case 3: backup routes to db2"
 is "$(nat_of backup2)" "db2 2 db2" "case 3: backup2 routes to db2, not to db1"
 t_ok "case 3: the writer commits during the split" bha_wait 30 "5 commits" bha_writer_has w3 5 "$(bha_now_ms)"
-out=$(outage_ms w3 "$t0" "$(bha_now_ms)")
+out=$(bha_writer_gap w3 "$t0" "$(bha_now_ms)")
 t_heal=$(bha_now_ms)
 t_ok "case 3: VRRP between the hosts again" vrrp_drop -D
 t_ok "case 3: backup2 lets the address go" bha_wait 10 "backup2 without the address" eval '! bha_vip_on backup2'
 t_ok "case 3: the writer commits" bha_wait 30 "5 commits" bha_writer_has w3 5 "$(bha_now_ms)"
-out_heal=$(outage_ms w3 "$t_heal" "$(bha_now_ms)")
+out_heal=$(bha_writer_gap w3 "$t_heal" "$(bha_now_ms)")
 lost_rows w3 db2 "case 3"
 bhf_fig pair-3-vrrp-split "takeover_backup2=\"$tk\" routed_backup=\"$(nat_of backup)\" routed_backup2=\"$(nat_of backup2)\" app_outage_split_ms=$out app_outage_heal_ms=$out_heal rows_lost=$lost_n"
 diag "51_backup_pair.t ran $(( $(bhf_since "$t_start") / 1000 )) s after the bring-up"

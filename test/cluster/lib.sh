@@ -98,6 +98,8 @@ bha_use_prefix() {
 bha_log() { [ "${BHA_QUIET:-0}" = 1 ] || echo "# [$(date +%T)] $*" >&2; }
 bha_die() { echo "cluster: $*" >&2; return 1; }
 bha_now_ms() { local t=${EPOCHREALTIME/./}; echo "${t:0:13}"; }
+# bha_sleep_until T: sleep until epoch ms T (no sleep once it has passed)
+bha_sleep_until() { local left=$(( $1 - $(bha_now_ms) )); [ "$left" -le 0 ] || sleep "$(( left / 1000 )).$(printf %03d $(( left % 1000 )))"; }
 
 # bha_in HOST CMD...: run CMD as root inside HOST's namespace (with its /etc view).
 bha_in() { local h=$1; shift; ip netns exec "$(bha_ns "$h")" "$@"; }
@@ -965,6 +967,12 @@ bha_writer_count() { wc -l <"$BHA_DATA/app/$1.log" 2>/dev/null || echo 0; }
 # rows the writer saw committed after epoch ms T
 bha_writer_after() { awk -v t="$2" '$2 > t' "$BHA_DATA/app/$1.log" 2>/dev/null | wc -l; }
 bha_writer_first_after() { awk -v t="$2" '$2 > t {print $2; exit}' "$BHA_DATA/app/$1.log" 2>/dev/null; }
+# bha_writer_gap NAME FROM TO: the writer's outage: the longest time between two of its
+# acknowledged commits, the later one after epoch ms FROM and the earlier one before TO
+bha_writer_gap() {
+	awk -v a="$2" -v b="$3" 'p && $2 > a && p <= b && $2 - p > m {m = $2 - p} {p = $2} END {print m + 0}' \
+		"$BHA_DATA/app/$1.log" 2>/dev/null
+}
 # bha_writer_lost NAME NODE: committed rows of the writer missing on NODE (prints them)
 bha_writer_lost() {
 	local f=$BHA_DATA/app/$1.log have

@@ -103,6 +103,22 @@ bha_keepalived_stop() { bha_kill_pidfile "$BHA_DATA/$1/keepalived/keepalived.pid
 # bha_vip_on HOST: HOST holds the virtual address
 bha_vip_on() { bha_in "$1" ip -4 -o addr show dev eth0 | grep -q " $BHA_BACKUP_ADDR/"; }
 
+# bha_takeover HOST FROM: HOST's last takeover begun after epoch ms FROM, once it has ended:
+# "END MS ms ask ok|failed exit N": when it ended (epoch ms), how long it took, whether the
+# nodes named a primary (ask ok), its exit status; nothing before that
+bha_takeover() {
+	awk -v t="$2" '$1 == "takeover" && $2 == "begins" && $3 > t {b = $3; a = ""}
+		b && $2 == "takeover_ask" {a = $3}
+		$1 == "takeover" && $2 == "exit" && b {r = $4 " " $4 - b " ms ask " a " exit " $3} END {print r}' \
+		"$BHA_DATA/$1/keepalived/takeover.log" 2>/dev/null
+}
+bha_takeover_ms() { local r; r=$(bha_takeover "$@"); echo "${r#* }"; }	# without END
+bha_took_over() { [ -n "$(bha_takeover "$@")" ]; }
+# bha_routed_by TAKEOVER: the takeover found a primary and routed; on Barman's host an exit 1
+# says that Barman does not stream yet (the old stream's walsender still holds the slot: the
+# level check repairs it)
+bha_routed_by() { [[ $1 == *" ask ok exit 0" || $1 == *" ask ok exit 1" ]]; }
+
 bha_watch2_start() {
 	local f=$BHA_DATA/backup2/watch
 	# shellcheck disable=SC2016
