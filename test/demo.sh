@@ -11,8 +11,8 @@
 # takeover and the first commit through it, then backup taking it back, Barman streaming again
 # with no --reset; no acknowledged row lost either way.  The cluster is left running; the last
 # lines say how to enter it and how to tear it down.  Every wait is bounded.
-# Environment: BHA_PREFIX (default bha), BHA_DATA (see test/cluster/lib.sh), BHA_PAIR=1
-# (Debian 12 only: the roots below have no keepalived); BHA_DEBIAN=13
+# Environment: BHA_PREFIX (default bha), BHA_DATA (see test/cluster/lib.sh), BHA_PAIR=1;
+# BHA_DEBIAN=13
 # (PostgreSQL 17, Barman 3.13) or unstable (PostgreSQL 18, Barman 3.20) runs the same demo on
 # that release's packages, in a Debian root (test/roots.sh; made the first time, about 75 s);
 # there the cluster ends with the demo, as everything inside the root does.
@@ -26,10 +26,6 @@ case ${BHA_DEBIAN:-12} in
 unstable|sid) root=sid ;;
 *) echo "demo.sh: BHA_DEBIAN is 12, 13 or unstable" >&2; exit 2 ;;
 esac
-if [ "${BHA_PAIR:-0}" = 1 ] && [ -n "$root" ]; then	# root_packages has no keepalived
-	echo "demo.sh: BHA_PAIR=1 runs on Debian 12 only: the Debian roots (test/roots.sh) have no keepalived" >&2
-	exit 2
-fi
 if [ -n "$root" ]; then
 	if ! command -v debootstrap >/dev/null; then
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap; } >/dev/null ||

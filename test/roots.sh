@@ -45,8 +45,9 @@ root_suite() {
 	esac
 }
 
-# what building, pg_regress, the TAP tests, the namespace cluster and the
-# Debian packages (debhelper, postgresql-server-dev-all: make deb) need
+# what building, pg_regress, the TAP tests, the namespace cluster (keepalived:
+# the backup host pair) and the Debian packages (debhelper,
+# postgresql-server-dev-all: make deb) need
 root_packages() {
 	local major=$1
 	echo "postgresql-$major postgresql-server-dev-$major postgresql-$major-repmgr
@@ -54,7 +55,7 @@ root_packages() {
 	debhelper dpkg-dev postgresql-server-dev-all
 	libip4tc-dev libnetfilter-conntrack-dev libnftnl-dev libmnl-dev iptables
 	nftables iproute2 conntrack openssh-server openssh-client openssl python3
-	libcap2-bin procps psmisc prometheus-postgres-exporter
+	libcap2-bin procps psmisc prometheus-postgres-exporter keepalived
 	$(manager_packages "$major")" |
 		tr -s ' \t\n' '\n' | sed '/^$/d' | sort
 }

@@ -28,7 +28,8 @@
 #                with the backup host's loss and pair (50_backup_host_loss.t,
 #                51_backup_pair.t: long tier only)
 #   bench        the short failover benchmark (test/bench)
-#   cluster-ROOT-long  the watch and the zero-gap scenarios in each root
+#   cluster-ROOT-long  the watch, the zero-gap scenarios and the backup host
+#                pair (the release's keepalived) in each root
 #   managers-ROOT      pg_auto_failover and Patroni in each root, on the
 #                release's own packages (41 skips where it ships none)
 #   bench-ROOT   the short failover benchmark in each root
@@ -198,7 +199,8 @@ fi
 
 # The version matrix, one Debian root each (test/roots.sh makes them): the
 # build, pg_regress, the TAP tests and a failover cycle in CI; the watch, the
-# zero-gap scenarios, the other managers and the short benchmark in the long tier.
+# zero-gap scenarios, the backup host pair, the other managers and the short
+# benchmark in the long tier.
 if [ "$matrix" = 1 ]; then
 	# the roots' failure shows in matrix.sh, which makes them again
 	wait "$roots_pid"
@@ -209,7 +211,7 @@ if [ "$matrix" = 1 ]; then
 		timed cluster-$root ci "$top/test/cluster-root.sh" $root test/cluster/10_failover_cycle.t
 		[ "$long" = 1 ] || continue
 		timed cluster-$root-long long "$top/test/cluster-root.sh" $root \
-			test/cluster/24_watch.t test/cluster/30_zero_gap.t
+			test/cluster/24_watch.t test/cluster/30_zero_gap.t test/cluster/51_backup_pair.t
 		timed managers-$root long "$top/test/cluster-root.sh" $root \
 			test/cluster/41_pg_auto_failover.t test/cluster/42_patroni.t
 		skipped bench || timed bench-$root long "$top/test/cluster-root.sh" $root test/bench/10_failover_short.t
