@@ -276,7 +276,8 @@ state_write(const struct nat_config *cfg, const struct state *st)
 {
 	char		text[128],
 				tmp[300];
-	int			len = snprintf(text, sizeof(text), "node=%s\ntimeline=%ld\n", st->node, st->timeline);
+	int			len = snprintf(text, sizeof(text), "node=%s\ntimeline=%ld\n", st->node,
+						   st->timeline);
 	const char *base = strrchr(cfg->state_file, '/') + 1;
 	char		tmpbase[300];
 	int			dfd = -1,

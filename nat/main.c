@@ -41,7 +41,8 @@ static const struct
 	const char *name;
 	int			min, max;
 }			verbs[V_COUNT] = {
-	{"help", 0, 0}, {"init", 0, 0}, {"show", 0, 0}, {"claim", 2, 3}, {"route", 1, 2}, {"close", 1, 1}
+	{"help", 0, 0}, {"init", 0, 0}, {"show", 0, 0},
+	{"claim", 2, 3}, {"route", 1, 2}, {"close", 1, 1}
 };
 
 struct request

@@ -62,7 +62,8 @@ struct nat_backend
 {
 	const char *name;
 	int			(*read) (const struct nat_config *cfg, struct target got[EP_COUNT], int *have);
-	int			(*route) (const struct nat_config *cfg, const struct target *want, bool *changed);
+	int			(*route) (const struct nat_config *cfg, const struct target *want,
+						  bool *changed);
 };
 
 extern const struct nat_backend nat_iptables, nat_nftables;	/* nftables: HAVE_NFTABLES */
@@ -94,6 +95,7 @@ int			state_parse(char *text, struct state *st);
 int			state_lock(const struct nat_config *cfg);
 int			state_read(const struct nat_config *cfg, struct state *st);
 int			state_write(const struct nat_config *cfg, const struct state *st);
-enum fence	fence_decide(const struct state *st, const char *node, long tl, long step, bool force);
+enum fence	fence_decide(const struct state *st, const char *node, long tl, long step,
+						 bool force);
 
 #endif							/* BARMAN_HA_NAT_H */

@@ -228,8 +228,9 @@ rule(const struct nat_config *cfg, int i)
 	else						/* ct status dnat ct original ip daddr BACKUP ... */
 	{
 		CT(NFT_CT_STATUS, -1);
-		ex(r, "bitwise", NFTNL_EXPR_BITWISE_SREG, 1, NFTNL_EXPR_BITWISE_DREG, 1, NFTNL_EXPR_BITWISE_LEN,
-		   4, D | NFTNL_EXPR_BITWISE_MASK, &status, 4, D | NFTNL_EXPR_BITWISE_XOR, &zero, 4, -1);
+		ex(r, "bitwise", NFTNL_EXPR_BITWISE_SREG, 1, NFTNL_EXPR_BITWISE_DREG, 1,
+		   NFTNL_EXPR_BITWISE_LEN, 4, D | NFTNL_EXPR_BITWISE_MASK, &status, 4,
+		   D | NFTNL_EXPR_BITWISE_XOR, &zero, 4, -1);
 		CMP(NFT_CMP_NEQ, &zero, 4);
 		CT(NFT_CT_DST_IP, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
 		CMP(NFT_CMP_EQ, &cfg->backup_address, 4);

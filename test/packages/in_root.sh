@@ -17,6 +17,7 @@
 # capabilities while it runs as barman (in a network namespace of its own),
 # the upgrade, and the purge.  Prints "ok - NAME" or "not ok - NAME" lines,
 # "# " diagnostics and one "build: N s" line per build; 04_roots.t numbers them.
+# lintian, of the root's release, checks the first build.
 set -u
 copy=$1
 pgc=$(ls /usr/lib/postgresql/*/bin/pg_config)
@@ -56,6 +57,19 @@ build "$copy" "$W/old"
 t $? "make deb on PostgreSQL $major" || exit 1
 t_is "$(cd "$W/old" && ls *.deb | sed 's/_.*//' | sort | tr '\n' ' ')" \
 	"$DB_PKG $DB_PKG-dbgsym $BK_PKG $BK_PKG-dbgsym " "pg_buildext's supported versions: $DB_PKG and the backup package"
+
+# lintian of the root's release on the first build: installed into this run's
+# overlay (it goes with the run), not into the root
+if { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lintian; } \
+	>"$W/lintian-install.log" 2>&1; then
+	lint=$(lintian --no-tag-display-limit "$W"/old/*.changes 2>&1 | grep -v 'running with root privileges')
+	t_is "$(grep -c '^E:' <<<"$lint")" 0 "lintian $(lintian --version | sed 's/^lintian v*//'): no error"
+	grep -E '^[EW]:' <<<"$lint" | sed 's/^/# lintian: /'
+	echo "# lintian: $(grep -c "^W:" <<<"$lint") warnings"
+else
+	t 1 "lintian installed"
+	sed 's/^/#   /' "$W/lintian-install.log" | tail -n 10
+fi
 
 # the newer build: one changelog entry more, the same sources
 new=$version+1
