@@ -231,6 +231,8 @@ echo "logs: $log"
 echo "time per section:"
 printf '  %s\n' "${times[@]}"
 echo "tier ci: $((tier_ci / 60)) min $((tier_ci % 60)) s"
+[ "$matrix" = 1 ] && sed -n 's/^roots made or found in/roots (in the background, in no section):/p' "$log/roots.out"
 [ "$long" = 1 ] && echo "tier long: $(((tier_ci + tier_long) / 60)) min $(((tier_ci + tier_long) % 60)) s (ci + $tier_long s)"
+echo "wall time: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
