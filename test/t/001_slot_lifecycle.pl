@@ -53,7 +53,13 @@ ok( $standby->poll_query_until(
 		'postgres', "SELECT count(*) = 1 FROM barman_ha_events() WHERE event = 'slot_dropped'"),
 	'standby: the drop is an event');
 
-# An active slot on the standby is kept: pg_receivewal streams from it.
+# An active slot on the standby is kept: pg_receivewal streams from it.  The
+# worker's next reconcile is put a minute away while the slot waits for its
+# client (with a second's interval it would drop the slot before a slow
+# pg_receivewal connects); its reload is taken at its next wake.
+$standby->append_conf('postgresql.conf', "barman_ha.reconcile_interval = 60\n");
+$standby->reload;
+sleep 2;
 $standby->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('barman', true)");
 my $wal_dir = $standby->basedir . '/receivewal';
 mkdir $wal_dir;
@@ -66,6 +72,8 @@ my $receiver = IPC::Run::start(
 ok( $standby->poll_query_until(
 		'postgres', "SELECT slot_active FROM barman_ha_status()"),
 	'standby: the slot is active while pg_receivewal streams');
+$standby->append_conf('postgresql.conf', "barman_ha.reconcile_interval = 1\n");
+$standby->reload;
 $standby->safe_psql('postgres', 'SELECT barman_ha_reconcile()');
 ok( $standby->poll_query_until(
 		'postgres', "SELECT count(*) = 1 FROM barman_ha_events() WHERE event = 'slot_kept_active'"),
@@ -80,6 +88,7 @@ ok( $standby->poll_query_until(
 # 'keep' leaves a slot alone.
 $standby->append_conf('postgresql.conf', "barman_ha.standby_slot = 'keep'\n");
 $standby->reload;
+sleep 2;	# the worker's next wake takes the reload
 $standby->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('barman', true)");
 $standby->safe_psql('postgres', 'SELECT barman_ha_reconcile()');
 sleep 2;
